@@ -1,0 +1,3 @@
+from modelatlas.cli.main import main
+
+main()

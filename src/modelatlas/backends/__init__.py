@@ -1,0 +1,19 @@
+"""Backends run models; the Model wrapper is what the rest of modelatlas calls."""
+
+from modelatlas.backends.base import Backend, BackendOptions
+from modelatlas.backends.loader import load_model
+from modelatlas.backends.model import CallRecord, Model
+from modelatlas.backends.registry import get_backend_class, names, register
+from modelatlas.backends.retry import RetryPolicy
+
+__all__ = [
+    "Backend",
+    "BackendOptions",
+    "CallRecord",
+    "Model",
+    "RetryPolicy",
+    "get_backend_class",
+    "load_model",
+    "names",
+    "register",
+]

@@ -1,0 +1,117 @@
+"""The Backend contract: what a provider author writes, one class per provider.
+
+A backend turns a prompt into text and nothing more. Retries, the concurrency limit, timing,
+cost and logging belong to :class:`modelatlas.backends.model.Model`, which wraps it.
+
+A prompt is a list of :class:`~modelatlas.types.Message` (rendered with the model's chat
+template) or a plain string (sent as is, for completion). Backends raise
+:class:`~modelatlas.errors.TransientError` for failures worth retrying and
+:class:`~modelatlas.errors.BackendError` for the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from modelatlas.errors import ConfigError, MissingExtraError
+from modelatlas.types import (
+    Chunk,
+    Completion,
+    Embeddings,
+    GenerationParams,
+    LogLikelihood,
+    Prompt,
+)
+
+
+class BackendOptions(BaseModel):
+    """Options of a backend. Unknown keys fail at once, before any call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Backend(ABC):
+    """One model served by one provider."""
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    can_stream: ClassVar[bool] = True
+    can_embed: ClassVar[bool] = False
+    has_logprobs: ClassVar[bool] = False
+    modalities: ClassVar[tuple[str, ...]] = ("text",)
+
+    def __init__(self, model_id: str, location: str | None, options: BackendOptions):
+        self.model_id = model_id
+        self.location = location
+        self.options = options
+
+    @classmethod
+    def parse_options(cls, raw: dict | None) -> BackendOptions:
+        try:
+            return cls.Options.model_validate(raw or {})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            allowed = ", ".join(cls.Options.model_fields) or "none"
+            raise ConfigError(
+                f"Bad options for the {cls.name!r} backend: {problems}.",
+                hint=f"Allowed options: {allowed}.",
+            ) from None
+
+    @property
+    def context_length(self) -> int | None:
+        """The context window in tokens, when known."""
+        return None
+
+    @abstractmethod
+    async def generate(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        """The whole answer at once."""
+
+    async def stream(self, prompt: Prompt, params: GenerationParams) -> AsyncIterator[Chunk]:
+        """The answer piece by piece; the last chunk has ``finish_reason`` and usage."""
+        completion = await self.generate(prompt, params)
+        yield Chunk(text=completion.text)
+        yield Chunk(finish_reason=completion.finish_reason, usage=completion.usage)
+
+    async def embed(self, texts: Sequence[str]) -> Embeddings:
+        raise ConfigError(
+            f"{self.model_id} does not make embeddings.",
+            hint="Pick an embedding model, for example local/all-minilm-l6-v2.",
+        )
+
+    async def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
+        raise ConfigError(
+            f"{self.model_id} does not give log-probabilities.",
+            hint="Use a local model (llamacpp or transformers backend) for log-likelihood scoring.",
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text``; backends without a tokenizer estimate about 4 characters each."""
+        return max(1, len(text) // 4) if text else 0
+
+    async def aclose(self) -> None:
+        """Release clients and handles. The default holds nothing."""
+
+
+def require(module: str, extra: str, package: str | None = None):
+    """Import an optional dependency or raise the error that names the pip command."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if exc.name and exc.name.split(".")[0] != module.split(".")[0]:
+            raise
+        raise MissingExtraError(package or module.split(".")[0], extra) from None
+
+
+def as_messages(prompt: Prompt) -> list[dict]:
+    """A prompt as OpenAI-style message dicts (a plain string becomes one user message)."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [{"role": m.role, "content": m.content} for m in prompt]

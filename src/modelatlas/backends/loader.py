@@ -1,0 +1,40 @@
+"""Open a model by id (or record): resolve it, build its backend, wrap it in a Model."""
+
+from __future__ import annotations
+
+from modelatlas.backends.model import Model
+from modelatlas.backends.registry import get_backend_class
+from modelatlas.backends.retry import RetryPolicy
+from modelatlas.catalog.records import ModelRecord
+from modelatlas.config import settings
+
+
+def load_model(
+    model: str | ModelRecord,
+    *,
+    max_concurrency: int | None = None,
+    log_calls: bool = False,
+    retry: RetryPolicy | None = None,
+) -> Model:
+    """A ready Model. ``log_calls`` writes one row per call to the store's call log."""
+    if isinstance(model, str):
+        from modelatlas.catalog.resolve import resolve
+
+        record = resolve(model)
+    else:
+        record = model
+    cls = get_backend_class(record.backend)
+    backend = cls(record.id, record.location, cls.parse_options(record.options))
+    conf = settings()
+    on_call = None
+    if log_calls:
+        from modelatlas.store import log_call
+
+        on_call = log_call
+    return Model(
+        record,
+        backend,
+        max_concurrency=max_concurrency or conf.max_concurrency,
+        retry=retry or RetryPolicy(max_attempts=conf.max_retries + 1),
+        on_call=on_call,
+    )

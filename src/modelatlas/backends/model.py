@@ -1,0 +1,212 @@
+"""Model: the wrapper every other layer uses to call a backend.
+
+It owns what a backend author should not have to write: retries with backoff (honouring
+Retry-After), a concurrency limit, timing (time to first token, tokens per second), usage and
+cost, and an optional call log (the CLI writes it to the store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+from modelatlas.backends.base import Backend
+from modelatlas.backends.retry import RetryPolicy, with_retries
+from modelatlas.catalog.records import ModelRecord
+from modelatlas.errors import ModelAtlasError, TransientError
+from modelatlas.types import (
+    Chunk,
+    Completion,
+    Embeddings,
+    GenerationParams,
+    LogLikelihood,
+    Prompt,
+    Timing,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What the call log keeps of one call: never the prompt's secrets, only counts and times."""
+
+    model_id: str
+    kind: str
+    ok: bool
+    usage: Usage
+    timing: Timing
+    error: str | None = None
+
+
+class Model:
+    """A backend with retries, a concurrency limit, timing, usage and cost."""
+
+    def __init__(
+        self,
+        record: ModelRecord,
+        backend: Backend,
+        *,
+        max_concurrency: int = 4,
+        retry: RetryPolicy | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
+    ):
+        self.record = record
+        self.backend = backend
+        self.max_concurrency = max(1, max_concurrency)
+        self.retry = retry or RetryPolicy()
+        self.on_call = on_call
+        self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        return f"Model({self.id!r}, backend={self.record.backend!r})"
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def context_length(self) -> int | None:
+        return self.backend.context_length or self.record.context_length
+
+    def count_tokens(self, text: str) -> int:
+        return self.backend.count_tokens(text)
+
+    async def generate(
+        self, prompt: Prompt, params: GenerationParams | None = None, **overrides
+    ) -> Completion:
+        """The whole answer, with usage, cost and timing filled in."""
+        params = _params(params, overrides)
+        if not self.backend.can_stream:
+            return await self._generate_whole(prompt, params)
+        parts: list[str] = []
+        last = Chunk()
+        async for chunk in self._stream(prompt, params, kind="generate"):
+            parts.append(chunk.text)
+            last = chunk
+        return Completion(
+            text="".join(parts),
+            model=self.id,
+            finish_reason=last.finish_reason or "stop",
+            usage=last.usage or Usage(),
+            timing=last.timing or Timing(),
+        )
+
+    async def stream(
+        self, prompt: Prompt, params: GenerationParams | None = None, **overrides
+    ) -> AsyncIterator[Chunk]:
+        """Chunks as they come; the last one carries the finish reason and the priced usage."""
+        async for chunk in self._stream(prompt, _params(params, overrides), kind="stream"):
+            yield chunk
+
+    async def embed(self, texts: Sequence[str]) -> Embeddings:
+        texts = list(texts)
+        start = time.perf_counter()
+        async with self._slot():
+            result = await with_retries(lambda: self.backend.embed(texts), self.retry, self._warn)
+        result.usage.cost_usd = self._cost(result.usage, time.perf_counter() - start)
+        self._log("embed", True, result.usage, Timing(latency_s=time.perf_counter() - start))
+        return result
+
+    async def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
+        async with self._slot():
+            return await with_retries(
+                lambda: self.backend.loglikelihood(context, continuation), self.retry, self._warn
+            )
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _generate_whole(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        start = time.perf_counter()
+        try:
+            async with self._slot():
+                result = await with_retries(
+                    lambda: self.backend.generate(prompt, params), self.retry, self._warn
+                )
+        except ModelAtlasError as exc:
+            self._log("generate", False, Usage(), Timing(latency_s=time.perf_counter() - start), exc)
+            raise
+        latency = time.perf_counter() - start
+        rate = result.usage.output_tokens / latency if latency > 0 else None
+        result.timing = Timing(latency_s=latency, tokens_per_s=rate)
+        result.usage.cost_usd = self._cost(result.usage, latency)
+        result.model = self.id
+        self._log("generate", True, result.usage, result.timing)
+        return result
+
+    async def _stream(self, prompt: Prompt, params: GenerationParams, kind: str):
+        start = time.perf_counter()
+        first: float | None = None
+        usage, finish = Usage(), "stop"
+        try:
+            async with self._slot():
+                attempt = 1
+                while True:
+                    try:
+                        async for chunk in self.backend.stream(prompt, params):
+                            usage = chunk.usage or usage
+                            finish = chunk.finish_reason or finish
+                            if chunk.text:
+                                first = first or time.perf_counter()
+                                yield Chunk(text=chunk.text)
+                        break
+                    except TransientError as error:
+                        # Retry only while nothing has reached the caller.
+                        if first is not None or attempt >= self.retry.max_attempts:
+                            raise
+                        wait = self.retry.delay(attempt, error)
+                        self._warn(attempt, error, wait)
+                        await asyncio.sleep(wait)
+                        attempt += 1
+        except (ModelAtlasError, asyncio.CancelledError, GeneratorExit) as exc:
+            self._log(kind, False, usage, Timing(latency_s=time.perf_counter() - start), exc)
+            raise
+        end = time.perf_counter()
+        timing = _timing(start, first, end, usage.output_tokens)
+        usage.cost_usd = self._cost(usage, end - start)
+        self._log(kind, True, usage, timing)
+        yield Chunk(finish_reason=finish, usage=usage, timing=timing)
+
+    def _slot(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        slot = self._slots.get(loop)
+        if slot is None:
+            slot = self._slots[loop] = asyncio.Semaphore(self.max_concurrency)
+        return slot
+
+    def _cost(self, usage: Usage, seconds: float) -> float:
+        price = self.record.price
+        return price.cost(usage.input_tokens, usage.output_tokens, seconds) if price else 0.0
+
+    def _warn(self, attempt: int, error: TransientError, wait: float) -> None:
+        log.warning("%s: %s; retry %d in %.1fs", self.id, error.message, attempt, wait)
+
+    def _log(self, kind, ok, usage, timing, error: BaseException | None = None) -> None:
+        if self.on_call is None:
+            return
+        message = None if error is None else (getattr(error, "message", None) or type(error).__name__)
+        try:
+            self.on_call(CallRecord(self.id, kind, ok, usage, timing, message))
+        except Exception:  # a broken log must never break a generation
+            log.exception("could not log a call of %s", self.id)
+
+
+def _params(params: GenerationParams | None, overrides: dict) -> GenerationParams:
+    params = params or GenerationParams()
+    return params.model_copy(update=overrides) if overrides else params
+
+
+def _timing(start: float, first: float | None, end: float, output_tokens: int) -> Timing:
+    ttft = (first - start) if first is not None else None
+    decode = end - (first if first is not None else start)
+    # The first token's time is counted in ttft, so the rate covers the tokens after it.
+    rate = (output_tokens - 1) / decode if output_tokens > 1 and decode > 0 else None
+    return Timing(latency_s=end - start, ttft_s=ttft, tokens_per_s=rate)

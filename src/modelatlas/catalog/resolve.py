@@ -1,0 +1,55 @@
+"""Find the record of a model id: bundled models, registered models, or a path to a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelatlas.catalog.bundled import bundled_records, is_bundled, resolve_bundled
+from modelatlas.catalog.records import ModelRecord
+from modelatlas.errors import ModelFileError, UnknownModelError
+
+
+def registered_records() -> list[ModelRecord]:
+    from modelatlas import store
+
+    return [ModelRecord.model_validate(data) for data in store.list_registered().values()]
+
+
+def runnable_records() -> list[ModelRecord]:
+    """The models that can run now: bundled ones that are installed, and registered ones."""
+    return bundled_records() + registered_records()
+
+
+def resolve(model: str) -> ModelRecord:
+    """The record for ``model`` (an id, or a path to a GGUF file or a Hugging Face folder)."""
+    if is_bundled(model):
+        return resolve_bundled(model)
+    from modelatlas import store
+
+    data = store.get_registered(model)
+    if data is not None:
+        return ModelRecord.model_validate(data)
+    if _looks_like_path(model):
+        return record_for_path(Path(model))
+    known = [r.id for r in runnable_records()]
+    raise UnknownModelError(model, known)
+
+
+def record_for_path(path: Path) -> ModelRecord:
+    """A record for a model file or folder given on the command line."""
+    path = path.expanduser()
+    if not path.exists():
+        raise ModelFileError(f"No model file or folder at {path}.", hint="Check the path.")
+    name = path.stem.lower().replace(" ", "-")
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return ModelRecord(id=f"file/{name}", backend="llamacpp", location=str(path.resolve()))
+    if path.is_dir() and (path / "config.json").exists():
+        return ModelRecord(id=f"file/{name}", backend="transformers", location=str(path.resolve()))
+    raise ModelFileError(
+        f"{path} is neither a .gguf file nor a Hugging Face model folder (with config.json).",
+        hint="Point at a .gguf file or a folder saved with save_pretrained().",
+    )
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.endswith(".gguf") or model.startswith((".", "/", "~")) or Path(model).exists()

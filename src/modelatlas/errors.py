@@ -1,0 +1,168 @@
+"""The exception hierarchy. Every message says what went wrong and what to do next.
+
+Errors that match a builtin also inherit it (``FileNotFoundError``, ``ValueError``,
+``LookupError``), so callers that know nothing about modelatlas can still catch them.
+The CLI maps ``exit_code``; the server maps ``http_status`` and ``code``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ModelAtlasError(Exception):
+    """Base class of every error modelatlas raises on purpose."""
+
+    exit_code = 1
+    http_status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message}\n{hint}" if hint else message)
+
+
+class ConfigError(ModelAtlasError, ValueError):
+    """A setting or option has a value we cannot use."""
+
+    exit_code = 2
+    http_status = 400
+    code = "invalid_config"
+
+
+class InvalidRequestError(ModelAtlasError, ValueError):
+    """A request (prompt, parameter) is malformed."""
+
+    exit_code = 2
+    http_status = 400
+    code = "invalid_request_error"
+
+
+class ContextLengthExceededError(InvalidRequestError):
+    """The prompt plus the requested output do not fit in the model's context window."""
+
+    code = "context_length_exceeded"
+
+    def __init__(self, model_id: str, prompt_tokens: int, max_tokens: int, context_length: int):
+        self.prompt_tokens = prompt_tokens
+        self.max_tokens = max_tokens
+        self.context_length = context_length
+        super().__init__(
+            f"{model_id}: the prompt has {prompt_tokens} tokens and {max_tokens} more were "
+            f"requested, but the context window holds {context_length}.",
+            hint="Shorten the prompt or lower max_tokens.",
+        )
+
+
+class UnknownModelError(ModelAtlasError, LookupError):
+    """No model has this id."""
+
+    exit_code = 2
+    http_status = 404
+    code = "model_not_found"
+
+    def __init__(self, model_id: str, known: Iterable[str] = ()):
+        self.model_id = model_id
+        self.suggestions = suggest(model_id, known)
+        hint = f"Did you mean {_quoted(self.suggestions)}?" if self.suggestions else None
+        hint = hint or "Run `modelatlas models list` to see the models that can run here."
+        super().__init__(f"Unknown model {model_id!r}.", hint=hint)
+
+
+class UnknownBackendError(ModelAtlasError, LookupError):
+    """No backend is registered under this name."""
+
+    exit_code = 2
+    code = "backend_not_found"
+
+    def __init__(self, name: str, known: Iterable[str] = ()):
+        known = sorted(known)
+        self.suggestions = suggest(name, known)
+        hint = f"Did you mean {_quoted(self.suggestions)}?" if self.suggestions else None
+        hint = hint or f"Registered backends: {', '.join(known) or 'none'}."
+        super().__init__(f"Unknown backend {name!r}.", hint=hint)
+
+
+class MissingExtraError(ModelAtlasError, ImportError):
+    """An optional dependency is not installed."""
+
+    exit_code = 3
+
+    def __init__(self, package: str, extra: str):
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"This needs the Python package {package!r}, which is not installed.",
+            hint=f"Install it with: pip install 'modelatlas[{extra}]'",
+        )
+
+
+class MissingAPIKeyError(ModelAtlasError):
+    """The environment variable that holds a provider key is unset."""
+
+    exit_code = 2
+    http_status = 401
+    code = "missing_api_key"
+
+    def __init__(self, variable: str, model_id: str):
+        self.variable = variable
+        super().__init__(
+            f"{model_id} needs an API key in the environment variable {variable}, which is not set.",
+            hint=f"Set it, for example: export {variable}=...",
+        )
+
+
+class ModelFileError(ModelAtlasError, FileNotFoundError):
+    """A model file is missing, unreadable or corrupt."""
+
+    exit_code = 2
+    code = "model_file_error"
+
+
+class BackendError(ModelAtlasError):
+    """The backend failed in a way that retrying will not fix."""
+
+    http_status = 502
+    code = "backend_error"
+
+
+class TransientError(BackendError):
+    """A failure worth retrying (overload, rate limit, dropped connection)."""
+
+    http_status = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None):
+        self.retry_after = retry_after
+        super().__init__(message, hint=hint)
+
+
+class RateLimitError(TransientError):
+    """The provider answered 429."""
+
+    http_status = 429
+    code = "rate_limit_exceeded"
+
+
+class StoreError(ModelAtlasError):
+    """The database cannot be opened or migrated."""
+
+    code = "store_error"
+
+
+def suggest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """The closest known names to ``name``, best first (also matching on the part after '/')."""
+    known = list(known)
+    found = difflib.get_close_matches(name, known, n=n, cutoff=0.6)
+    tail = name.rsplit("/", 1)[-1]
+    by_tail = {k.rsplit("/", 1)[-1]: k for k in known}
+    for match in difflib.get_close_matches(tail, list(by_tail), n=n, cutoff=0.6):
+        if by_tail[match] not in found:
+            found.append(by_tail[match])
+    return found[:n]
+
+
+def _quoted(names: list[str]) -> str:
+    return " or ".join(repr(n) for n in names)
