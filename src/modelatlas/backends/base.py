@@ -65,6 +65,13 @@ class Backend(ABC):
                 hint=f"Allowed options: {allowed}.",
             ) from None
 
+    def load(self) -> None:
+        """Load weights or open clients ahead of the first call (blocking, idempotent).
+
+        The Model wrapper runs it in a worker thread before it starts timing, so time to first
+        token measures generation, not loading. The default does nothing.
+        """
+
     @property
     def context_length(self) -> int | None:
         """The context window in tokens, when known."""

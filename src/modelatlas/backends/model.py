@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from modelatlas.backends.base import Backend
 from modelatlas.backends.retry import RetryPolicy, with_retries
 from modelatlas.catalog.records import ModelRecord
-from modelatlas.errors import ModelAtlasError, TransientError
+from modelatlas.errors import ConfigError, ModelAtlasError, TransientError
 from modelatlas.types import (
     Chunk,
     Completion,
     Embeddings,
     GenerationParams,
     LogLikelihood,
+    Message,
     Prompt,
     Timing,
     Usage,
@@ -62,6 +63,7 @@ class Model:
         self.retry = retry or RetryPolicy()
         self.on_call = on_call
         self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._loaded = False
 
     def __repr__(self) -> str:
         return f"Model({self.id!r}, backend={self.record.backend!r})"
@@ -76,6 +78,24 @@ class Model:
 
     def count_tokens(self, text: str) -> int:
         return self.backend.count_tokens(text)
+
+    def prompt_for(self, text: str, system: str | None = None) -> Prompt:
+        """What to send for one user text: messages for a chat model, plain text for a base model."""
+        if self.record.mode == "embedding":
+            raise ConfigError(
+                f"{self.id} is an embedding model: it makes vectors, not text.",
+                hint="Pick a chat or completion model; `modelatlas models list` shows the modes.",
+            )
+        if self.record.mode == "completion":
+            return f"{system}\n\n{text}" if system else text
+        messages = [Message.system(system)] if system else []
+        return [*messages, Message.user(text)]
+
+    async def load(self) -> None:
+        """Load the model now (in a worker thread), so the first call's timing is not skewed."""
+        if not self._loaded:
+            await asyncio.to_thread(self.backend.load)
+            self._loaded = True
 
     async def generate(
         self, prompt: Prompt, params: GenerationParams | None = None, **overrides
@@ -106,6 +126,7 @@ class Model:
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
         texts = list(texts)
+        await self.load()
         start = time.perf_counter()
         async with self._slot():
             result = await with_retries(lambda: self.backend.embed(texts), self.retry, self._warn)
@@ -114,6 +135,7 @@ class Model:
         return result
 
     async def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
+        await self.load()
         async with self._slot():
             return await with_retries(
                 lambda: self.backend.loglikelihood(context, continuation), self.retry, self._warn
@@ -125,6 +147,7 @@ class Model:
     # -- internals -------------------------------------------------------------------------
 
     async def _generate_whole(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        await self.load()
         start = time.perf_counter()
         try:
             async with self._slot():
@@ -143,6 +166,7 @@ class Model:
         return result
 
     async def _stream(self, prompt: Prompt, params: GenerationParams, kind: str):
+        await self.load()
         start = time.perf_counter()
         first: float | None = None
         usage, finish = Usage(), "stop"

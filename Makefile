@@ -1,0 +1,34 @@
+# The two-command quickstart: `make demo`, then `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.PHONY: demo test lint install install-test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# torch is pinned to the CPU build; the other extras' wheels are cached by pip after the first install.
+install: $(BIN)/python
+	$(PIP) install -e '.[all]'
+
+install-test: $(BIN)/python
+	$(PIP) install -e '.[all,dev]'
+
+demo: install
+	$(BIN)/modelatlas demo
+
+test: install-test
+	$(BIN)/python -m pytest
+
+lint: install-test
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+
+bench: install-test
+	$(BIN)/python bench/overhead.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,200 @@
+"""Loading Hugging Face models for the transformers backend: kind detection, loading, sharing.
+
+A location is a Hugging Face model folder (saved with ``save_pretrained``) or a ``.gguf`` file,
+which transformers dequantizes to full precision on load. Each model is loaded once per
+(location, task, dtype, threads) and shared by every backend instance that names it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelatlas.backends.base import require
+from modelatlas.errors import ConfigError, MissingExtraError, ModelFileError
+
+# model_type values of encoder-only models that make sentence vectors by mean pooling.
+ENCODER_TYPES = {
+    "albert", "bert", "camembert", "deberta", "deberta-v2", "distilbert", "electra", "mpnet",
+    "modernbert", "nomic_bert", "roberta", "xlm-roberta",
+}
+CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+SANE_MAX_LENGTH = 1_000_000  # tokenizers without a limit report about 1e30
+
+
+@dataclass
+class Loaded:
+    """A loaded model and its tokenizer. ``lock`` keeps callers from interleaving."""
+
+    kind: str  # "causal", "seq2seq" or "embedding"
+    model: Any
+    tokenizer: Any
+    context_length: int | None
+    sentence_transformer: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_loaded: dict[tuple, Loaded] = {}
+_loaded_lock = threading.Lock()
+
+
+def load(location: str, task: str = "auto", dtype: str = "float32", threads: int | None = None) -> Loaded:
+    """The shared loaded model for these settings, loading it on first use."""
+    path = Path(location).expanduser()
+    key = (str(path.resolve()), task, dtype, threads)
+    with _loaded_lock:
+        if key not in _loaded:
+            _loaded[key] = _load(path, task, dtype, threads)
+        return _loaded[key]
+
+
+def clear_cache() -> None:
+    """Forget every loaded model (their memory is freed once no backend holds them)."""
+    with _loaded_lock:
+        _loaded.clear()
+
+
+def detect_kind(path: Path, task: str = "auto") -> str:
+    """"causal", "seq2seq", "embedding" or "embedding-st" (a sentence-transformers folder)."""
+    if not path.exists():
+        raise ModelFileError(f"No model file or folder at {path}.", hint="Check the path.")
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise ModelFileError(
+                f"{path} is neither a .gguf file nor a Hugging Face model folder.",
+                hint="Point at a .gguf file or a folder saved with save_pretrained().",
+            )
+        if task not in ("auto", "causal"):
+            raise ConfigError(f"A .gguf file runs as a causal language model, not as {task!r}.")
+        return "causal"
+    is_st = (path / "modules.json").exists() or (path / "config_sentence_transformers.json").exists()
+    if task == "embedding" or (task == "auto" and is_st):
+        return "embedding-st" if is_st else "embedding"
+    if task != "auto":
+        return task
+    return _kind_from_config(path, read_config(path))
+
+
+def read_config(folder: Path) -> dict:
+    """A folder's config.json, or a ModelFileError that says what is wrong with it."""
+    file = folder / "config.json"
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(
+            f"{folder} has no config.json, so it is not a Hugging Face model folder.",
+            hint="Point at a folder saved with save_pretrained(), or at a .gguf file.",
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(
+            f"Could not read {file}: {exc}.", hint="The file is corrupt; download or save the model again."
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{file} does not hold a JSON object.", hint="Save the model again.")
+    return data
+
+
+def _kind_from_config(folder: Path, config: dict) -> str:
+    architectures = config.get("architectures") or []
+    if config.get("is_encoder_decoder"):
+        return "seq2seq"
+    if any(str(a).endswith(CAUSAL_SUFFIXES) for a in architectures):
+        return "causal"
+    encoder_arch = any(str(a).endswith("Model") for a in architectures)
+    if encoder_arch or config.get("model_type") in ENCODER_TYPES:
+        return "embedding"
+    raise ConfigError(
+        f"Cannot tell what kind of model {folder} holds (architectures: {architectures or 'none'}).",
+        hint='Set the option task to "causal", "seq2seq" or "embedding".',
+    )
+
+
+def _load(path: Path, task: str, dtype: str, threads: int | None) -> Loaded:
+    kind = detect_kind(path, task)
+    torch = require("torch", extra="finetune")
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        if kind == "embedding-st":
+            return _load_sentence_transformer(path)
+        require("transformers", extra="finetune")
+        if path.is_file():
+            return _load_gguf(path, _torch_dtype(torch, dtype))
+        return _load_folder(path, kind, _torch_dtype(torch, dtype))
+    except (ModelFileError, ConfigError, MissingExtraError):
+        raise
+    except Exception as exc:  # transformers raises many types for one cause: a bad file
+        raise ModelFileError(
+            f"Could not load the model at {path}: {type(exc).__name__}: {_short(exc)}",
+            hint="Check that the file or folder is complete and is a model transformers can read.",
+        ) from exc
+
+
+def _load_gguf(path: Path, dtype: Any) -> Loaded:
+    require("gguf", extra="finetune")
+    with path.open("rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise ModelFileError(
+                f"{path} is not a GGUF file (its first bytes are not 'GGUF').",
+                hint="The file is corrupt or has the wrong name; download it again.",
+            )
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(path.parent), path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype)
+    return _ready("causal", model, tokenizer)
+
+
+def _load_folder(path: Path, kind: str, dtype: Any) -> Loaded:
+    import transformers
+
+    auto = {
+        "causal": transformers.AutoModelForCausalLM,
+        "seq2seq": transformers.AutoModelForSeq2SeqLM,
+        "embedding": transformers.AutoModel,
+    }[kind]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
+    model = auto.from_pretrained(str(path), dtype=dtype)
+    return _ready(kind, model, tokenizer)
+
+
+def _load_sentence_transformer(path: Path) -> Loaded:
+    st = require("sentence_transformers", extra="rag", package="sentence-transformers")
+    model = st.SentenceTransformer(str(path), device="cpu")
+    model.eval()
+    limit = model.max_seq_length if model.max_seq_length else None
+    return Loaded("embedding", model, model.tokenizer, limit, sentence_transformer=True)
+
+
+def _ready(kind: str, model: Any, tokenizer: Any) -> Loaded:
+    model.eval()
+    if tokenizer.pad_token_id is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return Loaded(kind, model, tokenizer, _context_length(model.config, tokenizer))
+
+
+def _context_length(config: Any, tokenizer: Any) -> int | None:
+    for name in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and 0 < limit < SANE_MAX_LENGTH else None
+
+
+def _torch_dtype(torch: Any, name: str) -> Any:
+    if name == "auto":
+        return "auto"
+    value = getattr(torch, name, None)
+    if not isinstance(value, torch.dtype):
+        raise ConfigError(f"Unknown dtype {name!r}.", hint="Use float32, float16, bfloat16 or auto.")
+    return value
+
+
+def _short(exc: Exception, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,270 @@
+"""One loaded llama.cpp model, shared by every caller in the process.
+
+llama.cpp contexts are not thread-safe, so each engine has a lock and every call holds it for
+its whole duration: callers queue, and outputs never interleave. Blocking work here is run by
+:mod:`modelatlas.backends.llamacpp` in worker threads.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import math
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from modelatlas.backends.base import require
+from modelatlas.backends.gguf_header import read_keys
+from modelatlas.errors import ContextLengthExceededError, ModelFileError
+
+DEFAULT_MAX_CTX = 8192
+_engines: dict[tuple, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_tokens: int
+    temperature: float
+    top_p: float
+    stop: tuple[str, ...]
+    seed: int | None
+
+
+def get_engine(path: str, n_ctx: int | None, n_threads: int | None, embedding: bool = False) -> Engine:
+    """The shared engine for this file and settings, loaded on first use."""
+    key = (str(Path(path).resolve()), n_ctx, n_threads, embedding)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = Engine(path, n_ctx, n_threads, embedding)
+        return engine
+
+
+def check_gguf(path: str) -> None:
+    """Fail clearly on a missing, unreadable or non-GGUF file before llama.cpp sees it."""
+    file = Path(path)
+    if not file.is_file():
+        raise ModelFileError(f"No GGUF file at {path}.", hint="Check the path or reinstall the model.")
+    try:
+        with file.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise ModelFileError(f"Cannot read {path}: {exc.strerror}.", hint="Check its permissions.") from exc
+    if magic != b"GGUF":
+        raise ModelFileError(
+            f"{path} is not a GGUF file (it does not start with the GGUF magic bytes).",
+            hint="Download the model again; a .gguf file from llama.cpp or the Hugging Face Hub is expected.",
+        )
+
+
+def trained_context(path: str) -> int | None:
+    """The context length the model was trained with, read from the GGUF header."""
+    keys = read_keys(path, ["general.architecture", "*.context_length"])
+    value = next((v for k, v in keys.items() if k.endswith(".context_length")), None)
+    return int(value) if isinstance(value, int) else None
+
+
+class Engine:
+    def __init__(self, path: str, n_ctx: int | None, n_threads: int | None, embedding: bool):
+        self.path = path
+        self.lock = threading.Lock()
+        self._args = (n_ctx, n_threads, embedding)
+        self._llm = None
+        self._formatter = None
+
+    @property
+    def llm(self):
+        if self._llm is None:
+            self._llm = self._load(*self._args)
+        return self._llm
+
+    def _load(self, n_ctx: int | None, n_threads: int | None, embedding: bool):
+        llama_cpp = require("llama_cpp", extra="local", package="llama-cpp-python")
+        check_gguf(self.path)
+        if n_ctx is None:
+            n_ctx = min(trained_context(self.path) or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX)
+        threads = n_threads or max(1, os.cpu_count() or 1)
+        try:
+            with _quiet_stderr():
+                return llama_cpp.Llama(
+                    model_path=self.path,
+                    n_ctx=n_ctx,
+                    n_batch=min(512, n_ctx),
+                    n_threads=threads,
+                    embedding=embedding,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelFileError(
+                f"llama.cpp could not load {self.path}: {exc}.",
+                hint="The file may be truncated or corrupt, or its architecture too new for this "
+                "llama-cpp-python; download it again or upgrade: pip install -U llama-cpp-python",
+            ) from exc
+
+    @property
+    def n_ctx(self) -> int:
+        return self.llm.n_ctx()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
+
+    # -- prompts -----------------------------------------------------------------------------
+
+    def chat_tokens(self, messages: list[dict]) -> list[int]:
+        """Render messages with the file's own chat template, then tokenize."""
+        formatter = self._chat_formatter()
+        try:
+            rendered = formatter(messages=messages).prompt
+        except Exception as exc:  # jinja raises many kinds
+            from modelatlas.errors import InvalidRequestError
+
+            raise InvalidRequestError(
+                f"The chat template of {Path(self.path).name} rejected the messages: {exc}.",
+                hint="Check the roles (some templates need alternating user/assistant turns).",
+            ) from exc
+        return self.llm.tokenize(rendered.encode(), add_bos=False, special=True)
+
+    def text_tokens(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=True, special=False)
+
+    def has_chat_template(self) -> bool:
+        return "tokenizer.chat_template" in self.llm.metadata
+
+    def _chat_formatter(self):
+        if self._formatter is None:
+            llm = self.llm
+            chat_format = require("llama_cpp.llama_chat_format", extra="local", package="llama-cpp-python")
+            template = llm.metadata.get("tokenizer.chat_template") or _PLAIN_TEMPLATE
+            eos, bos = llm.token_eos(), llm.token_bos()
+            self._formatter = chat_format.Jinja2ChatFormatter(
+                template=template,
+                eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+            )
+        return self._formatter
+
+    def check_fits(self, model_id: str, n_prompt: int, max_tokens: int) -> None:
+        if n_prompt + max_tokens > self.n_ctx:
+            raise ContextLengthExceededError(model_id, n_prompt, max_tokens, self.n_ctx)
+
+    # -- generation (call with self.lock held) -------------------------------------------------
+
+    def generate(self, tokens: list[int], sampling: Sampling, cancel: threading.Event) -> Iterator:
+        """Yield text pieces, then a final ``(finish_reason, output_tokens)`` tuple."""
+        llama_cpp = require("llama_cpp", extra="local", package="llama-cpp-python")
+        llm = self.llm
+        if sampling.seed is not None:
+            llm.set_seed(sampling.seed)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        held, n_out, finish = "", 0, "length"
+        hold = max((len(s) for s in sampling.stop), default=0)
+        for token in llm.generate(tokens, temp=sampling.temperature, top_p=sampling.top_p,
+                                  top_k=40 if sampling.temperature > 0 else 1):
+            if cancel.is_set():
+                finish = "cancelled"
+                break
+            if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+                finish = "stop"
+                break
+            n_out += 1
+            held += decoder.decode(llm.detokenize([token], prev_tokens=None))
+            cut = _first_stop(held, sampling.stop)
+            if cut is not None:
+                held, finish = held[:cut], "stop"
+                break
+            safe = len(held) - hold + 1 if hold else len(held)
+            if safe > 0:
+                yield held[:safe]
+                held = held[safe:]
+            if n_out >= sampling.max_tokens:
+                break
+        held += decoder.decode(b"", final=True)
+        if held:
+            yield held
+        yield (finish, n_out)
+
+    def loglikelihood(self, context: str, continuation: str) -> tuple[float, bool, int]:
+        """Sum of log-probabilities of the continuation tokens, and whether each was the argmax."""
+        llm = self.llm
+        ctx = self.text_tokens(context)
+        full = self.text_tokens(context + continuation)
+        cont = full[len(ctx):] if full[: len(ctx)] == ctx else self._plain(continuation)
+        if not cont:
+            return 0.0, True, 0
+        tokens = ctx + cont
+        if len(tokens) > self.n_ctx:
+            raise ContextLengthExceededError(Path(self.path).name, len(tokens), 0, self.n_ctx)
+        logprob, greedy = 0.0, True
+        for pos, logits in self._logits_at(tokens, first=len(ctx) - 1):
+            target = tokens[pos + 1]
+            top = float(logits.max())
+            lse = top + math.log(float(np.exp(logits - top).sum()))
+            logprob += float(logits[target]) - lse
+            greedy = greedy and int(logits.argmax()) == target
+        return logprob, greedy, len(cont)
+
+    def _plain(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=False, special=False)
+
+    def _logits_at(self, tokens: list[int], first: int):
+        """Decode ``tokens`` from scratch; yield (position, logits) for positions first..len-2."""
+        llm = self.llm
+        n_vocab = llm.n_vocab()
+        llm.reset()
+        llm._ctx.kv_cache_clear()
+        try:
+            for start in range(0, len(tokens), llm.n_batch):
+                chunk = tokens[start : start + llm.n_batch]
+                llm._batch.set_batch(chunk, n_past=start, logits_all=False)
+                wanted = [j for j in range(len(chunk)) if first <= start + j <= len(tokens) - 2]
+                for j in wanted:
+                    llm._batch.batch.logits[j] = True
+                llm._ctx.decode(llm._batch)
+                for j in wanted:
+                    row = llm._ctx.get_logits_ith(j)
+                    yield start + j, np.ctypeslib.as_array(row, shape=(n_vocab,)).copy()
+        finally:
+            llm.reset()
+            llm._ctx.kv_cache_clear()
+
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        llm = self.llm
+        tokens = sum(self.count_tokens(t) for t in texts)
+        vectors = llm.embed(texts, normalize=True)
+        return [list(map(float, v)) for v in vectors], tokens
+
+
+# Used for GGUF files without a chat template (base models): plain "role: content" turns.
+_PLAIN_TEMPLATE = (
+    "{% for m in messages %}{% if m.role == 'system' %}{{ m.content }}\n\n"
+    "{% elif m.role == 'user' %}User: {{ m.content }}\n{% else %}Assistant: {{ m.content }}\n"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    hits = [text.find(s) for s in stops if s and s in text]
+    return min(hits) if hits else None
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """llama.cpp prints load logs straight to fd 2; keep them off the user's terminal."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -1,0 +1,233 @@
+"""OpenAI, Azure OpenAI and every OpenAI-compatible server (Ollama, vLLM, LM Studio, llama.cpp).
+
+A chat prompt goes to ``chat.completions``, a plain string to the legacy ``completions``
+endpoint. The SDK client never retries (``max_retries=0``): the Model wrapper owns retries.
+
+The API key is read from the environment variable named by ``api_key_env`` and goes nowhere
+else: not into options, logs, or error messages. Streams ask for usage
+(``stream_options.include_usage``); servers that ignore it (llama-cpp-python's server does)
+get an estimate: one token per non-empty text delta, which is what token-by-token servers
+send, and the prompt's length from ``count_tokens``. Usage from the server always wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from email.utils import parsedate_to_datetime
+
+from pydantic import Field
+
+from modelatlas.backends.base import Backend, BackendOptions, as_messages, require
+from modelatlas.errors import (
+    BackendError,
+    ConfigError,
+    ContextLengthExceededError,
+    InvalidRequestError,
+    MissingAPIKeyError,
+    ModelAtlasError,
+    RateLimitError,
+    TransientError,
+)
+from modelatlas.types import Chunk, Completion, Embeddings, GenerationParams, Prompt, Usage
+
+PLACEHOLDER_KEY = "not-needed"
+AZURE_API_VERSION = "2024-10-21"
+_CONTEXT = re.compile(
+    r"maximum context length is (\d+) tokens.*?requested (\d+) tokens \((\d+) in [^,;]+[,;] (\d+)", re.S
+)
+
+
+class OpenAIOptions(BackendOptions):
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    azure: bool = False
+    azure_endpoint: str | None = None
+    api_version: str | None = None
+    deployment: str | None = None
+    organization: str | None = None
+    timeout_s: float = Field(600.0, gt=0)
+    context_length: int | None = Field(None, ge=1)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class OpenAIBackend(Backend):
+    name = "openai"
+    Options = OpenAIOptions
+    can_embed = True
+
+    def __init__(self, model_id: str, location: str | None, options: OpenAIOptions):
+        super().__init__(model_id, location, options)
+        self._key = _api_key(options.api_key_env, model_id)
+        model = options.model or model_id.split("/", 1)[1]
+        self.remote_model = (options.deployment or model) if options.azure else model
+        self._openai = require("openai", extra="all")
+        self.client = self._client(self._openai)
+
+    def _client(self, openai):
+        opts = self.options
+        common = dict(
+            api_key=self._key,
+            organization=opts.organization,
+            timeout=opts.timeout_s,
+            max_retries=0,
+            default_headers=opts.headers or None,
+        )
+        if not opts.azure:
+            return openai.AsyncOpenAI(base_url=opts.base_url, **common)
+        endpoint = opts.azure_endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        if not endpoint and not opts.base_url:
+            raise ConfigError(
+                f"{self.model_id}: Azure OpenAI needs an endpoint.",
+                hint="Set AZURE_OPENAI_ENDPOINT or the azure_endpoint option.",
+            )
+        where = {"base_url": opts.base_url} if opts.base_url else {"azure_endpoint": endpoint}
+        return openai.AsyncAzureOpenAI(api_version=opts.api_version or AZURE_API_VERSION, **where, **common)
+
+    @property
+    def context_length(self) -> int | None:
+        return self.options.context_length
+
+    async def generate(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        with self._errors():
+            response = await self._create(prompt, params, stream=False)
+        choice = response.choices[0]
+        text = choice.text if isinstance(prompt, str) else (choice.message.content or "")
+        return Completion(
+            text=text,
+            model=self.model_id,
+            finish_reason=_finish(choice.finish_reason),
+            usage=_usage(response.usage) or self._estimate(prompt, self.count_tokens(text)),
+        )
+
+    async def stream(self, prompt: Prompt, params: GenerationParams) -> AsyncIterator[Chunk]:
+        finish, usage, pieces = None, None, 0
+        with self._errors():
+            response = await self._create(prompt, params, stream=True)
+            async for event in response:
+                usage = _usage(getattr(event, "usage", None)) or usage
+                for choice in event.choices[:1]:
+                    text = choice.text if isinstance(prompt, str) else choice.delta.content
+                    finish = choice.finish_reason or finish
+                    if text:
+                        pieces += 1
+                        yield Chunk(text=text)
+        yield Chunk(finish_reason=_finish(finish), usage=usage or self._estimate(prompt, pieces))
+
+    async def embed(self, texts: Sequence[str]) -> Embeddings:
+        with self._errors():
+            response = await self.client.embeddings.create(model=self.remote_model, input=list(texts))
+        vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+        tokens = response.usage.prompt_tokens if response.usage else sum(map(self.count_tokens, texts))
+        return Embeddings(vectors=vectors, model=self.model_id, usage=Usage(input_tokens=tokens))
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _create(self, prompt: Prompt, params: GenerationParams, stream: bool):
+        args: dict = {"model": self.remote_model, "max_tokens": params.max_tokens, "stream": stream}
+        args.update(temperature=params.temperature, top_p=params.top_p)
+        if params.stop:
+            args["stop"] = list(params.stop)
+        if params.seed is not None:
+            args["seed"] = params.seed
+        if isinstance(prompt, str):
+            return await self.client.completions.create(prompt=prompt, **args)
+        if stream:
+            args["stream_options"] = {"include_usage": True}
+        return await self.client.chat.completions.create(messages=as_messages(prompt), **args)
+
+    def _estimate(self, prompt: Prompt, output_tokens: int) -> Usage:
+        text = prompt if isinstance(prompt, str) else "\n".join(m.content for m in prompt)
+        return Usage(input_tokens=self.count_tokens(text), output_tokens=output_tokens)
+
+    @contextlib.contextmanager
+    def _errors(self):
+        """SDK errors become ours, chained to nothing so that no server text about the key leaks."""
+        try:
+            yield
+        except self._openai.OpenAIError as exc:
+            raise self.translate(exc) from None
+
+    def translate(self, exc: Exception) -> ModelAtlasError:
+        """Our error for an SDK error; the message never holds the API key."""
+        openai = self._openai
+        where = self.options.base_url or self.options.azure_endpoint or "the OpenAI API"
+        if isinstance(exc, openai.APIConnectionError):  # also APITimeoutError
+            return TransientError(f"{self.model_id}: could not reach {where}: {type(exc).__name__}.")
+        if not isinstance(exc, openai.APIStatusError):
+            return BackendError(f"{self.model_id}: {type(exc).__name__}: {self._redact(str(exc))}")
+        status = exc.status_code
+        said = self._redact(str(getattr(exc, "message", "") or exc))
+        if status in (401, 403):
+            var = self.options.api_key_env
+            hint = f"Check the key in the environment variable {var}." if var else "Set api_key_env."
+            return BackendError(f"{self.model_id}: {where} refused the API key (HTTP {status}).", hint=hint)
+        if status == 429:
+            return RateLimitError(f"{self.model_id}: rate limited: {said}", retry_after=retry_after(exc))
+        if status in (408, 409) or status >= 500:
+            return TransientError(f"{self.model_id}: HTTP {status}: {said}", retry_after=retry_after(exc))
+        if status == 404:
+            return BackendError(
+                f"{self.model_id}: {where} does not know the model {self.remote_model!r} (HTTP 404).",
+                hint="Check the model (or Azure deployment) option and the base_url.",
+            )
+        if status in (400, 413, 422):
+            return self._bad_request(said)
+        return BackendError(f"{self.model_id}: HTTP {status}: {said}")
+
+    def _bad_request(self, said: str) -> ModelAtlasError:
+        found = _CONTEXT.search(said)
+        if found:
+            window, _total, prompt_tokens, max_tokens = map(int, found.groups())
+            return ContextLengthExceededError(self.model_id, prompt_tokens, max_tokens, window)
+        if "context length" in said.lower() or "context_length" in said.lower():
+            hint = "Shorten the prompt or lower max_tokens."
+            return InvalidRequestError(f"{self.model_id}: {said}", hint=hint)
+        return InvalidRequestError(f"{self.model_id}: the server rejected the request: {said}")
+
+    def _redact(self, text: str) -> str:
+        if self._key and self._key != PLACEHOLDER_KEY:
+            text = text.replace(self._key, "[key]")
+        return re.sub(r"\bsk-[A-Za-z0-9_*\-]{4,}", "sk-[redacted]", text)
+
+
+def _api_key(variable: str | None, model_id: str) -> str:
+    if variable is None:
+        return PLACEHOLDER_KEY
+    key = os.environ.get(variable)
+    if not key:
+        raise MissingAPIKeyError(variable, model_id)
+    return key
+
+
+def retry_after(exc) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    try:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if not value:
+            return None
+        if re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+            return float(value)
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _finish(reason: str | None) -> str:
+    return "length" if reason == "length" else "stop"
+
+
+def _usage(usage) -> Usage | None:
+    if usage is None:
+        return None
+    return Usage(input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0)

@@ -1,0 +1,71 @@
+"""Models the user adds: hosted APIs, OpenAI-compatible servers and model files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelatlas.catalog.bundled import is_bundled
+from modelatlas.catalog.providers import PRESETS
+from modelatlas.catalog.records import Mode, ModelRecord, Price
+from modelatlas.catalog.resolve import record_for_path, registered_records
+from modelatlas.errors import ConfigError, UnknownModelError
+
+
+def endpoint_record(
+    model_id: str,
+    *,
+    base_url: str | None = None,
+    remote_name: str | None = None,
+    api_key_env: str | None = None,
+    azure_endpoint: str | None = None,
+    api_version: str | None = None,
+    deployment: str | None = None,
+    mode: Mode = "chat",
+    context_length: int | None = None,
+    price: Price | None = None,
+) -> ModelRecord:
+    """A record for a model behind an OpenAI-compatible API; provider presets fill the gaps."""
+    provider = model_id.split("/", 1)[0]
+    preset = PRESETS.get(provider)
+    options: dict = {}
+    if preset and preset.azure or azure_endpoint or deployment:
+        options["azure"] = True
+    url = base_url or (preset.base_url if preset else None)
+    if not url and not options.get("azure") and provider != "openai":
+        raise ConfigError(
+            f"No base URL for {model_id}: {provider!r} is not a known provider.",
+            hint=f"Pass --base-url (known providers: {', '.join(sorted(PRESETS))}).",
+        )
+    key_env = api_key_env or (preset.api_key_env if preset else None)
+    for name, value in [("base_url", url), ("model", remote_name), ("api_key_env", key_env),
+                        ("azure_endpoint", azure_endpoint), ("api_version", api_version),
+                        ("deployment", deployment), ("context_length", context_length)]:
+        if value is not None:
+            options[name] = value
+    return ModelRecord(id=model_id, backend="openai", mode=mode, options=options,
+                       context_length=context_length, price=price)
+
+
+def file_record(model_id: str, path: str, mode: Mode = "chat") -> ModelRecord:
+    found = record_for_path(Path(path))
+    return found.model_copy(update={"id": model_id, "mode": mode})
+
+
+def add(record: ModelRecord) -> ModelRecord:
+    """Register ``record`` after checking that its backend exists and accepts its options."""
+    from modelatlas import store
+    from modelatlas.backends.registry import get_backend_class
+
+    if is_bundled(record.id):
+        raise ConfigError(f"{record.id} is a bundled model and cannot be replaced.",
+                          hint="Pick another id, for example my/" + record.id.split("/", 1)[1])
+    get_backend_class(record.backend).parse_options(record.options)
+    store.add_model(record.id, record.model_dump(mode="json", exclude_none=True))
+    return record
+
+
+def remove(model_id: str) -> None:
+    from modelatlas import store
+
+    if not store.remove_model(model_id):
+        raise UnknownModelError(model_id, [r.id for r in registered_records()])

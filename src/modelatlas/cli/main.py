@@ -1,0 +1,30 @@
+"""`modelatlas`: the entry point. Heavy libraries are imported inside the commands."""
+
+from __future__ import annotations
+
+import typer
+
+from modelatlas.cli import demo, models, run
+
+app = typer.Typer(
+    name="modelatlas",
+    help="Explore AI models, compare them on your own data, improve the results, deploy the one you pick.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(models.app, name="models")
+app.command("run")(run.run)
+app.command("demo")(demo.demo)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the modelatlas version."""
+    from modelatlas import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,70 @@
+"""`modelatlas run`: send one prompt to one model and stream the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+
+from modelatlas.cli.common import console, handle_errors, print_json
+
+
+@handle_errors
+def run(
+    model: Annotated[str, typer.Argument(help="Model id (see `modelatlas models list`) or a .gguf path.")],
+    prompt: Annotated[str, typer.Argument(help="The prompt; '-' reads it from standard input.")],
+    system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens to generate.")] = 256,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, max=2.0)] = 0.0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
+) -> None:
+    """Send PROMPT to MODEL and stream the answer to the terminal."""
+    from modelatlas.backends import load_model
+
+    text = sys.stdin.read() if prompt == "-" else prompt
+    llm = load_model(model, log_calls=True)
+    result = asyncio.run(_stream(llm, llm.prompt_for(text, system), max_tokens, temperature, not json_out))
+    if json_out:
+        print_json(result)
+    else:
+        _summary(result)
+
+
+async def _stream(llm, prompt, max_tokens: int, temperature: float, echo: bool) -> dict:
+    parts: list[str] = []
+    last = None
+    try:
+        async for chunk in llm.stream(prompt, max_tokens=max_tokens, temperature=temperature):
+            if chunk.text:
+                parts.append(chunk.text)
+                if echo:
+                    sys.stdout.write(chunk.text)
+                    sys.stdout.flush()
+            last = chunk
+    finally:
+        await llm.aclose()
+    if echo:
+        sys.stdout.write("\n")
+    return {
+        "model": llm.id,
+        "text": "".join(parts),
+        "finish_reason": last.finish_reason,
+        "usage": {"input_tokens": last.usage.input_tokens, "output_tokens": last.usage.output_tokens},
+        "latency_s": round(last.timing.latency_s, 4),
+        "ttft_s": None if last.timing.ttft_s is None else round(last.timing.ttft_s, 4),
+        "tokens_per_s": None if last.timing.tokens_per_s is None else round(last.timing.tokens_per_s, 1),
+        "cost_usd": last.usage.cost_usd,
+    }
+
+
+def _summary(result: dict) -> None:
+    usage = result["usage"]
+    ttft = f"{result['ttft_s']:.2f}s" if result["ttft_s"] is not None else "?"
+    rate = f"{result['tokens_per_s']:.0f} tok/s" if result["tokens_per_s"] else "? tok/s"
+    console(stderr=True).print(
+        f"[dim]{result['model']} · {usage['input_tokens']} in / {usage['output_tokens']} out · "
+        f"first token {ttft} · {rate} · {result['latency_s']:.2f}s · ${result['cost_usd']:.6f}"
+        f" · {result['finish_reason']}[/]"
+    )
