@@ -38,6 +38,7 @@ class Loaded:
 
 
 _loaded: dict[tuple, Loaded] = {}
+_loading: dict[tuple, threading.Lock] = {}  # one per key, so one slow load blocks no other
 _loaded_lock = threading.Lock()
 
 
@@ -46,15 +47,24 @@ def load(location: str, task: str = "auto", dtype: str = "float32", threads: int
     path = Path(location).expanduser()
     key = (str(path.resolve()), task, dtype, threads)
     with _loaded_lock:
-        if key not in _loaded:
-            _loaded[key] = _load(path, task, dtype, threads)
-        return _loaded[key]
+        if key in _loaded:
+            return _loaded[key]
+        key_lock = _loading.setdefault(key, threading.Lock())
+    with key_lock:
+        with _loaded_lock:
+            if key in _loaded:  # another caller loaded it while this one waited
+                return _loaded[key]
+        loaded = _load(path, task, dtype, threads)
+        with _loaded_lock:
+            _loaded[key] = loaded
+        return loaded
 
 
 def clear_cache() -> None:
     """Forget every loaded model (their memory is freed once no backend holds them)."""
     with _loaded_lock:
         _loaded.clear()
+        _loading.clear()
 
 
 def detect_kind(path: Path, task: str = "auto") -> str:

@@ -89,6 +89,7 @@ class Engine:
         check_gguf(self.path)
         if n_ctx is None:
             n_ctx = min(trained_context(self.path) or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX)
+        self._n_ctx = n_ctx
         threads = n_threads or max(1, os.cpu_count() or 1)
         try:
             with _quiet_stderr():
@@ -109,7 +110,9 @@ class Engine:
 
     @property
     def n_ctx(self) -> int:
-        return self.llm.n_ctx()
+        """The usable context: llama.cpp may pad its own, but buffers follow the requested size."""
+        llm = self.llm
+        return min(llm.n_ctx(), self._n_ctx)
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
@@ -236,8 +239,8 @@ class Engine:
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         llm = self.llm
         tokens = sum(self.count_tokens(t) for t in texts)
-        vectors = llm.embed(texts, normalize=True)
-        return [list(map(float, v)) for v in vectors], tokens
+        vectors = [_pooled(llm.embed(text, normalize=False)) for text in texts]
+        return vectors, tokens
 
 
 # Used for GGUF files without a chat template (base models): plain "role: content" turns.
@@ -246,6 +249,15 @@ _PLAIN_TEMPLATE = (
     "{% elif m.role == 'user' %}User: {{ m.content }}\n{% else %}Assistant: {{ m.content }}\n"
     "{% endif %}{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
 )
+
+
+def _pooled(raw) -> list[float]:
+    """One normalised vector: models without a pooling layer give one vector per token; average them."""
+    array = np.asarray(raw, dtype=np.float64)
+    if array.ndim == 2:
+        array = array.mean(axis=0)
+    norm = float(np.linalg.norm(array))
+    return (array / norm if norm > 0 else array).tolist()
 
 
 def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:

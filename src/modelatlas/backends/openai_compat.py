@@ -12,10 +12,12 @@ send, and the prompt's length from ``count_tokens``. Usage from the server alway
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import functools
 import os
 import re
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from email.utils import parsedate_to_datetime
 
@@ -63,12 +65,13 @@ class OpenAIBackend(Backend):
     def __init__(self, model_id: str, location: str | None, options: OpenAIOptions):
         super().__init__(model_id, location, options)
         self._key = _api_key(options.api_key_env, model_id)
-        model = options.model or model_id.split("/", 1)[1]
+        model = options.model or model_id.partition("/")[2] or model_id
         self.remote_model = (options.deployment or model) if options.azure else model
         self._openai = require("openai", extra="all")
-        self.client = self._client(self._openai)
+        self._make_client = self._client_factory(self._openai)
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def _client(self, openai):
+    def _client_factory(self, openai):
         opts = self.options
         common = dict(
             api_key=self._key,
@@ -77,24 +80,35 @@ class OpenAIBackend(Backend):
             max_retries=0,
             default_headers=opts.headers or None,
         )
+        self.where = opts.base_url or "the OpenAI API"
         if not opts.azure:
-            return openai.AsyncOpenAI(base_url=opts.base_url, **common)
+            return functools.partial(openai.AsyncOpenAI, base_url=opts.base_url, **common)
         endpoint = opts.azure_endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
         if not endpoint and not opts.base_url:
             raise ConfigError(
                 f"{self.model_id}: Azure OpenAI needs an endpoint.",
                 hint="Set AZURE_OPENAI_ENDPOINT or the azure_endpoint option.",
             )
+        self.where = opts.base_url or endpoint
         where = {"base_url": opts.base_url} if opts.base_url else {"azure_endpoint": endpoint}
-        return openai.AsyncAzureOpenAI(api_version=opts.api_version or AZURE_API_VERSION, **where, **common)
+        version = opts.api_version or AZURE_API_VERSION
+        return functools.partial(openai.AsyncAzureOpenAI, api_version=version, **where, **common)
+
+    @property
+    def client(self):
+        """The SDK client of the running event loop (its connections belong to that loop)."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = self._make_client()
+        return client
 
     @property
     def context_length(self) -> int | None:
         return self.options.context_length
 
     async def generate(self, prompt: Prompt, params: GenerationParams) -> Completion:
-        with self._errors():
-            response = await self._create(prompt, params, stream=False)
+        response = await self._call(self._create(prompt, params, stream=False))
         choice = response.choices[0]
         text = choice.text if isinstance(prompt, str) else (choice.message.content or "")
         return Completion(
@@ -105,10 +119,9 @@ class OpenAIBackend(Backend):
         )
 
     async def stream(self, prompt: Prompt, params: GenerationParams) -> AsyncIterator[Chunk]:
-        finish, usage, pieces = None, None, 0
-        with self._errors():
-            response = await self._create(prompt, params, stream=True)
-            async for event in response:
+        finish, usage, pieces, error = None, None, 0, None
+        try:
+            async for event in await self._create(prompt, params, stream=True):
                 usage = _usage(getattr(event, "usage", None)) or usage
                 for choice in event.choices[:1]:
                     text = choice.text if isinstance(prompt, str) else choice.delta.content
@@ -116,17 +129,29 @@ class OpenAIBackend(Backend):
                     if text:
                         pieces += 1
                         yield Chunk(text=text)
+        except self._openai.OpenAIError as exc:
+            error = self.translate(exc)
+        if error is not None:  # raised outside the handler, so the SDK's error is not chained
+            raise error from None
+        if finish is None:
+            raise BackendError(
+                f"{self.model_id}: the stream ended before the server finished the answer.",
+                hint="llama-cpp-python's server does this when the prompt does not fit its context.",
+            )
         yield Chunk(finish_reason=_finish(finish), usage=usage or self._estimate(prompt, pieces))
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
-        with self._errors():
-            response = await self.client.embeddings.create(model=self.remote_model, input=list(texts))
+        request = self.client.embeddings.create(model=self.remote_model, input=list(texts))
+        response = await self._call(request)
         vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
         tokens = response.usage.prompt_tokens if response.usage else sum(map(self.count_tokens, texts))
         return Embeddings(vectors=vectors, model=self.model_id, usage=Usage(input_tokens=tokens))
 
     async def aclose(self) -> None:
-        await self.client.close()
+        clients, self._clients = dict(self._clients), weakref.WeakKeyDictionary()
+        client = clients.get(asyncio.get_running_loop())
+        if client is not None:  # clients of loops that have ended went with their connections
+            await client.close()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -147,18 +172,17 @@ class OpenAIBackend(Backend):
         text = prompt if isinstance(prompt, str) else "\n".join(m.content for m in prompt)
         return Usage(input_tokens=self.count_tokens(text), output_tokens=output_tokens)
 
-    @contextlib.contextmanager
-    def _errors(self):
-        """SDK errors become ours, chained to nothing so that no server text about the key leaks."""
+    async def _call(self, request):
+        """Await an SDK call; its errors become ours, not chained, so no server text leaks."""
         try:
-            yield
+            return await request
         except self._openai.OpenAIError as exc:
-            raise self.translate(exc) from None
+            error = self.translate(exc)
+        raise error from None
 
     def translate(self, exc: Exception) -> ModelAtlasError:
         """Our error for an SDK error; the message never holds the API key."""
-        openai = self._openai
-        where = self.options.base_url or self.options.azure_endpoint or "the OpenAI API"
+        openai, where = self._openai, self.where
         if isinstance(exc, openai.APIConnectionError):  # also APITimeoutError
             return TransientError(f"{self.model_id}: could not reach {where}: {type(exc).__name__}.")
         if not isinstance(exc, openai.APIStatusError):
