@@ -45,8 +45,9 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def python_server(args: list[str], port: int, ready_path: str = "/", timeout: float = 120.0,
-                  log_path: str | None = None) -> Iterator[subprocess.Popen]:
+def python_server(
+    args: list[str], port: int, ready_path: str = "/", timeout: float = 120.0, log_path: str | None = None
+) -> Iterator[subprocess.Popen]:
     """Run ``python ARGS...`` as a server on ``port`` until the block ends."""
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT)

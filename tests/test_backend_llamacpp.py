@@ -23,7 +23,9 @@ def smol():
 
 
 def test_chat_answers_with_usage(smol):
-    out = run(smol.generate([Message.system("Answer briefly."), Message.user("Name a colour.")], max_tokens=24))
+    out = run(
+        smol.generate([Message.system("Answer briefly."), Message.user("Name a colour.")], max_tokens=24)
+    )
     assert out.text.strip()
     assert out.usage.input_tokens > 5 and 0 < out.usage.output_tokens <= 24
     assert out.finish_reason in ("stop", "length")
@@ -90,8 +92,9 @@ def test_abandoned_stream_frees_the_model(smol):
 
 
 def test_prompt_longer_than_context_fails_before_generation(smollm2_path):
-    model = load_model(ModelRecord(id="file/smol-64", backend="llamacpp", location=smollm2_path,
-                                   options={"n_ctx": 64}))
+    model = load_model(
+        ModelRecord(id="file/smol-64", backend="llamacpp", location=smollm2_path, options={"n_ctx": 64})
+    )
     with pytest.raises(ContextLengthExceededError) as info:
         run(model.generate("word " * 80, max_tokens=16))
     assert info.value.context_length == 64 and info.value.prompt_tokens > 64
@@ -110,8 +113,15 @@ def test_count_tokens_is_exact(smol):
 
 
 def test_gguf_embeddings_are_normalised(smollm2_path):
-    model = load_model(ModelRecord(id="file/smol-embed", backend="llamacpp", location=smollm2_path,
-                                   mode="embedding", options={"n_ctx": 256}))
+    model = load_model(
+        ModelRecord(
+            id="file/smol-embed",
+            backend="llamacpp",
+            location=smollm2_path,
+            mode="embedding",
+            options={"n_ctx": 256},
+        )
+    )
     out = run(model.embed(["a cat", "a dog"]))
     assert len(out.vectors) == 2 and len(out.vectors[0]) == 576
     assert sum(x * x for x in out.vectors[0]) == pytest.approx(1.0, abs=1e-3)

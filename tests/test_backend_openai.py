@@ -53,9 +53,24 @@ async def collect(model, prompt, **params):
 def llama_url(smollm2_path, tmp_path_factory):
     pytest.importorskip("sse_starlette", reason="needs llama-cpp-python[server]")
     port = free_port()
-    args = ["-m", "llama_cpp.server", "--model", smollm2_path, "--model_alias", "smollm2",
-            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
-            "--verbose", "False"]
+    args = [
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        smollm2_path,
+        "--model_alias",
+        "smollm2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--n_threads",
+        "2",
+        "--verbose",
+        "False",
+    ]
     log = str(tmp_path_factory.mktemp("llama-server") / "server.log")
     with python_server(args, port, ready_path="/v1/models", log_path=log):
         yield f"http://127.0.0.1:{port}/v1"
@@ -145,9 +160,13 @@ class FakeOpenAI:
 
 def chat_json(body):
     return {
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there"},
-                     "finish_reason": "stop"}],
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body["model"],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hello there"}, "finish_reason": "stop"}
+        ],
         "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
     }
 
@@ -163,8 +182,12 @@ def chat_events(body):
 def embeddings_json(body):
     count = len(body["input"])
     data = [{"object": "embedding", "index": i, "embedding": [float(i), 0.5]} for i in range(count)]
-    return {"object": "list", "data": data[::-1], "model": body["model"],
-            "usage": {"prompt_tokens": 3, "total_tokens": 3}}
+    return {
+        "object": "list",
+        "data": data[::-1],
+        "model": body["model"],
+        "usage": {"prompt_tokens": 3, "total_tokens": 3},
+    }
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -176,9 +199,14 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
         url = urlparse(self.path)
-        self.fake.requests.append(SimpleNamespace(path=url.path, query=parse_qs(url.query),
-                                                  headers={k.lower(): v for k, v in self.headers.items()},
-                                                  body=body))
+        self.fake.requests.append(
+            SimpleNamespace(
+                path=url.path,
+                query=parse_qs(url.query),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+            )
+        )
         step = self.fake.step()
         if step != OK:
             status, headers, payload = step
@@ -251,11 +279,16 @@ def test_rate_limit_surfaces_after_max_attempts():
 
 def test_server_errors_are_transient_and_bad_requests_are_not():
     with fake_server(error(503, "overloaded"), OK) as (fake, url):
-        out = run(load_model(record(base_url=url), retry=RetryPolicy(max_attempts=2, base_delay_s=0.01))
-                  .generate(HELLO))
+        out = run(
+            load_model(record(base_url=url), retry=RetryPolicy(max_attempts=2, base_delay_s=0.01)).generate(
+                HELLO
+            )
+        )
         assert out.text == "Hello there" and len(fake.requests) == 2
-    overflow = ("This model's maximum context length is 4096 tokens. However, you requested 5000 tokens "
-                "(4000 in the messages, 1000 in the completion). Please reduce the length.")
+    overflow = (
+        "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens "
+        "(4000 in the messages, 1000 in the completion). Please reduce the length."
+    )
     too_long = error(400, overflow, code="context_length_exceeded")
     with fake_server(too_long) as (fake, url), pytest.raises(ContextLengthExceededError) as err:
         run(load_model(record(base_url=url)).generate(HELLO))

@@ -16,8 +16,13 @@ runner = CliRunner()
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "modelatlas", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "modelatlas", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 def test_help_lists_the_commands():
@@ -28,9 +33,11 @@ def test_help_lists_the_commands():
 
 
 def test_help_is_fast_because_heavy_libraries_are_lazy():
-    code = ("import sys, time; t = time.perf_counter(); from modelatlas.cli.main import app; "
-            "heavy = [m for m in ('torch', 'transformers', 'llama_cpp', 'sqlalchemy', 'openai') "
-            "if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, time; t = time.perf_counter(); from modelatlas.cli.main import app; "
+        "heavy = [m for m in ('torch', 'transformers', 'llama_cpp', 'sqlalchemy', 'openai') "
+        "if m in sys.modules]; print(heavy)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
     start = time.perf_counter()
@@ -79,8 +86,9 @@ def test_run_missing_api_key_names_the_variable(monkeypatch):
 
 
 def test_run_json_through_the_runner():
-    result = runner.invoke(app, ["run", "local/smollm2-135m-instruct", "Name a fruit.", "--json",
-                                 "--max-tokens", "12"])
+    result = runner.invoke(
+        app, ["run", "local/smollm2-135m-instruct", "Name a fruit.", "--json", "--max-tokens", "12"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["text"].strip()
@@ -89,8 +97,14 @@ def test_run_json_through_the_runner():
 
 
 def test_run_streams_as_a_subprocess(home):
-    done = cli("run", "local/smollm2-135m-instruct", "Say hello.", "--max-tokens", "16",
-               env={"MODELATLAS_HOME": str(home)})
+    done = cli(
+        "run",
+        "local/smollm2-135m-instruct",
+        "Say hello.",
+        "--max-tokens",
+        "16",
+        env={"MODELATLAS_HOME": str(home)},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
     assert "tok/s" in done.stderr and "local/smollm2-135m-instruct" in done.stderr

@@ -43,8 +43,11 @@ def test_upgrade_from_previous_revision_keeps_rows(tmp_path, monkeypatch):
     with engine.begin() as conn:
         conn.execute(
             text("INSERT INTO registered_models (id, record, source, added_at) VALUES (:i, :r, 'user', :t)"),
-            {"i": "ollama/llama3.2", "r": json.dumps({"id": "ollama/llama3.2", "backend": "openai"}),
-             "t": datetime.now(UTC)},
+            {
+                "i": "ollama/llama3.2",
+                "r": json.dumps({"id": "ollama/llama3.2", "backend": "openai"}),
+                "t": datetime.now(UTC),
+            },
         )
     engine.dispose()
     # Opening it through the normal path upgrades it on first use.

@@ -56,8 +56,7 @@ class Backend(ABC):
             return cls.Options.model_validate(raw or {})
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
-                for err in exc.errors()
+                f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}" for err in exc.errors()
             )
             allowed = ", ".join(cls.Options.model_fields) or "none"
             raise ConfigError(

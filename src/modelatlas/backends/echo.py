@@ -56,8 +56,10 @@ class EchoBackend(Backend):
         return len(text.split())
 
     def _answer(self, prompt: Prompt) -> str:
-        last = prompt if isinstance(prompt, str) else next(
-            (m.content for m in reversed(prompt) if m.role == "user"), ""
+        last = (
+            prompt
+            if isinstance(prompt, str)
+            else next((m.content for m in reversed(prompt) if m.role == "user"), "")
         )
         if self.options.reply is not None:
             return self.options.reply

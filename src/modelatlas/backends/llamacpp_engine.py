@@ -167,8 +167,12 @@ class Engine:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         held, n_out, finish = "", 0, "length"
         hold = max((len(s) for s in sampling.stop), default=0)
-        for token in llm.generate(tokens, temp=sampling.temperature, top_p=sampling.top_p,
-                                  top_k=40 if sampling.temperature > 0 else 1):
+        for token in llm.generate(
+            tokens,
+            temp=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=40 if sampling.temperature > 0 else 1,
+        ):
             if cancel.is_set():
                 finish = "cancelled"
                 break
@@ -194,10 +198,9 @@ class Engine:
 
     def loglikelihood(self, context: str, continuation: str) -> tuple[float, bool, int]:
         """Sum of log-probabilities of the continuation tokens, and whether each was the argmax."""
-        llm = self.llm
         ctx = self.text_tokens(context)
         full = self.text_tokens(context + continuation)
-        cont = full[len(ctx):] if full[: len(ctx)] == ctx else self._plain(continuation)
+        cont = full[len(ctx) :] if full[: len(ctx)] == ctx else self._plain(continuation)
         if not cont:
             return 0.0, True, 0
         tokens = ctx + cont

@@ -28,7 +28,7 @@ def endpoint_record(
     provider = model_id.split("/", 1)[0]
     preset = PRESETS.get(provider)
     options: dict = {}
-    if preset and preset.azure or azure_endpoint or deployment:
+    if (preset and preset.azure) or azure_endpoint or deployment:
         options["azure"] = True
     url = base_url or (preset.base_url if preset else None)
     if not url and not options.get("azure") and provider != "openai":
@@ -37,13 +37,20 @@ def endpoint_record(
             hint=f"Pass --base-url (known providers: {', '.join(sorted(PRESETS))}).",
         )
     key_env = api_key_env or (preset.api_key_env if preset else None)
-    for name, value in [("base_url", url), ("model", remote_name), ("api_key_env", key_env),
-                        ("azure_endpoint", azure_endpoint), ("api_version", api_version),
-                        ("deployment", deployment), ("context_length", context_length)]:
+    for name, value in [
+        ("base_url", url),
+        ("model", remote_name),
+        ("api_key_env", key_env),
+        ("azure_endpoint", azure_endpoint),
+        ("api_version", api_version),
+        ("deployment", deployment),
+        ("context_length", context_length),
+    ]:
         if value is not None:
             options[name] = value
-    return ModelRecord(id=model_id, backend="openai", mode=mode, options=options,
-                       context_length=context_length, price=price)
+    return ModelRecord(
+        id=model_id, backend="openai", mode=mode, options=options, context_length=context_length, price=price
+    )
 
 
 def file_record(model_id: str, path: str, mode: Mode = "chat") -> ModelRecord:
@@ -57,8 +64,10 @@ def add(record: ModelRecord) -> ModelRecord:
     from modelatlas.backends.registry import get_backend_class
 
     if is_bundled(record.id):
-        raise ConfigError(f"{record.id} is a bundled model and cannot be replaced.",
-                          hint="Pick another id, for example my/" + record.id.split("/", 1)[1])
+        raise ConfigError(
+            f"{record.id} is a bundled model and cannot be replaced.",
+            hint="Pick another id, for example my/" + record.id.split("/", 1)[1],
+        )
     get_backend_class(record.backend).parse_options(record.options)
     store.add_model(record.id, record.model_dump(mode="json", exclude_none=True))
     return record

@@ -8,8 +8,9 @@ import typer
 
 from modelatlas.cli.common import console, handle_errors, print_json
 
-app = typer.Typer(help="The models that can run here: bundled local models and the ones you add.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The models that can run here: bundled local models and the ones you add.", no_args_is_help=True
+)
 
 
 @app.command("list")
@@ -29,8 +30,13 @@ def list_models(json_out: Annotated[bool, typer.Option("--json", help="Print JSO
         table.add_column(column)
     for r in records:
         where = r.options.get("base_url") or ("Azure OpenAI" if r.options.get("azure") else None)
-        where = where or ("OpenAI" if r.backend == "openai" else "bundled package" if r.provider == "local"
-                          else r.location or "")
+        where = where or (
+            "OpenAI"
+            if r.backend == "openai"
+            else "bundled package"
+            if r.provider == "local"
+            else r.location or ""
+        )
         table.add_row(r.id, r.mode, r.backend, str(r.context_length or "?"), where)
     console().print(table)
 
@@ -38,7 +44,9 @@ def list_models(json_out: Annotated[bool, typer.Option("--json", help="Print JSO
 @app.command("add")
 @handle_errors
 def add_model(
-    model_id: Annotated[str, typer.Argument(help="provider/model, e.g. openai/gpt-4.1-mini or ollama/llama3.2")],
+    model_id: Annotated[
+        str, typer.Argument(help="provider/model, e.g. openai/gpt-4.1-mini or ollama/llama3.2")
+    ],
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL (…/v1).")] = None,
     remote_name: Annotated[str | None, typer.Option("--model", help="The name the server uses.")] = None,
     api_key_env: Annotated[str | None, typer.Option(help="Environment variable that holds the key.")] = None,
@@ -65,9 +73,16 @@ def add_model(
         record = user.file_record(model_id, path, mode)
     else:
         record = user.endpoint_record(
-            model_id, base_url=base_url, remote_name=remote_name, api_key_env=api_key_env,
-            azure_endpoint=azure_endpoint, api_version=api_version, deployment=deployment,
-            mode=mode, context_length=context_length, price=price,
+            model_id,
+            base_url=base_url,
+            remote_name=remote_name,
+            api_key_env=api_key_env,
+            azure_endpoint=azure_endpoint,
+            api_version=api_version,
+            deployment=deployment,
+            mode=mode,
+            context_length=context_length,
+            price=price,
         )
     user.add(record)
     console().print(f"Added [bold]{record.id}[/] ({record.backend}).")

@@ -74,7 +74,8 @@ def _engine_for(url: str) -> Engine:
     except SQLAlchemyError as exc:
         raise StoreError(
             f"Cannot open or migrate the database at {engine.url.render_as_string()}: {exc.orig or exc}.",
-            hint="Check that the file is a modelatlas database and is writable, or set MODELATLAS_DATABASE_URL.",
+            hint="Check that the file is a modelatlas database and is writable, "
+            "or set MODELATLAS_DATABASE_URL.",
         ) from exc
     return engine
 
