@@ -1,8 +1,8 @@
 """GGUF models through llama-cpp-python, in this process.
 
 Chat uses the file's own chat template; a plain string is completed as is. Every caller of
-the same file shares one loaded engine; the engine's lock keeps concurrent async callers from
-interleaving, and the blocking work runs in worker threads so the event loop stays free.
+the same file shares one loaded engine, whose own thread runs the calls one at a time: concurrent
+async callers never interleave, and the event loop stays free.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from pydantic import Field
 
 from modelatlas.backends.base import Backend, BackendOptions, as_messages
+from modelatlas.backends.channel import Channel
 from modelatlas.backends.llamacpp_engine import Engine, Sampling, get_engine
 from modelatlas.errors import ConfigError
 from modelatlas.types import (
@@ -45,8 +46,7 @@ class LlamaCppBackend(Backend):
         self.engine: Engine = get_engine(location, options.n_ctx, options.n_threads)
 
     def load(self) -> None:
-        with self.engine.lock:
-            self.engine.llm  # noqa: B018  (loads on first access)
+        self.engine.submit(lambda: self.engine.llm).result()
 
     @property
     def context_length(self) -> int:
@@ -69,38 +69,40 @@ class LlamaCppBackend(Backend):
         )
 
     async def stream(self, prompt: Prompt, params: GenerationParams) -> AsyncIterator[Chunk]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
+        channel = Channel(asyncio.get_running_loop())
         cancel = threading.Event()
         sampling = Sampling(params.max_tokens, params.temperature, params.top_p, params.stop, params.seed)
 
-        def put(item) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
         def work() -> None:
             try:
-                with self.engine.lock:
-                    tokens = self._tokens(prompt)
-                    self.engine.check_fits(self.model_id, len(tokens), params.max_tokens)
-                    for piece in self.engine.generate(tokens, sampling, cancel):
-                        put(piece if isinstance(piece, str) else ("end", len(tokens), *piece))
+                if cancel.is_set():  # the caller left while this call waited its turn
+                    return
+                tokens = self._tokens(prompt)
+                self.engine.check_fits(self.model_id, len(tokens), params.max_tokens)
+                first = True
+                for piece in self.engine.generate(tokens, sampling, cancel):
+                    if isinstance(piece, str):
+                        channel.put(piece, urgent=first)
+                        first = False
+                    else:
+                        channel.put(("end", len(tokens), *piece), urgent=True)
             except BaseException as exc:
-                put(exc)
+                channel.put(exc, urgent=True)
 
-        worker = threading.Thread(target=work, name=f"llamacpp-{self.model_id}", daemon=True)
-        worker.start()
+        self.engine.submit(work)
         try:
             while True:
-                item = await queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                if isinstance(item, str):
-                    yield Chunk(text=item)
-                    continue
-                _, n_in, finish, n_out = item
-                usage = Usage(input_tokens=n_in, output_tokens=n_out)
-                yield Chunk(finish_reason=finish, usage=usage)
-                return
+                batch = await channel.get()
+                for item in batch:
+                    if isinstance(item, BaseException):
+                        raise item
+                texts = "".join(item for item in batch if isinstance(item, str))
+                if texts:
+                    yield Chunk(text=texts)
+                if not isinstance(batch[-1], str):
+                    _, n_in, finish, n_out = batch[-1]
+                    yield Chunk(finish_reason=finish, usage=Usage(input_tokens=n_in, output_tokens=n_out))
+                    return
         finally:
             cancel.set()
 
@@ -110,19 +112,12 @@ class LlamaCppBackend(Backend):
         return self.engine.chat_tokens(as_messages(prompt))
 
     async def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
-        def work():
-            with self.engine.lock:
-                return self.engine.loglikelihood(context, continuation)
-
-        logprob, greedy, n = await asyncio.to_thread(work)
+        job = self.engine.submit(self.engine.loglikelihood, context, continuation)
+        logprob, greedy, n = await asyncio.wrap_future(job)
         return LogLikelihood(logprob=logprob, is_greedy=greedy, tokens=n)
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
         engine = get_engine(self.location, self.options.n_ctx, self.options.n_threads, embedding=True)
 
-        def work():
-            with engine.lock:
-                return engine.embed(list(texts))
-
-        vectors, tokens = await asyncio.to_thread(work)
+        vectors, tokens = await asyncio.wrap_future(engine.submit(engine.embed, list(texts)))
         return Embeddings(vectors=vectors, model=self.model_id, usage=Usage(input_tokens=tokens))

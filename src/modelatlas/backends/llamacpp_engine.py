@@ -1,8 +1,9 @@
 """One loaded llama.cpp model, shared by every caller in the process.
 
-llama.cpp contexts are not thread-safe, so each engine has a lock and every call holds it for
-its whole duration: callers queue, and outputs never interleave. Blocking work here is run by
-:mod:`modelatlas.backends.llamacpp` in worker threads.
+llama.cpp contexts are not thread-safe, so each engine owns one worker thread and every call
+that touches the context runs there, one after another: callers queue, and outputs never
+interleave. One long-lived thread also keeps llama.cpp's OpenMP thread team warm; a new thread
+per call would build a new team each time and, measured on 2 cores, cost 40% of the speed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import contextlib
 import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,10 +75,14 @@ def trained_context(path: str) -> int | None:
 class Engine:
     def __init__(self, path: str, n_ctx: int | None, n_threads: int | None, embedding: bool):
         self.path = path
-        self.lock = threading.Lock()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llamacpp-{Path(path).stem}")
         self._args = (n_ctx, n_threads, embedding)
         self._llm = None
         self._formatter = None
+
+    def submit(self, fn: Callable, *args) -> Future:
+        """Run ``fn(*args)`` on this engine's own thread, after the calls queued before it."""
+        return self._worker.submit(fn, *args)
 
     @property
     def llm(self):
@@ -156,7 +162,7 @@ class Engine:
         if n_prompt + max_tokens > self.n_ctx:
             raise ContextLengthExceededError(model_id, n_prompt, max_tokens, self.n_ctx)
 
-    # -- generation (call with self.lock held) -------------------------------------------------
+    # -- generation (run these on the engine's thread, through submit) -----------------------
 
     def generate(self, tokens: list[int], sampling: Sampling, cancel: threading.Event) -> Iterator:
         """Yield text pieces, then a final ``(finish_reason, output_tokens)`` tuple."""
