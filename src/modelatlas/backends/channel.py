@@ -9,6 +9,7 @@ otherwise at most every ``interval`` seconds; items in between are delivered tog
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 
@@ -27,10 +28,9 @@ class Channel:
         now = time.monotonic()
         if urgent or self._last is None or now - self._last >= self.interval:
             self._last = now
-            try:
+            # A RuntimeError means the loop is gone: nobody is listening any more.
+            with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._wake.set)
-            except RuntimeError:  # the loop is gone: nobody is listening any more
-                pass
 
     async def get(self) -> list:
         """Every item delivered so far, waiting until there is at least one."""

@@ -267,7 +267,9 @@ class TransformersBackend(Backend):
             tokens = int(encoded["attention_mask"].sum())
             if loaded.sentence_transformer:
                 vectors = loaded.model.encode(
-                    texts, normalize_embeddings=self.options.normalize, show_progress_bar=False,
+                    texts,
+                    normalize_embeddings=self.options.normalize,
+                    show_progress_bar=False,
                     convert_to_tensor=True,
                 )
             else:

@@ -18,8 +18,18 @@ from modelatlas.errors import ConfigError, MissingExtraError, ModelFileError
 
 # model_type values of encoder-only models that make sentence vectors by mean pooling.
 ENCODER_TYPES = {
-    "albert", "bert", "camembert", "deberta", "deberta-v2", "distilbert", "electra", "mpnet",
-    "modernbert", "nomic_bert", "roberta", "xlm-roberta",
+    "albert",
+    "bert",
+    "camembert",
+    "deberta",
+    "deberta-v2",
+    "distilbert",
+    "electra",
+    "mpnet",
+    "modernbert",
+    "nomic_bert",
+    "roberta",
+    "xlm-roberta",
 }
 CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 SANE_MAX_LENGTH = 1_000_000  # tokenizers without a limit report about 1e30
@@ -68,7 +78,7 @@ def clear_cache() -> None:
 
 
 def detect_kind(path: Path, task: str = "auto") -> str:
-    """"causal", "seq2seq", "embedding" or "embedding-st" (a sentence-transformers folder)."""
+    """ "causal", "seq2seq", "embedding" or "embedding-st" (a sentence-transformers folder)."""
     if not path.exists():
         raise ModelFileError(f"No model file or folder at {path}.", hint="Check the path.")
     if path.is_file():
