@@ -84,6 +84,9 @@ class TransformersBackend(Backend):
             self._model = load(self.location, o.task, o.dtype, o.threads)
         return self._model
 
+    def load(self) -> None:
+        self.loaded()
+
     async def _load(self) -> Loaded:
         return self._model or await asyncio.to_thread(self.loaded)
 
