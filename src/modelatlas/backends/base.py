@@ -26,6 +26,8 @@ from modelatlas.types import (
     GenerationParams,
     LogLikelihood,
     Prompt,
+    Timing,
+    Usage,
 )
 
 
@@ -114,6 +116,22 @@ def require(module: str, extra: str, package: str | None = None):
         if exc.name and exc.name.split(".")[0] != module.split(".")[0]:
             raise
         raise MissingExtraError(package or module.split(".")[0], extra) from None
+
+
+async def collect(chunks: AsyncIterator[Chunk], model_id: str) -> Completion:
+    """A whole Completion from a stream whose last chunk carries finish reason, usage and timing."""
+    parts: list[str] = []
+    last = Chunk()
+    async for chunk in chunks:
+        parts.append(chunk.text)
+        last = chunk
+    return Completion(
+        text="".join(parts),
+        model=model_id,
+        finish_reason=last.finish_reason or "stop",
+        usage=last.usage or Usage(),
+        timing=last.timing or Timing(),
+    )
 
 
 def as_messages(prompt: Prompt) -> list[dict]:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from pydantic import Field
 
-from modelatlas.backends.base import Backend, BackendOptions, as_messages
+from modelatlas.backends.base import Backend, BackendOptions, as_messages, collect
 from modelatlas.backends.channel import Channel
 from modelatlas.backends.llamacpp_engine import Engine, Sampling, get_engine
 from modelatlas.errors import ConfigError
@@ -56,17 +56,7 @@ class LlamaCppBackend(Backend):
         return self.engine.count_tokens(text)
 
     async def generate(self, prompt: Prompt, params: GenerationParams) -> Completion:
-        parts: list[str] = []
-        final = Chunk()
-        async for chunk in self.stream(prompt, params):
-            parts.append(chunk.text)
-            final = chunk
-        return Completion(
-            text="".join(parts),
-            model=self.model_id,
-            finish_reason=final.finish_reason or "stop",
-            usage=final.usage or Usage(),
-        )
+        return await collect(self.stream(prompt, params), self.model_id)
 
     async def stream(self, prompt: Prompt, params: GenerationParams) -> AsyncIterator[Chunk]:
         channel = Channel(asyncio.get_running_loop())

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from modelatlas.backends.base import Backend
+from modelatlas.backends.base import Backend, collect
 from modelatlas.backends.retry import RetryPolicy, with_retries
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import ConfigError, ModelAtlasError, TransientError
@@ -104,18 +104,7 @@ class Model:
         params = _params(params, overrides)
         if not self.backend.can_stream:
             return await self._generate_whole(prompt, params)
-        parts: list[str] = []
-        last = Chunk()
-        async for chunk in self._stream(prompt, params, kind="generate"):
-            parts.append(chunk.text)
-            last = chunk
-        return Completion(
-            text="".join(parts),
-            model=self.id,
-            finish_reason=last.finish_reason or "stop",
-            usage=last.usage or Usage(),
-            timing=last.timing or Timing(),
-        )
+        return await collect(self._stream(prompt, params, kind="generate"), self.id)
 
     async def stream(
         self, prompt: Prompt, params: GenerationParams | None = None, **overrides
