@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from tests.servers import free_port  # noqa: F401  (re-exported for tests)
+from tests.servers import free_port, python_server
 
 
 @pytest.fixture(autouse=True)
@@ -49,3 +49,31 @@ def minilm_path() -> str:
     from modelatlas.catalog.bundled import resolve_bundled
 
     return resolve_bundled("local/all-minilm-l6-v2").location
+
+
+@pytest.fixture(scope="session")
+def llama_url(smollm2_path, tmp_path_factory):
+    """llama.cpp's own OpenAI-compatible server on a free 127.0.0.1 port, serving SmolLM2."""
+    pytest.importorskip("sse_starlette", reason="needs llama-cpp-python[server]")
+    port = free_port()
+    args = [
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        smollm2_path,
+        "--model_alias",
+        "smollm2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--n_threads",
+        "2",
+        "--verbose",
+        "False",
+    ]
+    log = str(tmp_path_factory.mktemp("llama-server") / "server.log")
+    with python_server(args, port, ready_path="/v1/models", log_path=log):
+        yield f"http://127.0.0.1:{port}/v1"

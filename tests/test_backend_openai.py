@@ -33,7 +33,7 @@ from modelatlas.errors import (
 )
 from modelatlas.types import GenerationParams, Message
 from tests.conftest import needs, run
-from tests.servers import free_port, python_server
+from tests.servers import free_port
 
 HELLO = [Message.user("Say hello in one short sentence.")]
 
@@ -47,33 +47,6 @@ async def collect(model, prompt, **params):
 
 
 # -- llama.cpp's OpenAI-compatible server, the real peer -------------------------------------
-
-
-@pytest.fixture(scope="module")
-def llama_url(smollm2_path, tmp_path_factory):
-    pytest.importorskip("sse_starlette", reason="needs llama-cpp-python[server]")
-    port = free_port()
-    args = [
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        smollm2_path,
-        "--model_alias",
-        "smollm2",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "2048",
-        "--n_threads",
-        "2",
-        "--verbose",
-        "False",
-    ]
-    log = str(tmp_path_factory.mktemp("llama-server") / "server.log")
-    with python_server(args, port, ready_path="/v1/models", log_path=log):
-        yield f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture

@@ -146,6 +146,20 @@ class RateLimitError(TransientError):
     code = "rate_limit_exceeded"
 
 
+class CatalogDataError(ModelAtlasError, ValueError):
+    """Catalog data (a models.dev file, an api.json, a snapshot) is malformed."""
+
+    exit_code = 2
+    code = "catalog_data_error"
+
+
+class CatalogSyncError(ModelAtlasError):
+    """The catalog could not be fetched or saved; the previous snapshot is kept."""
+
+    exit_code = 1
+    code = "catalog_sync_failed"
+
+
 class StoreError(ModelAtlasError):
     """The database cannot be opened or migrated."""
 

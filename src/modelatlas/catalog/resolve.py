@@ -6,7 +6,7 @@ from pathlib import Path
 
 from modelatlas.catalog.bundled import bundled_records, is_bundled, resolve_bundled
 from modelatlas.catalog.records import ModelRecord
-from modelatlas.errors import ModelFileError, UnknownModelError
+from modelatlas.errors import ModelFileError
 
 
 def registered_records() -> list[ModelRecord]:
@@ -32,8 +32,9 @@ def resolve(model: str) -> ModelRecord:
         return ModelRecord.model_validate(data)
     if _looks_like_path(model):
         return record_for_path(Path(model))
-    known = [r.id for r in runnable_records()]
-    raise UnknownModelError(model, known)
+    from modelatlas.catalog.catalog import load_catalog
+
+    return load_catalog().get(model)
 
 
 def record_for_path(path: Path) -> ModelRecord:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelatlas.catalog.bundled import is_bundled
+from modelatlas.catalog.catalog import forget
 from modelatlas.catalog.providers import PRESETS
 from modelatlas.catalog.records import Mode, ModelRecord, Price
 from modelatlas.catalog.resolve import record_for_path, registered_records
@@ -70,6 +71,7 @@ def add(record: ModelRecord) -> ModelRecord:
         )
     get_backend_class(record.backend).parse_options(record.options)
     store.add_model(record.id, record.model_dump(mode="json", exclude_none=True))
+    forget()
     return record
 
 
@@ -78,3 +80,43 @@ def remove(model_id: str) -> None:
 
     if not store.remove_model(model_id):
         raise UnknownModelError(model_id, [r.id for r in registered_records()])
+    forget()
+
+
+def records_from_yaml(path: str) -> list[ModelRecord]:
+    """User models from a YAML file: a list of records, or ``{models: [...]}``."""
+    import yaml
+    from pydantic import ValidationError
+
+    from modelatlas.errors import CatalogDataError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as exc:
+        raise CatalogDataError(f"Cannot read {path}: {exc.strerror}.", hint="Check the path.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise CatalogDataError(
+            f"{path}{where}: malformed YAML: {reason}.", hint="Fix the file and try again."
+        ) from None
+    items = data.get("models") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise CatalogDataError(
+            f"{path}: expected a list of models (or a 'models:' list).",
+            hint="Each entry needs at least id and backend.",
+        )
+    records = []
+    for index, item in enumerate(items):
+        try:
+            records.append(ModelRecord.model_validate(item).model_copy(update={"source": "user"}))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "entry"
+            raise CatalogDataError(
+                f"{path}: model #{index + 1}, field {field!r}: {err['msg']}.",
+                hint="See README.md for the record fields.",
+            ) from None
+    return records

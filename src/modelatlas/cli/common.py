@@ -32,9 +32,9 @@ def handle_errors(command: Callable) -> Callable:
 
 def report(exc) -> None:
     err = console(stderr=True)
-    err.print(f"[bold red]Error:[/] {escape(exc.message)}")
+    err.print(f"[bold red]Error:[/] {escape(exc.message)}", soft_wrap=True)
     if exc.hint:
-        err.print(escape(exc.hint))
+        err.print(escape(exc.hint), soft_wrap=True)
 
 
 def console(stderr: bool = False):

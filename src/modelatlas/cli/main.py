@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelatlas.cli import demo, models, run
+from modelatlas.cli import catalog, demo, models, run
 
 app = typer.Typer(
     name="modelatlas",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models.app, name="models")
+app.add_typer(catalog.app, name="catalog")
 app.command("run")(run.run)
 app.command("demo")(demo.demo)
 

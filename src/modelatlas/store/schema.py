@@ -44,3 +44,22 @@ class Call(Base):
     tokens_per_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class EvalResult(Base):
+    """One aggregate score of one model on one dataset in one evaluation run."""
+
+    __tablename__ = "eval_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(255), index=True)
+    model_id: Mapped[str] = mapped_column(String(255), index=True)
+    dataset: Mapped[str] = mapped_column(String(255))
+    dataset_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    strategy: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    metric: Mapped[str] = mapped_column(String(128))
+    value: Mapped[float] = mapped_column(Float)
+    ci_low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ci_high: Mapped[float | None] = mapped_column(Float, nullable=True)
+    n: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

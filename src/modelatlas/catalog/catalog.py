@@ -1,0 +1,106 @@
+"""The catalog: every source merged into one list of records, looked up by id.
+
+Sources, later ones winning on the same id: the models.dev snapshot (hosted models), the
+bundled local models, models found on this machine's disks, and the models the user added
+(endpoints, files, YAML). Whether a model is runnable is decided here, from this machine and
+this environment, never stored in the snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from modelatlas.catalog.records import ModelRecord
+from modelatlas.errors import UnknownModelError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Catalog:
+    records: list[ModelRecord]
+    date: str | None = None
+    source: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def by_id(self) -> dict[str, ModelRecord]:
+        return {r.id: r for r in self.records}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def get(self, model_id: str) -> ModelRecord:
+        record = self.by_id.get(model_id)
+        if record is None:
+            raise UnknownModelError(model_id, self.by_id)
+        return record
+
+    def providers(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.records:
+            counts[r.provider] = counts.get(r.provider, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+_cache: dict[tuple, Catalog] = {}
+
+
+def load_catalog(*, scan: bool = True, refresh: bool = False) -> Catalog:
+    """The merged catalog, cached in this process until a source changes."""
+    key = _cache_key(scan)
+    if refresh or key not in _cache:
+        _cache.clear()
+        _cache[key] = _assemble(scan)
+    return _cache[key]
+
+
+def forget() -> None:
+    """Drop the in-process cache (after a sync, an add or a remove)."""
+    _cache.clear()
+
+
+def _cache_key(scan: bool) -> tuple:
+    from modelatlas.catalog import snapshot
+    from modelatlas.config import settings
+
+    conf = settings()
+    user = snapshot.user_path()
+    stamp = user.stat().st_mtime if user.exists() else None
+    return (str(conf.home), conf.database_url, stamp, scan, os.environ.get("MODELATLAS_MODEL_PATHS"))
+
+
+def _assemble(scan: bool) -> Catalog:
+    from modelatlas.catalog import discover, snapshot
+    from modelatlas.catalog.bundled import bundled_records
+    from modelatlas.catalog.resolve import registered_records
+
+    snap = snapshot.load_snapshot()
+    merged: dict[str, ModelRecord] = {}
+    for record in snap.records:
+        merged[record.id] = _with_runnable(record)
+    for record in discover.enrich_bundled(bundled_records()):
+        merged[record.id] = record
+    notes: list[str] = []
+    if scan:
+        for record in discover.scan():
+            merged.setdefault(record.id, record)
+    for record in registered_records():
+        merged[record.id] = record.model_copy(update={"runnable": True})
+    return Catalog(list(merged.values()), date=snap.date, source=snap.source, notes=notes)
+
+
+def _with_runnable(record: ModelRecord) -> ModelRecord:
+    """A hosted record is runnable when a backend serves it and its key is in the environment."""
+    if record.backend is None:
+        return record
+    variable = record.options.get("api_key_env")
+    ready = variable is None or bool(os.environ.get(variable))
+    if record.options.get("azure"):
+        ready = ready and bool(
+            record.options.get("azure_endpoint") or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        )
+    return record.model_copy(update={"runnable": ready}) if ready else record

