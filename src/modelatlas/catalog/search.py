@@ -17,6 +17,31 @@ from modelatlas.catalog.records import ARCHITECTURES, TASKS, ModelRecord
 from modelatlas.errors import ConfigError, suggest
 
 SORTS = ("relevance", "price", "context", "release", "name")
+# Model makers: on equal relevance their own listing comes before resellers of the same model.
+MAKERS = frozenset(
+    [
+        "local",
+        "openai",
+        "anthropic",
+        "google",
+        "meta",
+        "mistral",
+        "cohere",
+        "deepseek",
+        "alibaba",
+        "minimax",
+        "moonshotai",
+        "nvidia",
+        "perplexity",
+        "xai",
+        "zhipuai",
+        "stepfun",
+        "tencent",
+        "xiaomi",
+        "sakana",
+        "sarvam",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -118,7 +143,7 @@ def _price(r: ModelRecord) -> float | None:
 
 def _sorted(records: list[ModelRecord], sort: str, scores: dict[str, float]) -> list[ModelRecord]:
     if sort == "relevance":
-        return sorted(records, key=lambda r: (-scores[r.id], len(r.id), r.id))
+        return sorted(records, key=lambda r: (-scores[r.id], r.provider not in MAKERS, len(r.id), r.id))
     if sort == "price":
         return sorted(records, key=lambda r: (_price(r) is None, _price(r) or 0.0, r.id))
     if sort == "context":
