@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -62,4 +62,64 @@ class EvalResult(Base):
     ci_low: Mapped[float | None] = mapped_column(Float, nullable=True)
     ci_high: Mapped[float | None] = mapped_column(Float, nullable=True)
     n: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Run(Base):
+    """An evaluation run: its settings (JSON) and state."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    dataset_path: Mapped[str] = mapped_column(Text)
+    dataset_hash: Mapped[str] = mapped_column(String(64), index=True)
+    dataset_n: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RunItem(Base):
+    """One item answered by one arm in a run: written the moment it is done."""
+
+    __tablename__ = "run_items"
+    __table_args__ = (UniqueConstraint("run_id", "model_id", "strategy", "item_id", name="uq_run_item"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    model_id: Mapped[str] = mapped_column(String(255))
+    strategy: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[str] = mapped_column(String(255))
+    item_index: Mapped[int] = mapped_column(Integer)
+    output: Mapped[dict] = mapped_column(JSON)
+    scores: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RunPair(Base):
+    """A pairwise judge verdict on one item of a run."""
+
+    __tablename__ = "run_pairs"
+    __table_args__ = (UniqueConstraint("run_id", "metric", "a", "b", "item_id", name="uq_run_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    metric: Mapped[str] = mapped_column(String(64))
+    a: Mapped[str] = mapped_column(String(255))
+    b: Mapped[str] = mapped_column(String(255))
+    item_id: Mapped[str] = mapped_column(String(255))
+    score: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CachedResponse(Base):
+    """The response cache: one answer per (model identity, rendered prompt, parameters) key."""
+
+    __tablename__ = "response_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_key: Mapped[str] = mapped_column(Text)
+    response: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,118 @@
+"""Value types of an evaluation: dataset items, model outputs and scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelatlas.types import Message, Usage
+
+
+class Item(BaseModel):
+    """One dataset row. ``reference`` is always a list (one or more acceptable answers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    input: str | None = None
+    messages: list[Message] | None = None
+    reference: list[str] = Field(default_factory=list)
+    choices: list[str] | None = None
+    answer: int | None = None  # index into choices
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    line: int | None = None  # where it came from in its file (1-based), for error messages
+
+    @property
+    def prompt_text(self) -> str:
+        """The user-visible question: ``input``, or the last user message."""
+        if self.input is not None:
+            return self.input
+        users = [m.content for m in self.messages or [] if m.role == "user"]
+        return users[-1] if users else ""
+
+
+class Output(BaseModel):
+    """What a model produced for one item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = ""
+    error: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    cached: bool = False
+    # For multiple choice scored by log-likelihood: the log-probability of each choice.
+    choice_logprobs: list[float] | None = None
+    # For retrieval: the ids of what was retrieved, best first (RAG strategies fill it).
+    retrieved: list[str] | None = None
+    contexts: list[str] | None = None
+
+
+class Score(BaseModel):
+    """A metric's verdict on one item. An error is a value of its own, never a NaN."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: float | None = None
+    error: str | None = None
+    # What the aggregate needs beyond the value (e.g. predicted and gold label for macro_f1),
+    # and what explains the value (e.g. the judge's raw answer).
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.value is not None
+
+
+class ItemResult(BaseModel):
+    """One item answered by one arm (a model with a strategy) in a run, with its scores."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    model: str
+    strategy: str = "zero-shot"
+    item_id: str
+    index: int  # position of the item in the dataset
+    output: Output
+    scores: dict[str, Score] = Field(default_factory=dict)
+
+
+class PairResult(BaseModel):
+    """A pairwise judge verdict on one item: 1.0 when A is better, 0.0 when B is, 0.5 for a tie."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    metric: str
+    a: str  # arm label "model" or "model@strategy"
+    b: str
+    item_id: str
+    score: Score
+
+
+class RunInfo(BaseModel):
+    """A run's settings and state, as stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str | None = None
+    dataset_path: str
+    dataset_hash: str
+    dataset_n: int
+    models: list[str]
+    strategies: list[str]
+    metrics: list[str]
+    judge: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    status: str = "running"  # running, done, failed, interrupted
+    created_at: str | None = None
+    finished_at: str | None = None
+
+
+def arm_label(model: str, strategy: str) -> str:
+    """How an arm is named in reports: the model, with the strategy unless it is zero-shot."""
+    return model if strategy == "zero-shot" else f"{model}@{strategy}"
