@@ -180,3 +180,11 @@ def suggest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
 
 def _quoted(names: list[str]) -> str:
     return " or ".join(repr(n) for n in names)
+
+
+class DatasetError(ModelAtlasError, ValueError):
+    """A dataset file is missing, empty or has a bad row."""
+
+    exit_code = 2
+    http_status = 400
+    code = "invalid_dataset"

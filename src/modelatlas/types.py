@@ -86,6 +86,7 @@ class Completion(BaseModel):
     finish_reason: FinishReason = "stop"
     usage: Usage = Field(default_factory=Usage)
     timing: Timing = Field(default_factory=Timing)
+    cached: bool = False  # served from the response cache (usage and timing are the original ones)
 
 
 class Chunk(BaseModel):

@@ -12,6 +12,7 @@ template) or a plain string (sent as is, for completion). Backends raise
 from __future__ import annotations
 
 import importlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from typing import ClassVar
@@ -72,6 +73,19 @@ class Backend(ABC):
         The Model wrapper runs it in a worker thread before it starts timing, so time to first
         token measures generation, not loading. The default does nothing.
         """
+
+    def identity(self) -> str:
+        """What makes this model's answers what they are, for the response cache.
+
+        The default is the backend, the location and the options; backends with a model file
+        use its hash, hosted ones their base URL and remote model name.
+        """
+        data = {
+            "backend": self.name,
+            "location": self.location,
+            "options": self.options.model_dump(mode="json"),
+        }
+        return json.dumps(data, sort_keys=True)
 
     @property
     def context_length(self) -> int | None:

@@ -87,6 +87,11 @@ class TransformersBackend(Backend):
     def load(self) -> None:
         self.loaded()
 
+    def identity(self) -> str:
+        from modelatlas.backends.identity import fingerprint
+
+        return f"transformers:{self.options.task}:{self.options.dtype}:{fingerprint(self.location)}"
+
     async def _load(self) -> Loaded:
         return self._model or await asyncio.to_thread(self.loaded)
 

@@ -48,6 +48,11 @@ class LlamaCppBackend(Backend):
     def load(self) -> None:
         self.engine.submit(lambda: self.engine.llm).result()
 
+    def identity(self) -> str:
+        from modelatlas.backends.identity import fingerprint
+
+        return f"llamacpp:{fingerprint(self.location)}"
+
     @property
     def context_length(self) -> int:
         return self.engine.n_ctx

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modelatlas.backends.cache import StoreCache
 from modelatlas.backends.model import Model
 from modelatlas.backends.registry import get_backend_class
 from modelatlas.backends.retry import RetryPolicy
@@ -15,8 +16,10 @@ def load_model(
     max_concurrency: int | None = None,
     log_calls: bool = False,
     retry: RetryPolicy | None = None,
+    cache: bool = False,
 ) -> Model:
-    """A ready Model. ``log_calls`` writes one row per call to the store's call log."""
+    """A ready Model. ``log_calls`` writes one row per call to the store's call log;
+    ``cache`` reuses answers from the store's response cache."""
     if isinstance(model, str):
         from modelatlas.catalog.resolve import resolve
 
@@ -45,4 +48,5 @@ def load_model(
         max_concurrency=max_concurrency or conf.max_concurrency,
         retry=retry or RetryPolicy(max_attempts=conf.max_retries + 1),
         on_call=on_call,
+        cache=StoreCache() if cache else None,
     )

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from modelatlas.backends.base import Backend, collect
+from modelatlas.backends.cache import StoreCache, cache_key
 from modelatlas.backends.retry import RetryPolicy, with_retries
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import ConfigError, ModelAtlasError, TransientError
@@ -56,12 +57,15 @@ class Model:
         max_concurrency: int = 4,
         retry: RetryPolicy | None = None,
         on_call: Callable[[CallRecord], None] | None = None,
+        cache: StoreCache | None = None,
     ):
         self.record = record
         self.backend = backend
         self.max_concurrency = max(1, max_concurrency)
         self.retry = retry or RetryPolicy()
         self.on_call = on_call
+        self.cache = cache
+        self._identity: str | None = None
         self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._loaded = False
 
@@ -100,8 +104,29 @@ class Model:
     async def generate(
         self, prompt: Prompt, params: GenerationParams | None = None, **overrides
     ) -> Completion:
-        """The whole answer, with usage, cost and timing filled in."""
+        """The whole answer, with usage, cost and timing filled in (from the cache when enabled)."""
         params = _params(params, overrides)
+        if self.cache is not None:
+            return await self._cached(prompt, params)
+        return await self._generate(prompt, params)
+
+    @property
+    def identity(self) -> str:
+        if self._identity is None:
+            self._identity = self.backend.identity()
+        return self._identity
+
+    async def _cached(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        key = cache_key(self.identity, prompt, params)
+        hit = await asyncio.to_thread(self.cache.get, key)
+        if hit is not None:
+            return hit.model_copy(update={"cached": True, "model": self.id})
+        completion = await self._generate(prompt, params)
+        if completion.finish_reason != "error":
+            await asyncio.to_thread(self.cache.put, key, self.identity, completion)
+        return completion
+
+    async def _generate(self, prompt: Prompt, params: GenerationParams) -> Completion:
         if not self.backend.can_stream:
             return await self._generate_whole(prompt, params)
         return await collect(self._stream(prompt, params, kind="generate"), self.id)

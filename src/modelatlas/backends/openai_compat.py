@@ -103,6 +103,9 @@ class OpenAIBackend(Backend):
             client = self._clients[loop] = self._make_client()
         return client
 
+    def identity(self) -> str:
+        return f"openai:{self.where}:{self.remote_model}"
+
     @property
     def context_length(self) -> int | None:
         return self.options.context_length

@@ -1,8 +1,13 @@
-"""`modelatlas demo`: the main job. For now: one prompt to both local text models side by side."""
+"""`modelatlas demo`: the main job, end to end on the bundled example use case.
+
+Two local models (a tuned chat model and a base model), zero-shot and few-shot, on 40 support
+questions of a fictional EdTech startup: a leaderboard with confidence intervals and significance,
+an HTML report, and what to do next. Cached answers make a second run take seconds.
+"""
 
 from __future__ import annotations
 
-import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,82 +15,55 @@ import typer
 from modelatlas.cli.common import console, handle_errors
 
 DEMO_MODELS = ["local/smollm2-135m-instruct", "local/gemma-3-270m"]
-DEMO_PROMPT = "Explain in two sentences why the sky is blue."
+DEMO_STRATEGIES = ["zero-shot", "few-shot:3"]
+DEMO_METRICS = ["f1", "rouge_l", "semantic_similarity"]
+EXAMPLE = Path("examples") / "edtech-support"
 
 
 @handle_errors
 def demo(
-    prompt: Annotated[str, typer.Option(help="The prompt sent to both models.")] = DEMO_PROMPT,
-    max_tokens: Annotated[int, typer.Option(min=1)] = 96,
+    report: Annotated[str, typer.Option(help="Where to write the HTML report.")] = "modelatlas-report.html",
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
 ) -> None:
-    """Send one prompt to the two bundled text models and stream both answers side by side.
+    """Compare the two bundled text models, zero-shot and few-shot, on the example support dataset."""
+    from modelatlas.cli.eval import _outputs, _run
+    from modelatlas.evals.plan import make_plan
 
-    SmolLM2-135M-Instruct is tuned to follow instructions; Gemma 3 270M is a base model that
-    only continues text: the contrast between a foundation model and a tuned one.
-    """
-    from modelatlas.backends import load_model
-
-    models = [load_model(m, log_calls=True) for m in DEMO_MODELS]
+    folder = example_folder()
     out = console()
-    out.print(f"[bold]Prompt:[/] {prompt}\n")
-    with out.status("Loading the local models…"):
-        asyncio.run(_load(models))
-    results = asyncio.run(_race(models, prompt, max_tokens, out))
-    _table(models, results, out)
+    out.print(
+        "[bold]modelatlas demo[/]: which small local model answers Brightpath Learning's support "
+        "questions best, and does few-shot prompting help?\n"
+        f"Models: {', '.join(DEMO_MODELS)} · strategies: {', '.join(DEMO_STRATEGIES)} · "
+        f"metrics: {', '.join(DEMO_METRICS)} · data: {folder / 'test.jsonl'}\n"
+    )
+    system = (folder / "system.txt").read_text(encoding="utf-8").strip() if (folder / "system.txt").exists() else None
+    plan = make_plan(str(folder / "test.jsonl"), DEMO_MODELS, strategies=DEMO_STRATEGIES, metrics=DEMO_METRICS,
+                     limit=limit, pool_path=str(folder / "train.jsonl"), system=system, max_tokens=96,
+                     name="demo: edtech support")
+    run_id, summary = _run(plan, None, quiet=False)
+    _outputs(run_id, summary, plan, json_out=False, report=report, samples=None)
+    _next_steps(summary, report)
 
 
-async def _load(models) -> None:
-    await asyncio.gather(*(m.load() for m in models))
+def example_folder() -> Path:
+    """The example beside the working folder, or in the source checkout this package runs from."""
+    from modelatlas.errors import DatasetError
 
-
-async def _race(models, prompt: str, max_tokens: int, out) -> list:
-    from rich.live import Live
-
-    from modelatlas.playground import side_by_side
-
-    texts = [""] * len(models)
-    finals: list = [None] * len(models)
-    with Live(_panels(models, texts), console=out, refresh_per_second=12) as live:
-        async for i, item in side_by_side(models, prompt, max_tokens=max_tokens):
-            if isinstance(item, BaseException):
-                texts[i] += f"\n[error: {item}]"
-                finals[i] = item
-            elif item.text:
-                texts[i] += item.text
-            else:
-                finals[i] = item
-            live.update(_panels(models, texts))
-    return finals
-
-
-def _panels(models, texts):
-    from rich.columns import Columns
-    from rich.panel import Panel
-    from rich.text import Text
-
-    width = max(30, (console().width - 4) // len(models))
-    return Columns(
-        [Panel(Text(t or "…"), title=f"{m.id} ({m.record.mode})", width=width) for m, t in zip(models, texts)]
+    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        if (base / EXAMPLE / "test.jsonl").exists():
+            return base / EXAMPLE
+    raise DatasetError(
+        f"The example dataset {EXAMPLE}/test.jsonl is not here.",
+        hint="Run the demo from the modelatlas source folder (where `make demo` runs it).",
     )
 
 
-def _table(models, finals, out) -> None:
-    from rich.table import Table
-
-    table = Table(title="Side by side")
-    for column in ("model", "tokens in/out", "first token", "tokens/s", "total", "cost"):
-        table.add_column(column)
-    for m, f in zip(models, finals):
-        if f is None or isinstance(f, BaseException):
-            table.add_row(m.id, "failed", "", "", "", "")
-            continue
-        t = f.timing
-        table.add_row(
-            m.id,
-            f"{f.usage.input_tokens}/{f.usage.output_tokens}",
-            f"{t.ttft_s:.2f}s" if t.ttft_s is not None else "?",
-            f"{t.tokens_per_s:.0f}" if t.tokens_per_s else "?",
-            f"{t.latency_s:.2f}s",
-            f"${f.usage.cost_usd:.4f}",
-        )
-    out.print(table)
+def _next_steps(summary: dict, report: str) -> None:
+    best = summary["models"][0] if summary["models"] else None
+    out = console()
+    out.print(f"\nOpen the report: [bold]{Path(report).resolve()}[/] (it works offline).")
+    if best:
+        out.print(f"Best arm here: [bold]{best['model']}[/].")
+        out.print(f"Serve it:       modelatlas serve --model {best['model_id']}")
+    out.print("Explore it all:  modelatlas studio --open")

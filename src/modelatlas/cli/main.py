@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from modelatlas.cli import catalog, demo, models, run
+from modelatlas.cli import catalog, demo, models, run, runs
+from modelatlas.cli.eval import eval_command
 
 app = typer.Typer(
     name="modelatlas",
@@ -15,6 +16,8 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(runs.app, name="runs")
+app.command("eval")(eval_command)
 app.command("run")(run.run)
 app.command("demo")(demo.demo)
 

@@ -90,3 +90,11 @@ def _check(value: float, n: int, ci_low: float | None, ci_high: float | None) ->
         raise InvalidRequestError("Give both ends of the 95% interval (ci_low and ci_high) or neither.")
     if ci_low is not None and ci_low > ci_high:
         raise InvalidRequestError(f"ci_low ({ci_low}) is above ci_high ({ci_high}).")
+
+
+def delete_results(run_id: str) -> int:
+    """Forget a run's summary rows (before writing them anew when a resumed run finishes)."""
+    from sqlalchemy import delete
+
+    with session() as s:
+        return s.execute(delete(EvalResult).where(EvalResult.run_id == run_id)).rowcount

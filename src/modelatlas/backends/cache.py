@@ -1,0 +1,47 @@
+"""The response cache: an answer is reused only for the same model, prompt and parameters.
+
+The key covers the model's identity (its file's hash, or its base URL and remote name), the
+full prompt as sent (every message, or the plain text), every generation parameter and the kind
+of call. Changing any of them misses the cache, so a stale answer is never returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from modelatlas.types import Completion, GenerationParams, Prompt
+
+
+def cache_key(identity: str, prompt: Prompt, params: GenerationParams, kind: str = "generate") -> str:
+    sent = prompt if isinstance(prompt, str) else [m.model_dump() for m in prompt]
+    blob = json.dumps(
+        {"model": identity, "prompt": sent, "params": params.model_dump(mode="json"), "kind": kind},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class StoreCache:
+    """The cache in the store's ``response_cache`` table (shared by every process)."""
+
+    def get(self, key: str) -> Completion | None:
+        from modelatlas.store.db import session
+        from modelatlas.store.schema import CachedResponse
+
+        with session() as s:
+            row = s.get(CachedResponse, key)
+            return None if row is None else Completion.model_validate(row.response)
+
+    def put(self, key: str, identity: str, completion: Completion) -> None:
+        from modelatlas.store.db import session
+        from modelatlas.store.schema import CachedResponse
+
+        data = completion.model_dump(mode="json")
+        with session() as s:
+            row = s.get(CachedResponse, key)
+            if row is None:
+                s.add(CachedResponse(key=key, model_key=identity, response=data))
+            else:
+                row.response = data

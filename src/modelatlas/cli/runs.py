@@ -1,0 +1,110 @@
+"""`modelatlas runs`: list, show, compare and export evaluation runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelatlas.cli.common import console, handle_errors, print_json
+
+app = typer.Typer(help="Evaluation runs: list, show, compare, export.", no_args_is_help=True)
+
+
+@app.command("list")
+@handle_errors
+def list_runs(
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The most recent runs."""
+    from modelatlas.evals.records import list_runs as recent
+
+    runs = recent(limit)
+    if json_out:
+        print_json([r.model_dump() for r in runs])
+        return
+    from rich.table import Table
+
+    table = Table(title="Evaluation runs", title_justify="left")
+    for column in ("run", "name", "dataset", "n", "models", "strategies", "metrics", "status", "started"):
+        table.add_column(column, overflow="fold")
+    for r in runs:
+        table.add_row(r.id, r.name or "", r.dataset_path, str(r.dataset_n), ", ".join(r.models),
+                      ", ".join(r.strategies), ", ".join(r.metrics), r.status, r.created_at or "")
+    console().print(table)
+
+
+@app.command("show")
+@handle_errors
+def show(run_id: str, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A run's leaderboard, intervals and pairwise tests."""
+    from modelatlas.evals.finish import summary_for
+
+    summary = summary_for(run_id)
+    if json_out:
+        print_json(summary)
+        return
+    from modelatlas.evals.report_terminal import print_summary
+
+    print_summary(summary, console())
+
+
+@app.command("compare")
+@handle_errors
+def compare(
+    run_a: str, run_b: str, json_out: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Two runs side by side (paired tests when both used the same dataset)."""
+    from modelatlas.evals.compare import compare_runs
+
+    result = compare_runs(run_a, run_b)
+    if json_out:
+        print_json(result)
+        return
+    from rich.table import Table
+
+    same = "same dataset: paired test" if result["same_dataset"] else "different datasets: no paired test"
+    table = Table(title=f"{run_a} (a) against {run_b} (b) · {same}", title_justify="left")
+    for column in ("arm", "metric", "a", "b", "a − b", "95% CI", "p", "verdict"):
+        table.add_column(column)
+    for r in result["rows"]:
+        ci = f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if "ci_low" in r else ""
+        p = f"{r['p_value']:.3g}" if "p_value" in r else ""
+        table.add_row(r["arm"], r["metric"], _num(r["a"]), _num(r["b"]), _num(r["diff"]), ci, p, r.get("verdict", ""))
+    console().print(table)
+
+
+@app.command("export")
+@handle_errors
+def export(
+    run_id: str,
+    fmt: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "json",
+    output: Annotated[str | None, typer.Option("--output", "-o", help="File to write (default: standard output).")] = None,
+) -> None:
+    """Export a run: its summary (json) or its per-item results (jsonl, csv)."""
+    import tempfile
+    from pathlib import Path
+
+    from modelatlas.errors import ConfigError
+    from modelatlas.evals import records
+    from modelatlas.evals.finish import summary_for
+    from modelatlas.evals.report_files import write_csv, write_json, write_jsonl
+
+    if fmt not in ("json", "jsonl", "csv"):
+        raise ConfigError(f"Unknown format {fmt!r}.", hint="Valid values: json, jsonl, csv.")
+    target = Path(output) if output else Path(tempfile.mkdtemp()) / f"export.{fmt}"
+    if fmt == "json":
+        write_json(summary_for(run_id), target)
+    elif fmt == "jsonl":
+        write_jsonl(records.load_items(run_id), target)
+    else:
+        write_csv(records.load_items(run_id), target)
+    if output:
+        console(stderr=True).print(f"Wrote {target}")
+    else:
+        typer.echo(target.read_text(encoding="utf-8"), nl=False)
+
+
+def _num(value) -> str:
+    return "?" if value is None else f"{value:.3f}"

@@ -1,0 +1,56 @@
+"""Answer one item with one arm (a model and a strategy), then score it with every metric."""
+
+from __future__ import annotations
+
+from modelatlas.backends.model import Model
+from modelatlas.errors import ModelAtlasError
+from modelatlas.evals.metrics.base import Context, Metric
+from modelatlas.evals.plan import Plan
+from modelatlas.evals.types import Item, Output, Score
+from modelatlas.strategies.prompting import Strategy, examples_for, render, stops_for
+
+
+async def answer(model: Model, strategy: Strategy, item: Item, plan: Plan) -> Output:
+    """The model's output for ``item``; a failure becomes ``Output.error``, never an exception."""
+    try:
+        if item.choices and item.answer is not None and "mc_accuracy" in plan.metrics:
+            return await _choose(model, strategy, item, plan)
+        prompt = render(item, examples_for(item, strategy, plan.pool), model.record.mode, plan.system)
+        done = await model.generate(prompt, max_tokens=plan.max_tokens, temperature=plan.temperature,
+                                    stop=stops_for(model.record.mode))
+    except ModelAtlasError as exc:
+        return Output(error=exc.message)
+    return Output(text=done.text.strip(), usage=done.usage, latency_s=done.timing.latency_s,
+                  ttft_s=done.timing.ttft_s, cached=done.cached)
+
+
+async def _choose(model: Model, strategy: Strategy, item: Item, plan: Plan) -> Output:
+    """Multiple choice: by log-likelihood of each choice where the model gives it, else by letter."""
+    from modelatlas.evals.metrics.choice import letter_prompt
+
+    if not model.backend.has_logprobs:
+        question = item.model_copy(update={"input": letter_prompt(item), "messages": None})
+        prompt = render(question, [], model.record.mode, plan.system)
+        done = await model.generate(prompt, max_tokens=8, temperature=0.0, stop=stops_for(model.record.mode))
+        return Output(text=done.text.strip(), usage=done.usage, latency_s=done.timing.latency_s,
+                      ttft_s=done.timing.ttft_s, cached=done.cached)
+    context = render(item, examples_for(item, strategy, plan.pool), "completion", plan.system)
+    scores = [await model.loglikelihood(context, " " + choice) for choice in item.choices]
+    best = max(range(len(scores)), key=lambda i: scores[i].logprob)
+    return Output(text=item.choices[best], choice_logprobs=[s.logprob for s in scores])
+
+
+async def score_all(item: Item, output: Output, metrics: dict[str, Metric], ctx: Context) -> dict[str, Score]:
+    """Every metric's score; a metric that fails on this item records an error for it alone."""
+    scores: dict[str, Score] = {}
+    for name, metric in metrics.items():
+        if output.error is not None:
+            scores[name] = Score(error=f"no output: {output.error}")
+            continue
+        try:
+            scores[name] = await metric.score(item, output, ctx)
+        except ModelAtlasError as exc:
+            scores[name] = Score(error=exc.message)
+        except (ValueError, TypeError, ZeroDivisionError) as exc:
+            scores[name] = Score(error=f"{type(exc).__name__}: {exc}")
+    return scores

@@ -1,0 +1,49 @@
+"""`--dry-run`: tokens and cost of a plan, estimated before anything is sent."""
+
+from __future__ import annotations
+
+from modelatlas.errors import MissingAPIKeyError
+from modelatlas.evals.plan import Plan
+from modelatlas.strategies.prompting import examples_for, render
+
+
+def estimate(plan: Plan) -> list[dict]:
+    """Per arm: calls, prompt tokens, output tokens (expected and at most), and USD cost."""
+    from modelatlas.catalog.resolve import resolve
+
+    rows = []
+    for model_id, strategy in plan.arms:
+        record = resolve(model_id)
+        count = _counter(record)
+        prompt_tokens = 0
+        expected_out = 0
+        for item in plan.dataset.items:
+            prompt = render(item, examples_for(item, strategy, plan.pool), record.mode, plan.system)
+            text = prompt if isinstance(prompt, str) else "\n".join(m.content for m in prompt)
+            prompt_tokens += count(text) + (0 if isinstance(prompt, str) else 4 * len(prompt))
+            expected_out += min(plan.max_tokens, max(count(r) for r in item.reference) if item.reference else plan.max_tokens)
+        most_out = plan.max_tokens * plan.dataset.n
+        price = record.price
+        rows.append({
+            "model": model_id,
+            "strategy": strategy.name,
+            "calls": plan.dataset.n,
+            "input_tokens": prompt_tokens,
+            "output_tokens_expected": expected_out,
+            "output_tokens_max": most_out,
+            "cost_usd_expected": price.cost(prompt_tokens, expected_out) if price else 0.0,
+            "cost_usd_max": price.cost(prompt_tokens, most_out) if price else 0.0,
+            "priced": price is not None or record.hosting == "local",
+        })
+    return rows
+
+
+def _counter(record):
+    """The model's own tokenizer when it can be had without a key; else about 4 characters a token."""
+    from modelatlas.backends.loader import load_model
+
+    try:
+        model = load_model(record)
+    except MissingAPIKeyError:
+        return lambda text: max(1, len(text) // 4)
+    return model.count_tokens

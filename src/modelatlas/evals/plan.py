@@ -1,0 +1,107 @@
+"""An evaluation plan: what to run, checked before anything runs, and its cost estimate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelatlas.errors import ConfigError
+from modelatlas.evals.datasets import Dataset, load_dataset
+from modelatlas.evals.metrics.base import Metric
+from modelatlas.evals.types import Item
+from modelatlas.strategies.prompting import Strategy, parse_strategy
+
+DEFAULT_EMBEDDER = "local/all-minilm-l6-v2"
+
+
+@dataclass
+class Plan:
+    dataset: Dataset
+    models: list[str]
+    strategies: list[Strategy]
+    metrics: dict[str, Metric]
+    judge: str | None = None
+    embedder: str = DEFAULT_EMBEDDER
+    pool: list[Item] = field(default_factory=list)  # few-shot examples
+    system: str | None = None
+    max_tokens: int = 128
+    temperature: float = 0.0
+    concurrency: int = 4
+    price_per_hour: float | None = None  # compute price for local models
+    metric_options: dict = field(default_factory=dict)
+    name: str | None = None
+
+    @property
+    def arms(self) -> list[tuple[str, Strategy]]:
+        return [(m, s) for m in self.models for s in self.strategies]
+
+    @property
+    def item_metrics(self) -> dict[str, Metric]:
+        return {n: m for n, m in self.metrics.items() if not hasattr(m, "compare")}
+
+    @property
+    def pair_metrics(self) -> dict[str, Metric]:
+        return {n: m for n, m in self.metrics.items() if hasattr(m, "compare")}
+
+    def params(self) -> dict:
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "system": self.system,
+                "embedder": self.embedder, "concurrency": self.concurrency,
+                "price_per_hour": self.price_per_hour, "metric_options": self.metric_options}
+
+
+def make_plan(dataset_path: str, models: list[str], *, strategies: list[str] | None = None,
+              metrics: list[str] | None = None, judge: str | None = None, limit: int | None = None,
+              pool_path: str | None = None, **settings) -> Plan:
+    """Load and check everything a run needs; every problem is raised before the run starts."""
+    from modelatlas.evals.metrics.registry import get_metric
+
+    if not models:
+        raise ConfigError("No model to evaluate.", hint="Add --model ID (see `modelatlas models list`).")
+    dataset = load_dataset(dataset_path, limit=limit)
+    chosen = metrics or default_metrics(dataset)
+    plan = Plan(dataset=dataset, models=list(dict.fromkeys(models)),
+                strategies=[parse_strategy(s) for s in dict.fromkeys(strategies or ["zero-shot"])],
+                metrics={name: get_metric(name) for name in dict.fromkeys(chosen)}, judge=judge, **settings)
+    plan.pool = _pool(dataset, pool_path) if any(s.shots for s in plan.strategies) else []
+    check(plan)
+    return plan
+
+
+def default_metrics(dataset: Dataset) -> list[str]:
+    if dataset.has_choices:
+        return ["mc_accuracy"]
+    if dataset.has_references:
+        return ["exact_match", "f1"]
+    raise ConfigError(f"{dataset.path} has no references, so no default metric applies.",
+                      hint="Pick one that needs none, e.g. --metric judge_score --judge MODEL.")
+
+
+def check(plan: Plan) -> None:
+    """Reject a plan that cannot work, naming the metric and what it lacks."""
+    for name, metric in plan.metrics.items():
+        if metric.needs_reference and not plan.dataset.has_references:
+            missing = next(i for i in plan.dataset.items if not i.reference)
+            raise ConfigError(f"The metric {name} needs a reference, but {plan.dataset.path}:{missing.line} "
+                              "has none.", hint="Add a 'reference' field to every row, or pick another metric.")
+        if metric.needs_choices and not plan.dataset.has_choices:
+            raise ConfigError(f"The metric {name} needs 'choices' and 'answer' on every row.")
+        if metric.needs_judge and not plan.judge:
+            raise ConfigError(f"The metric {name} needs a judge model.", hint="Add --judge MODEL.")
+        validate = getattr(metric, "validate", None)
+        if validate:
+            validate(plan.metric_options)
+    if plan.pair_metrics and len(plan.arms) < 2:
+        raise ConfigError("judge_pairwise compares two arms; give two models or two strategies.")
+    if any(s.shots for s in plan.strategies) and not plan.pool:
+        raise ConfigError("Few-shot needs examples with references.",
+                          hint="Add references to the dataset, or give a pool file with --examples.")
+
+
+def _pool(dataset: Dataset, pool_path: str | None) -> list[Item]:
+    """Few-shot examples: the given pool file, else a train.jsonl beside the dataset, else the dataset."""
+    if pool_path:
+        return load_dataset(pool_path).items
+    beside = Path(dataset.path).with_name("train.jsonl")
+    if beside.exists() and beside.resolve() != Path(dataset.path).resolve():
+        return load_dataset(beside).items
+    return [i for i in dataset.items if i.reference]

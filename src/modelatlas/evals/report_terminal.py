@@ -1,0 +1,140 @@
+"""The leaderboard in the terminal (rich tables), read from a run summary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_ci(m: dict[str, Any]) -> str:
+    """``0.62 [0.48, 0.75]`` from a metric's ``mean``, ``ci_low`` and ``ci_high``."""
+    if m.get("mean") is None:
+        return "-"
+    if m.get("ci_low") is None or m.get("ci_high") is None:
+        return fmt(m["mean"])
+    return f"{fmt(m['mean'])} [{fmt(m['ci_low'])}, {fmt(m['ci_high'])}]"
+
+
+def fmt_cost(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def _title(summary: dict[str, Any]) -> str:
+    name = f" ({summary['name']})" if summary.get("name") else ""
+    data = summary.get("dataset") or {}
+    return f"Run {summary['run_id']}{name}: {data.get('path', '?')}, {data.get('n', '?')} items"
+
+
+def short_names(summary: dict[str, Any]) -> dict[str, str]:
+    """Arm labels without the provider prefix they all share (``local/``), to keep tables narrow."""
+    labels = [m["model"] for m in summary.get("models", [])]
+    prefixes = {label.split("/", 1)[0] for label in labels}
+    if len(prefixes) == 1 and all("/" in label for label in labels):
+        return {label: label.split("/", 1)[1] for label in labels}
+    return {label: label for label in labels}
+
+
+def _metric_cell(m: dict[str, Any]) -> Text:
+    """The mean, with its 95% interval underneath in dim type."""
+    if m.get("mean") is None:
+        return Text("-")
+    cell = Text(fmt(m["mean"]))
+    if m.get("ci_low") is not None and m.get("ci_high") is not None:
+        cell.append(f"\n{fmt(m['ci_low'])}–{fmt(m['ci_high'])}", style="dim")
+    return cell
+
+
+def models_table(summary: dict[str, Any]) -> Table:
+    """One row per arm, best first; the best arm is highlighted. Metric cells show mean and 95% CI."""
+    models = summary.get("models", [])
+    names = list(models[0]["metrics"]) if models else []
+    short = short_names(summary)
+    table = Table(title=_title(summary), title_justify="left", caption="metric: mean, 95% CI below",
+                  caption_justify="left")
+    table.add_column("arm", style="cyan", overflow="fold")
+    table.add_column("n", justify="right")
+    table.add_column("err", justify="right")
+    for name in names:
+        table.add_column(name, justify="right")
+    for column in ("p50 s", "tok/s", "cost"):
+        table.add_column(column, justify="right")
+    for rank, m in enumerate(models):
+        best = rank == 0 and bool(names) and m["metrics"][names[0]]["mean"] is not None
+        latency = m["latency"]["p50"]
+        table.add_row(
+            Text(("★ " if best else "") + short[m["model"]]),
+            str(m["n"]),
+            str(m["errors"]),
+            *[_metric_cell(m["metrics"][name]) for name in names],
+            "-" if latency is None else f"{latency:.2f}",
+            fmt(m["tokens_per_s"], 0),
+            fmt_cost(m["cost_usd"]),
+            style="bold green" if best else None,
+        )
+    return table
+
+
+def _verdict(row: dict[str, Any], short: dict[str, str]) -> Text:
+    if not row["significant"]:
+        return Text("no significant difference", style="dim")
+    winner = row["a"] if row["verdict"] == "a better" else row["b"]
+    return Text(f"{short.get(winner, winner)} better", style="bold")
+
+
+def pairwise_table(summary: dict[str, Any]) -> Table | None:
+    """Significant differences first; the rest are counted in the caption when there are many."""
+    rows = summary.get("pairwise", [])
+    if not rows:
+        return None
+    short = short_names(summary)
+    rows = sorted(rows, key=lambda r: (not r["significant"], r["p_value"] if r["p_value"] is not None else 1))
+    shown = rows if len(rows) <= 12 else [r for r in rows if r["significant"]][:12] or rows[:6]
+    hidden = len(rows) - len(shown)
+    caption = f"{hidden} more comparisons: no significant difference" if hidden else None
+    table = Table(title="Pairwise (paired bootstrap CI; McNemar or permutation p)", title_justify="left",
+                  caption=caption, caption_justify="left")
+    for column in ("a vs b", "metric", "a−b", "95% CI", "p", "verdict"):
+        table.add_column(column, justify="right" if column in ("a−b", "p") else "left", overflow="fold")
+    for r in shown:
+        ci = "-" if r["ci_low"] is None else f"{fmt(r['ci_low'], 3)}–{fmt(r['ci_high'], 3)}"
+        p = "-" if r["p_value"] is None else f"{r['p_value']:.3g}"
+        pair = f"{short.get(r['a'], r['a'])}\nvs {short.get(r['b'], r['b'])}"
+        table.add_row(pair, r["metric"], fmt(r["diff"], 3), ci, p, _verdict(r, short))
+    return table
+
+
+def judge_table(summary: dict[str, Any]) -> Table | None:
+    rows = summary.get("judge_pairwise", [])
+    if not rows:
+        return None
+    table = Table(title="Judge pairwise (share of items where A wins; ties count half)", title_justify="left")
+    for column in ("a", "b", "metric", "A win rate", "n", "errors"):
+        table.add_column(column, justify="right" if column in ("n", "errors") else "left")
+    for r in rows:
+        rate = fmt_ci({"mean": r["a_win_rate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
+        table.add_row(r["a"], r["b"], r["metric"], rate, str(r["n"]), str(r["errors"]))
+    return table
+
+
+def leaderboard(summary: dict[str, Any] | Sequence[dict[str, Any]]) -> RenderableType:
+    """The tables of one summary, or of several runs' summaries, as one rich renderable."""
+    summaries = [summary] if isinstance(summary, dict) else list(summary)
+    parts: list[RenderableType] = []
+    for s in summaries:
+        tables = [models_table(s), pairwise_table(s), judge_table(s)]
+        parts.extend(t for t in tables if t is not None)
+    return Group(*parts)
+
+
+def print_summary(summary: dict[str, Any] | Sequence[dict[str, Any]], console: Console | None = None) -> None:
+    (console or Console()).print(leaderboard(summary))

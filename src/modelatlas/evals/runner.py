@@ -1,0 +1,139 @@
+"""The evaluation runner: every arm answers every item, concurrently, each result stored at once.
+
+A run is resumable: `kill -9` loses nothing that was finished, and resuming redoes nothing that
+was. Per model, calls in flight are capped by the Model's concurrency limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from itertools import combinations
+
+from modelatlas.backends.model import Model
+from modelatlas.errors import ConfigError
+from modelatlas.evals import records
+from modelatlas.evals.answer import answer, score_all
+from modelatlas.evals.metrics.base import Context
+from modelatlas.evals.plan import Plan
+from modelatlas.evals.types import ItemResult, PairResult, RunInfo, Score, arm_label
+
+Progress = Callable[[str], None]
+
+
+def start_run(plan: Plan) -> RunInfo:
+    info = RunInfo(
+        id=records.new_run_id(), name=plan.name, dataset_path=plan.dataset.path,
+        dataset_hash=plan.dataset.hash, dataset_n=plan.dataset.n, models=plan.models,
+        strategies=[s.name for s in plan.strategies], metrics=list(plan.metrics), judge=plan.judge,
+        params=plan.params(),
+    )
+    records.create_run(info)
+    return records.get_run(info.id)
+
+
+def pending(plan: Plan, run_id: str) -> list[tuple]:
+    """(model, strategy, index, item) of every answer not yet in the run."""
+    done = records.done_keys(run_id)
+    return [(m, s, i, item) for m, s in plan.arms for i, item in enumerate(plan.dataset.items)
+            if (m, s.name, item.id) not in done]
+
+
+async def execute(plan: Plan, run: RunInfo, progress: Progress | None = None) -> None:
+    """Answer and score what is pending, then the pairwise judgements; mark the run done."""
+    records.set_status(run.id, "running")
+    try:
+        models = {m: _load(m, plan) for m in plan.models}
+        ctx = Context(judge=_load(plan.judge, plan) if plan.judge else None,
+                      embedder=_embedder(plan), options=plan.metric_options)
+        lanes = _lanes(models, plan)
+        jobs = [_in_lane(lanes[m], _one(run.id, models[m], s, i, item, plan, ctx, progress))
+                for m, s, i, item in pending(plan, run.id)]
+        await asyncio.gather(*jobs)
+        await _pairs(run.id, plan, ctx, progress)
+    except BaseException:
+        records.set_status(run.id, "interrupted")
+        raise
+    records.set_status(run.id, "done")
+
+
+def _lanes(models: dict[str, Model], plan: Plan) -> dict[str, asyncio.Semaphore]:
+    """How many items may be in progress at once, per model.
+
+    Local llama.cpp models share one compute thread that already uses every core, so they take
+    one item at a time, together: more in flight would only queue and inflate each item's
+    measured latency. Hosted and other models get the plan's concurrency each.
+    """
+    local = asyncio.Semaphore(1)
+    return {m: local if model.record.backend == "llamacpp" else asyncio.Semaphore(plan.concurrency)
+            for m, model in models.items()}
+
+
+async def _in_lane(lane: asyncio.Semaphore, job) -> None:
+    async with lane:
+        await job
+
+
+def pair_jobs(plan: Plan, run_id: str) -> int:
+    arms = [arm_label(m, s.name) for m, s in plan.arms]
+    return len(plan.pair_metrics) * len(list(combinations(arms, 2))) * plan.dataset.n
+
+
+async def _one(run_id: str, model: Model, strategy, index: int, item, plan: Plan, ctx: Context, progress) -> None:
+    output = await answer(model, strategy, item, plan)
+    item_ctx = Context(model=model, judge=ctx.judge, embedder=ctx.embedder, options=ctx.options)
+    scores = await score_all(item, output, plan.item_metrics, item_ctx)
+    records.save_item(ItemResult(run_id=run_id, model=model.id, strategy=strategy.name, item_id=item.id,
+                                 index=index, output=output, scores=scores))
+    if progress:
+        progress(arm_label(model.id, strategy.name))
+
+
+async def _pairs(run_id: str, plan: Plan, ctx: Context, progress) -> None:
+    if not plan.pair_metrics:
+        return
+    results = {(r.model, r.strategy, r.item_id): r for r in records.load_items(run_id)}
+    done = {(p.metric, p.a, p.b, p.item_id) for p in records.load_pairs(run_id)}
+    items = {item.id: item for item in plan.dataset.items}
+    arms = [(m, s.name) for m, s in plan.arms]
+    jobs = []
+    for name, metric in plan.pair_metrics.items():
+        for (ma, sa), (mb, sb) in combinations(arms, 2):
+            a, b = arm_label(ma, sa), arm_label(mb, sb)
+            for item_id, item in items.items():
+                if (name, a, b, item_id) not in done:
+                    ra, rb = results.get((ma, sa, item_id)), results.get((mb, sb, item_id))
+                    jobs.append(_pair(run_id, name, metric, a, b, item, ra, rb, ctx, progress))
+    await asyncio.gather(*jobs)
+
+
+async def _pair(run_id, name, metric, a, b, item, ra, rb, ctx: Context, progress) -> None:
+    if ra is None or rb is None or ra.output.error or rb.output.error:
+        score = Score(error="one of the two arms has no output for this item")
+    else:
+        try:
+            score = await metric.compare(item, ra.output, rb.output, ctx)
+        except ConfigError as exc:
+            score = Score(error=exc.message)
+    records.save_pair(PairResult(run_id=run_id, metric=name, a=a, b=b, item_id=item.id, score=score))
+    if progress:
+        progress(f"{name}: {a} vs {b}")
+
+
+def _load(model_id: str, plan: Plan) -> Model:
+    from modelatlas.backends.loader import load_model
+    from modelatlas.catalog.records import Price
+    from modelatlas.catalog.resolve import resolve
+
+    record = resolve(model_id)
+    if plan.price_per_hour is not None and record.hosting in ("local", None) and record.price is None:
+        record = record.model_copy(update={"price": Price(per_hour=plan.price_per_hour)})
+    return load_model(record, max_concurrency=plan.concurrency, cache=True)
+
+
+def _embedder(plan: Plan) -> Model | None:
+    if "semantic_similarity" not in plan.metrics:
+        return None
+    from modelatlas.backends.loader import load_model
+
+    return load_model(plan.embedder)

@@ -1,0 +1,215 @@
+"""Turn a run's item results into the JSON-ready summary every report reads.
+
+The shape is fixed (the CLI prints it for ``--json``); see :func:`summarize`. Means come from each
+metric's own ``aggregate`` (so corpus metrics are right) and intervals from a seeded bootstrap
+that recomputes that aggregate on resampled items. No NaN is ever emitted: a missing number is None.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from modelatlas.evals import stats
+from modelatlas.evals.metrics.base import Metric
+from modelatlas.evals.types import ItemResult, PairResult, RunInfo, Score, arm_label
+
+NO_DIFFERENCE = "no significant difference"
+
+
+def summarize(
+    run: RunInfo,
+    results: list[ItemResult],
+    metrics: dict[str, Metric],
+    pairs: Sequence[PairResult] = (),
+    seed: int = 0,
+    *,
+    resamples: int = stats.RESAMPLES,
+) -> dict[str, Any]:
+    """The run's summary: per-arm metrics with CIs, latency, tokens, cost, and pairwise tests."""
+    arms = _group_by_arm(results)
+    names = _item_metrics(metrics, results, pairs)
+    models = [_arm_summary(rs, {k: metrics[k] for k in names}, seed, resamples) for rs in arms.values()]
+    if names:
+        models = _rank(models, names, metrics)
+    order = [m["model"] for m in models]
+    pairwise = [
+        _compare(a, b, name, metrics[name], arms, seed, resamples)
+        for a, b in itertools.combinations(order, 2)
+        for name in names
+    ]
+    summary = {
+        "run_id": run.id,
+        "name": run.name,
+        "status": run.status,
+        "dataset": {"path": run.dataset_path, "hash": run.dataset_hash, "n": run.dataset_n},
+        "models": models,
+        "pairwise": pairwise,
+        "judge_pairwise": _judge_pairwise(pairs, seed, resamples),
+    }
+    return _clean(summary)
+
+
+def _group_by_arm(results: list[ItemResult]) -> dict[str, list[ItemResult]]:
+    arms: dict[str, list[ItemResult]] = {}
+    for r in results:
+        arms.setdefault(arm_label(r.model, r.strategy), []).append(r)
+    return arms
+
+
+def _item_metrics(metrics: dict[str, Metric], results: list[ItemResult], pairs) -> list[str]:
+    """Metric names scored per item (a pairwise judge metric lives in ``judge_pairwise``)."""
+    scored = {name for r in results for name in r.scores}
+    pair_only = {p.metric for p in pairs} - scored
+    return [name for name in metrics if name not in pair_only]
+
+
+def _stat(metric: Metric, scores: list[Score]):
+    """``indices -> aggregate`` on those scores; plain means take a numpy shortcut."""
+    if type(metric).aggregate is Metric.aggregate:
+        np = stats._numpy()
+        ok = np.array([s.ok for s in scores], dtype=bool)
+        values = np.array([s.value if s.ok else 0.0 for s in scores], dtype=float)
+
+        def mean(indices):
+            count = ok[indices].sum()
+            return float(values[indices].sum() / count) if count else None
+
+        return mean
+    return lambda indices: metric.aggregate([scores[i] for i in indices])
+
+
+def _metric_summary(metric: Metric, results: list[ItemResult], name: str, seed: int, resamples: int):
+    scores = [r.scores[name] for r in results if name in r.scores]  # unscored items are left out
+    low, high = stats.bootstrap_ci(len(scores), _stat(metric, scores), resamples=resamples, seed=seed)
+    return {
+        "mean": metric.aggregate(scores) if scores else None,
+        "ci_low": low,
+        "ci_high": high,
+        "errors": sum(1 for s in scores if s.error is not None),
+        "n": sum(1 for s in scores if s.ok),
+    }
+
+
+def _arm_summary(results: list[ItemResult], metrics: dict[str, Metric], seed: int, resamples: int):
+    first = results[0]
+    live = [r.output for r in results if not r.output.cached and r.output.error is None]
+    latency = stats.percentiles([o.latency_s for o in live])
+    ttft = stats.percentiles([o.ttft_s for o in live], (50,))
+    seconds = sum(o.latency_s or 0.0 for o in live)
+    produced = sum(o.usage.output_tokens for o in live)
+    return {
+        "model": arm_label(first.model, first.strategy),
+        "model_id": first.model,
+        "strategy": first.strategy,
+        "n": len(results),
+        "errors": sum(1 for r in results if r.output.error is not None),
+        "metrics": {
+            name: _metric_summary(metric, results, name, seed, resamples) for name, metric in metrics.items()
+        },
+        "latency": {f"p{q}": latency[q] for q in (50, 90, 95, 99)} | {"ttft_p50": ttft[50]},
+        "tokens": {
+            "input": sum(r.output.usage.input_tokens for r in results),
+            "output": sum(r.output.usage.output_tokens for r in results),
+        },
+        "tokens_per_s": produced / seconds if live and seconds > 0 else None,
+        "cost_usd": sum(r.output.usage.cost_usd for r in results),
+        "cached": sum(1 for r in results if r.output.cached),
+    }
+
+
+def _rank(models: list[dict], names: list[str], metrics: dict[str, Metric]) -> list[dict]:
+    """Best first by the first metric, ties broken by the next ones; no value goes last."""
+
+    def key(m: dict):
+        parts = []
+        for name in names:
+            sign = -1.0 if metrics[name].higher_is_better else 1.0
+            mean = _finite(m["metrics"][name]["mean"])
+            parts.append((mean is None, sign * round(mean, 6) if mean is not None else 0.0))
+        return parts
+
+    return sorted(models, key=key)
+
+
+def _compare(a: str, b: str, name: str, metric: Metric, arms, seed: int, resamples: int) -> dict:
+    """Paired comparison of two arms on one metric, over the items both scored ok."""
+    by_item_a = {r.item_id: s for r in arms[a] if (s := r.scores.get(name)) is not None and s.ok}
+    by_item_b = {r.item_id: s for r in arms[b] if (s := r.scores.get(name)) is not None and s.ok}
+    common = [i for i in by_item_a if i in by_item_b]
+    sa, sb = [by_item_a[i] for i in common], [by_item_b[i] for i in common]
+    diff, low, high = stats.paired_bootstrap(
+        len(common), _stat(metric, sa), _stat(metric, sb), resamples=resamples, seed=seed
+    )
+    va, vb = [s.value for s in sa], [s.value for s in sb]
+    if not common:
+        p_value = None
+    elif metric.binary:
+        p_value = stats.mcnemar(va, vb)
+    else:
+        p_value = stats.permutation_test(va, vb, seed=seed)
+    significant = low is not None and high is not None and (low > 0 or high < 0)
+    verdict = NO_DIFFERENCE
+    if significant and diff is not None:
+        verdict = "a better" if (diff > 0) == metric.higher_is_better else "b better"
+    return {
+        "a": a,
+        "b": b,
+        "metric": name,
+        "diff": diff,
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": p_value,
+        "test": "mcnemar" if metric.binary else "permutation",
+        "significant": significant,
+        "verdict": verdict,
+    }
+
+
+def _judge_pairwise(pairs: Sequence[PairResult], seed: int, resamples: int) -> list[dict]:
+    """Win rate of A over B per (a, b, metric); verdicts given as (b, a) are turned around."""
+    groups: dict[tuple[str, str, str], list[Score]] = {}
+    for p in pairs:
+        if (p.b, p.a, p.metric) in groups:
+            flipped = None if p.score.value is None else 1.0 - p.score.value
+            groups[(p.b, p.a, p.metric)].append(p.score.model_copy(update={"value": flipped}))
+        else:
+            groups.setdefault((p.a, p.b, p.metric), []).append(p.score)
+    rows = []
+    for (a, b, name), scores in groups.items():
+        values = [s.value for s in scores if s.ok]
+        stat = _stat(Metric(), [Score(value=v) for v in values])
+        low, high = stats.bootstrap_ci(len(values), stat, resamples=resamples, seed=seed)
+        rate = sum(values) / len(values) if values else None
+        errors = sum(1 for s in scores if s.error is not None)
+        rows.append(
+            {"a": a, "b": b, "metric": name, "a_win_rate": rate, "ci_low": low, "ci_high": high}
+            | {"n": len(values), "errors": errors}
+        )
+    return rows
+
+
+def _finite(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _clean(value):
+    """Plain JSON types only: numpy numbers become Python ones, NaN and infinities None."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if hasattr(value, "item"):  # a numpy scalar
+        return _clean(value.item())
+    if isinstance(value, float):
+        return _finite(value)
+    return value
