@@ -37,10 +37,22 @@ def demo(
         f"Models: {', '.join(DEMO_MODELS)} · strategies: {', '.join(DEMO_STRATEGIES)} · "
         f"metrics: {', '.join(DEMO_METRICS)} · data: {folder / 'test.jsonl'}\n"
     )
-    system = (folder / "system.txt").read_text(encoding="utf-8").strip() if (folder / "system.txt").exists() else None
-    plan = make_plan(str(folder / "test.jsonl"), DEMO_MODELS, strategies=DEMO_STRATEGIES, metrics=DEMO_METRICS,
-                     limit=limit, pool_path=str(folder / "train.jsonl"), system=system, max_tokens=96,
-                     name="demo: edtech support")
+    system = (
+        (folder / "system.txt").read_text(encoding="utf-8").strip()
+        if (folder / "system.txt").exists()
+        else None
+    )
+    plan = make_plan(
+        str(folder / "test.jsonl"),
+        DEMO_MODELS,
+        strategies=DEMO_STRATEGIES,
+        metrics=DEMO_METRICS,
+        limit=limit,
+        pool_path=str(folder / "train.jsonl"),
+        system=system,
+        max_tokens=96,
+        name="demo: edtech support",
+    )
     run_id, summary = _run(plan, None, quiet=False)
     _outputs(run_id, summary, plan, json_out=False, report=report, samples=None)
     _next_steps(summary, report)

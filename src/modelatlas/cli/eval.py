@@ -13,9 +13,15 @@ from modelatlas.cli.common import console, handle_errors, print_json
 @handle_errors
 def eval_command(
     dataset: Annotated[str, typer.Argument(help="JSONL, CSV or a Hugging Face datasets folder.")],
-    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="A model id; repeat for more.")] = None,
-    strategy: Annotated[list[str] | None, typer.Option(help="zero-shot, one-shot or few-shot:K; repeatable.")] = None,
-    metric: Annotated[list[str] | None, typer.Option(help="A metric name; repeatable (default: by dataset).")] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="A model id; repeat for more.")
+    ] = None,
+    strategy: Annotated[
+        list[str] | None, typer.Option(help="zero-shot, one-shot or few-shot:K; repeatable.")
+    ] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option(help="A metric name; repeatable (default: by dataset).")
+    ] = None,
     judge: Annotated[str | None, typer.Option(help="The model that judges (judge_* metrics).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items.")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Calls in flight per model.")] = 4,
@@ -24,12 +30,18 @@ def eval_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate tokens and cost, then stop.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     report: Annotated[str | None, typer.Option(help="Write a standalone HTML report to this path.")] = None,
-    samples: Annotated[str | None, typer.Option(help="Write the per-item results as JSONL to this path.")] = None,
-    examples: Annotated[str | None, typer.Option(help="Few-shot examples file (default: train.jsonl beside).")] = None,
+    samples: Annotated[
+        str | None, typer.Option(help="Write the per-item results as JSONL to this path.")
+    ] = None,
+    examples: Annotated[
+        str | None, typer.Option(help="Few-shot examples file (default: train.jsonl beside).")
+    ] = None,
     system: Annotated[str | None, typer.Option(help="System prompt, or @FILE to read it.")] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per answer.")] = 128,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
-    price_per_hour: Annotated[float | None, typer.Option(help="USD per hour of compute for local models.")] = None,
+    price_per_hour: Annotated[
+        float | None, typer.Option(help="USD per hour of compute for local models.")
+    ] = None,
     pattern: Annotated[str | None, typer.Option(help="Pattern for the regex metric.")] = None,
     k: Annotated[int, typer.Option(help="k for recall_at_k and ndcg.")] = 5,
 ) -> None:
@@ -44,12 +56,26 @@ def eval_command(
         saved = run.params  # a resumed run keeps the settings it started with
         system, max_tokens, temperature = saved.get("system"), saved["max_tokens"], saved["temperature"]
         price_per_hour, concurrency = saved.get("price_per_hour"), saved.get("concurrency", concurrency)
-        pattern, k = saved.get("metric_options", {}).get("pattern"), saved.get("metric_options", {}).get("k", k)
+        pattern, k = (
+            saved.get("metric_options", {}).get("pattern"),
+            saved.get("metric_options", {}).get("k", k),
+        )
     options = {"pattern": pattern, "k": k} if pattern else {"k": k}
     plan = make_plan(
-        dataset, model or [], strategies=strategy, metrics=metric, judge=judge, limit=limit,
-        pool_path=examples, system=_text(system), max_tokens=max_tokens, temperature=temperature,
-        concurrency=concurrency, price_per_hour=price_per_hour, metric_options=options, name=run_name,
+        dataset,
+        model or [],
+        strategies=strategy,
+        metrics=metric,
+        judge=judge,
+        limit=limit,
+        pool_path=examples,
+        system=_text(system),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        concurrency=concurrency,
+        price_per_hour=price_per_hour,
+        metric_options=options,
+        name=run_name,
     )
     if dry_run:
         _print_estimate(plan, json_out)
@@ -67,17 +93,32 @@ def _text(value: str | None) -> str | None:
 
 
 def _run(plan, resume: str | None, quiet: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from modelatlas import evals
     from modelatlas.evals import runner
 
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("ETA"), TimeRemainingColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=console(stderr=True), disable=quiet, transient=False) as bar:
         run_id = resume
         total = len(runner.pending(plan, run_id)) if run_id else len(plan.arms) * plan.dataset.n
-        task = bar.add_task(f"Evaluating {plan.dataset.name}", total=total + runner.pair_jobs(plan, run_id or ""))
+        task = bar.add_task(
+            f"Evaluating {plan.dataset.name}", total=total + runner.pair_jobs(plan, run_id or "")
+        )
 
         def advance(_label: str) -> None:
             bar.advance(task)
@@ -87,11 +128,15 @@ def _run(plan, resume: str | None, quiet: bool):
                 return asyncio.run(evals.resume(plan, resume, advance))
             return asyncio.run(evals.evaluate(plan, advance))
         except KeyboardInterrupt:
-            console(stderr=True).print("Interrupted. Finish it later with --resume (see `modelatlas runs list`).")
+            console(stderr=True).print(
+                "Interrupted. Finish it later with --resume (see `modelatlas runs list`)."
+            )
             raise
 
 
-def _outputs(run_id: str, summary: dict, plan, json_out: bool, report: str | None, samples: str | None) -> None:
+def _outputs(
+    run_id: str, summary: dict, plan, json_out: bool, report: str | None, samples: str | None
+) -> None:
     from modelatlas.evals import records
 
     if report or samples:
@@ -130,6 +175,12 @@ def _print_estimate(plan, json_out: bool) -> None:
         table.add_column(column)
     for r in rows:
         cost = f"{r['cost_usd_expected']:.4f} – {r['cost_usd_max']:.4f}" if r["priced"] else "unknown price"
-        table.add_row(r["model"], r["strategy"], str(r["calls"]), f"{r['input_tokens']:,}",
-                      f"{r['output_tokens_expected']:,} / {r['output_tokens_max']:,}", cost)
+        table.add_row(
+            r["model"],
+            r["strategy"],
+            str(r["calls"]),
+            f"{r['input_tokens']:,}",
+            f"{r['output_tokens_expected']:,} / {r['output_tokens_max']:,}",
+            cost,
+        )
     console().print(table)

@@ -30,8 +30,17 @@ def list_runs(
     for column in ("run", "name", "dataset", "n", "models", "strategies", "metrics", "status", "started"):
         table.add_column(column, overflow="fold")
     for r in runs:
-        table.add_row(r.id, r.name or "", r.dataset_path, str(r.dataset_n), ", ".join(r.models),
-                      ", ".join(r.strategies), ", ".join(r.metrics), r.status, r.created_at or "")
+        table.add_row(
+            r.id,
+            r.name or "",
+            r.dataset_path,
+            str(r.dataset_n),
+            ", ".join(r.models),
+            ", ".join(r.strategies),
+            ", ".join(r.metrics),
+            r.status,
+            r.created_at or "",
+        )
     console().print(table)
 
 
@@ -52,9 +61,7 @@ def show(run_id: str, json_out: Annotated[bool, typer.Option("--json")] = False)
 
 @app.command("compare")
 @handle_errors
-def compare(
-    run_a: str, run_b: str, json_out: Annotated[bool, typer.Option("--json")] = False
-) -> None:
+def compare(run_a: str, run_b: str, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Two runs side by side (paired tests when both used the same dataset)."""
     from modelatlas.evals.compare import compare_runs
 
@@ -71,7 +78,9 @@ def compare(
     for r in result["rows"]:
         ci = f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if "ci_low" in r else ""
         p = f"{r['p_value']:.3g}" if "p_value" in r else ""
-        table.add_row(r["arm"], r["metric"], _num(r["a"]), _num(r["b"]), _num(r["diff"]), ci, p, r.get("verdict", ""))
+        table.add_row(
+            r["arm"], r["metric"], _num(r["a"]), _num(r["b"]), _num(r["diff"]), ci, p, r.get("verdict", "")
+        )
     console().print(table)
 
 
@@ -80,7 +89,9 @@ def compare(
 def export(
     run_id: str,
     fmt: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "json",
-    output: Annotated[str | None, typer.Option("--output", "-o", help="File to write (default: standard output).")] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="File to write (default: standard output).")
+    ] = None,
 ) -> None:
     """Export a run: its summary (json) or its per-item results (jsonl, csv)."""
     import tempfile

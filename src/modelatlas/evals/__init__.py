@@ -27,8 +27,10 @@ async def resume(plan, run_id: str, progress=None) -> tuple[str, dict]:
 
     run = records.get_run(run_id)
     if run.dataset_hash != plan.dataset.hash:
-        raise ConfigError(f"The dataset changed since run {run_id} started (its content hash differs).",
-                          hint="Resume with the same file, or start a new run.")
+        raise ConfigError(
+            f"The dataset changed since run {run_id} started (its content hash differs).",
+            hint="Resume with the same file, or start a new run.",
+        )
     await runner.execute(plan, run, progress)
     summary = summary_for(run_id)
     publish(run, summary)

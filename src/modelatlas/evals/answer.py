@@ -16,12 +16,21 @@ async def answer(model: Model, strategy: Strategy, item: Item, plan: Plan) -> Ou
         if item.choices and item.answer is not None and "mc_accuracy" in plan.metrics:
             return await _choose(model, strategy, item, plan)
         prompt = render(item, examples_for(item, strategy, plan.pool), model.record.mode, plan.system)
-        done = await model.generate(prompt, max_tokens=plan.max_tokens, temperature=plan.temperature,
-                                    stop=stops_for(model.record.mode))
+        done = await model.generate(
+            prompt,
+            max_tokens=plan.max_tokens,
+            temperature=plan.temperature,
+            stop=stops_for(model.record.mode),
+        )
     except ModelAtlasError as exc:
         return Output(error=exc.message)
-    return Output(text=done.text.strip(), usage=done.usage, latency_s=done.timing.latency_s,
-                  ttft_s=done.timing.ttft_s, cached=done.cached)
+    return Output(
+        text=done.text.strip(),
+        usage=done.usage,
+        latency_s=done.timing.latency_s,
+        ttft_s=done.timing.ttft_s,
+        cached=done.cached,
+    )
 
 
 async def _choose(model: Model, strategy: Strategy, item: Item, plan: Plan) -> Output:
@@ -32,8 +41,13 @@ async def _choose(model: Model, strategy: Strategy, item: Item, plan: Plan) -> O
         question = item.model_copy(update={"input": letter_prompt(item), "messages": None})
         prompt = render(question, [], model.record.mode, plan.system)
         done = await model.generate(prompt, max_tokens=8, temperature=0.0, stop=stops_for(model.record.mode))
-        return Output(text=done.text.strip(), usage=done.usage, latency_s=done.timing.latency_s,
-                      ttft_s=done.timing.ttft_s, cached=done.cached)
+        return Output(
+            text=done.text.strip(),
+            usage=done.usage,
+            latency_s=done.timing.latency_s,
+            ttft_s=done.timing.ttft_s,
+            cached=done.cached,
+        )
     context = render(item, examples_for(item, strategy, plan.pool), "completion", plan.system)
     scores = [await model.loglikelihood(context, " " + choice) for choice in item.choices]
     best = max(range(len(scores)), key=lambda i: scores[i].logprob)

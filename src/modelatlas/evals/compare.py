@@ -25,11 +25,24 @@ def compare_runs(run_a: str, run_b: str) -> dict:
         for metric, stats in arm["metrics"].items():
             if metric not in other["metrics"]:
                 continue
-            row = {"arm": arm["model"], "metric": metric, "a": stats["mean"], "b": other["metrics"][metric]["mean"]}
+            row = {
+                "arm": arm["model"],
+                "metric": metric,
+                "a": stats["mean"],
+                "b": other["metrics"][metric]["mean"],
+            }
             row["diff"] = None if row["a"] is None or row["b"] is None else row["a"] - row["b"]
             if same_data:
-                row.update(_paired(items_a[arm["model"]], items_b[arm["model"]], get_metric(metric), metric,
-                                   paired_bootstrap, permutation_test))
+                row.update(
+                    _paired(
+                        items_a[arm["model"]],
+                        items_b[arm["model"]],
+                        get_metric(metric),
+                        metric,
+                        paired_bootstrap,
+                        permutation_test,
+                    )
+                )
             rows.append(row)
     return {"a": info_a.model_dump(), "b": info_b.model_dump(), "same_dataset": same_data, "rows": rows}
 
@@ -42,14 +55,24 @@ def _by_arm(run_id: str) -> dict[str, dict]:
 
 
 def _paired(a: dict, b: dict, metric, name: str, paired_bootstrap, permutation_test) -> dict:
-    shared = [i for i in a if i in b and a[i].scores.get(name) and b[i].scores.get(name)
-              and a[i].scores[name].ok and b[i].scores[name].ok]
+    shared = [
+        i
+        for i in a
+        if i in b
+        and a[i].scores.get(name)
+        and b[i].scores.get(name)
+        and a[i].scores[name].ok
+        and b[i].scores[name].ok
+    ]
     if len(shared) < 2:
         return {}
     sa = [a[i].scores[name] for i in shared]
     sb = [b[i].scores[name] for i in shared]
-    diff, low, high = paired_bootstrap(len(shared), lambda idx: metric.aggregate([sa[j] for j in idx]),
-                                       lambda idx: metric.aggregate([sb[j] for j in idx]))
+    diff, low, high = paired_bootstrap(
+        len(shared),
+        lambda idx: metric.aggregate([sa[j] for j in idx]),
+        lambda idx: metric.aggregate([sb[j] for j in idx]),
+    )
     p = permutation_test([s.value for s in sa], [s.value for s in sb])
     better = (diff > 0) == metric.higher_is_better
     verdict = "no significant difference" if low <= 0 <= high else ("a better" if better else "b better")

@@ -60,7 +60,9 @@ def load_dataset(path: str | Path, fields: Fields | None = None, limit: int | No
     fields = fields or Fields()
     source = Path(path)
     if not source.exists():
-        raise DatasetError(f"No dataset at {source}.", hint="Check the path (JSONL, CSV or a datasets folder).")
+        raise DatasetError(
+            f"No dataset at {source}.", hint="Check the path (JSONL, CSV or a datasets folder)."
+        )
     if source.is_dir():
         rows = _hf_rows(source)
     elif source.suffix.lower() == ".csv":
@@ -134,8 +136,10 @@ def _hf_rows(path: Path):
     try:
         data = datasets.load_from_disk(str(path))
     except (FileNotFoundError, ValueError) as exc:
-        raise DatasetError(f"{path} is not a Hugging Face datasets folder: {exc}.",
-                           hint="Save it with Dataset.save_to_disk(), or use JSONL/CSV.") from None
+        raise DatasetError(
+            f"{path} is not a Hugging Face datasets folder: {exc}.",
+            hint="Save it with Dataset.save_to_disk(), or use JSONL/CSV.",
+        ) from None
     if isinstance(data, datasets.DatasetDict):
         split = "test" if "test" in data else next(iter(data))
         data = data[split]
@@ -147,8 +151,10 @@ def _item(row: dict, line: int, index: int, f: Fields, path: Path) -> Item:
     where = f"{path}:{line}"
     text, messages = row.get(f.input), row.get(f.messages)
     if (text is None or text == "") and not messages:
-        raise DatasetError(f"{where}: the row has no {f.input!r} (or {f.messages!r}) field.",
-                           hint=f"Fields found: {', '.join(row) or 'none'}. Map yours with --input-field.")
+        raise DatasetError(
+            f"{where}: the row has no {f.input!r} (or {f.messages!r}) field.",
+            hint=f"Fields found: {', '.join(row) or 'none'}. Map yours with --input-field.",
+        )
     known = {f.input, f.reference, f.id, f.messages, f.choices, f.answer}
     try:
         choices = row.get(f.choices) or None
@@ -195,6 +201,8 @@ def _unique_ids(items: list[Item], path: Path) -> None:
     seen: dict[str, int | None] = {}
     for item in items:
         if item.id in seen:
-            raise DatasetError(f"{path}:{item.line}: id {item.id!r} repeats line {seen[item.id]}.",
-                               hint="Give every row its own id, or drop the id field to number rows.")
+            raise DatasetError(
+                f"{path}:{item.line}: id {item.id!r} repeats line {seen[item.id]}.",
+                hint="Give every row its own id, or drop the id field to number rows.",
+            )
         seen[item.id] = item.line

@@ -21,20 +21,24 @@ def estimate(plan: Plan) -> list[dict]:
             prompt = render(item, examples_for(item, strategy, plan.pool), record.mode, plan.system)
             text = prompt if isinstance(prompt, str) else "\n".join(m.content for m in prompt)
             prompt_tokens += count(text) + (0 if isinstance(prompt, str) else 4 * len(prompt))
-            expected_out += min(plan.max_tokens, max(count(r) for r in item.reference) if item.reference else plan.max_tokens)
+            expected_out += min(
+                plan.max_tokens, max(count(r) for r in item.reference) if item.reference else plan.max_tokens
+            )
         most_out = plan.max_tokens * plan.dataset.n
         price = record.price
-        rows.append({
-            "model": model_id,
-            "strategy": strategy.name,
-            "calls": plan.dataset.n,
-            "input_tokens": prompt_tokens,
-            "output_tokens_expected": expected_out,
-            "output_tokens_max": most_out,
-            "cost_usd_expected": price.cost(prompt_tokens, expected_out) if price else 0.0,
-            "cost_usd_max": price.cost(prompt_tokens, most_out) if price else 0.0,
-            "priced": price is not None or record.hosting == "local",
-        })
+        rows.append(
+            {
+                "model": model_id,
+                "strategy": strategy.name,
+                "calls": plan.dataset.n,
+                "input_tokens": prompt_tokens,
+                "output_tokens_expected": expected_out,
+                "output_tokens_max": most_out,
+                "cost_usd_expected": price.cost(prompt_tokens, expected_out) if price else 0.0,
+                "cost_usd_max": price.cost(prompt_tokens, most_out) if price else 0.0,
+                "priced": price is not None or record.hosting == "local",
+            }
+        )
     return rows
 
 

@@ -27,6 +27,15 @@ def publish(run: RunInfo, summary: dict) -> None:
         for metric, stats in arm["metrics"].items():
             if stats.get("mean") is None:
                 continue
-            record_result(run.id, arm["model_id"], Path(run.dataset_path).name, metric, stats["mean"],
-                          n=stats.get("n") or arm["n"], ci_low=stats.get("ci_low"), ci_high=stats.get("ci_high"),
-                          strategy=arm["strategy"], dataset_hash=run.dataset_hash)
+            record_result(
+                run.id,
+                arm["model_id"],
+                Path(run.dataset_path).name,
+                metric,
+                stats["mean"],
+                n=stats.get("n") or arm["n"],
+                ci_low=stats.get("ci_low"),
+                ci_high=stats.get("ci_high"),
+                strategy=arm["strategy"],
+                dataset_hash=run.dataset_hash,
+            )

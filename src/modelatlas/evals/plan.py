@@ -44,14 +44,28 @@ class Plan:
         return {n: m for n, m in self.metrics.items() if hasattr(m, "compare")}
 
     def params(self) -> dict:
-        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "system": self.system,
-                "embedder": self.embedder, "concurrency": self.concurrency,
-                "price_per_hour": self.price_per_hour, "metric_options": self.metric_options}
+        return {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "system": self.system,
+            "embedder": self.embedder,
+            "concurrency": self.concurrency,
+            "price_per_hour": self.price_per_hour,
+            "metric_options": self.metric_options,
+        }
 
 
-def make_plan(dataset_path: str, models: list[str], *, strategies: list[str] | None = None,
-              metrics: list[str] | None = None, judge: str | None = None, limit: int | None = None,
-              pool_path: str | None = None, **settings) -> Plan:
+def make_plan(
+    dataset_path: str,
+    models: list[str],
+    *,
+    strategies: list[str] | None = None,
+    metrics: list[str] | None = None,
+    judge: str | None = None,
+    limit: int | None = None,
+    pool_path: str | None = None,
+    **settings,
+) -> Plan:
     """Load and check everything a run needs; every problem is raised before the run starts."""
     from modelatlas.evals.metrics.registry import get_metric
 
@@ -59,9 +73,14 @@ def make_plan(dataset_path: str, models: list[str], *, strategies: list[str] | N
         raise ConfigError("No model to evaluate.", hint="Add --model ID (see `modelatlas models list`).")
     dataset = load_dataset(dataset_path, limit=limit)
     chosen = metrics or default_metrics(dataset)
-    plan = Plan(dataset=dataset, models=list(dict.fromkeys(models)),
-                strategies=[parse_strategy(s) for s in dict.fromkeys(strategies or ["zero-shot"])],
-                metrics={name: get_metric(name) for name in dict.fromkeys(chosen)}, judge=judge, **settings)
+    plan = Plan(
+        dataset=dataset,
+        models=list(dict.fromkeys(models)),
+        strategies=[parse_strategy(s) for s in dict.fromkeys(strategies or ["zero-shot"])],
+        metrics={name: get_metric(name) for name in dict.fromkeys(chosen)},
+        judge=judge,
+        **settings,
+    )
     plan.pool = _pool(dataset, pool_path) if any(s.shots for s in plan.strategies) else []
     check(plan)
     return plan
@@ -72,8 +91,10 @@ def default_metrics(dataset: Dataset) -> list[str]:
         return ["mc_accuracy"]
     if dataset.has_references:
         return ["exact_match", "f1"]
-    raise ConfigError(f"{dataset.path} has no references, so no default metric applies.",
-                      hint="Pick one that needs none, e.g. --metric judge_score --judge MODEL.")
+    raise ConfigError(
+        f"{dataset.path} has no references, so no default metric applies.",
+        hint="Pick one that needs none, e.g. --metric judge_score --judge MODEL.",
+    )
 
 
 def check(plan: Plan) -> None:
@@ -81,20 +102,24 @@ def check(plan: Plan) -> None:
     for name, metric in plan.metrics.items():
         if metric.needs_reference and not plan.dataset.has_references:
             missing = next(i for i in plan.dataset.items if not i.reference)
-            raise ConfigError(f"The metric {name} needs a reference, but {plan.dataset.path}:{missing.line} "
-                              "has none.", hint="Add a 'reference' field to every row, or pick another metric.")
+            raise ConfigError(
+                f"The metric {name} needs a reference, but {plan.dataset.path}:{missing.line} has none.",
+                hint="Add a 'reference' field to every row, or pick another metric.",
+            )
         if metric.needs_choices and not plan.dataset.has_choices:
             raise ConfigError(f"The metric {name} needs 'choices' and 'answer' on every row.")
         if metric.needs_judge and not plan.judge:
             raise ConfigError(f"The metric {name} needs a judge model.", hint="Add --judge MODEL.")
         validate = getattr(metric, "validate", None)
         if validate:
-            validate(plan.metric_options)
+            validate(plan.metric_options, plan.dataset.items)
     if plan.pair_metrics and len(plan.arms) < 2:
         raise ConfigError("judge_pairwise compares two arms; give two models or two strategies.")
     if any(s.shots for s in plan.strategies) and not plan.pool:
-        raise ConfigError("Few-shot needs examples with references.",
-                          hint="Add references to the dataset, or give a pool file with --examples.")
+        raise ConfigError(
+            "Few-shot needs examples with references.",
+            hint="Add references to the dataset, or give a pool file with --examples.",
+        )
 
 
 def _pool(dataset: Dataset, pool_path: str | None) -> list[Item]:

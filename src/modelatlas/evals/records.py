@@ -18,12 +18,19 @@ def new_run_id() -> str:
 
 
 def create_run(info: RunInfo) -> None:
-    config = info.model_dump(
-        mode="json", include={"models", "strategies", "metrics", "judge", "params"}
-    )
+    config = info.model_dump(mode="json", include={"models", "strategies", "metrics", "judge", "params"})
     with session() as s:
-        s.add(Run(id=info.id, name=info.name, dataset_path=info.dataset_path, dataset_hash=info.dataset_hash,
-                  dataset_n=info.dataset_n, config=config, status=info.status))
+        s.add(
+            Run(
+                id=info.id,
+                name=info.name,
+                dataset_path=info.dataset_path,
+                dataset_hash=info.dataset_hash,
+                dataset_n=info.dataset_n,
+                config=config,
+                status=info.status,
+            )
+        )
 
 
 def get_run(run_id: str) -> RunInfo:
@@ -55,18 +62,32 @@ def save_item(result: ItemResult) -> None:
     """Write one finished item at once (its own transaction): a crash loses nothing done."""
     scores = {name: score.model_dump(mode="json") for name, score in result.scores.items()}
     with session() as s:
-        s.add(RunItem(run_id=result.run_id, model_id=result.model, strategy=result.strategy,
-                      item_id=result.item_id, item_index=result.index,
-                      output=result.output.model_dump(mode="json"), scores=scores))
+        s.add(
+            RunItem(
+                run_id=result.run_id,
+                model_id=result.model,
+                strategy=result.strategy,
+                item_id=result.item_id,
+                item_index=result.index,
+                output=result.output.model_dump(mode="json"),
+                scores=scores,
+            )
+        )
 
 
 def load_items(run_id: str) -> list[ItemResult]:
     with session() as s:
         rows = s.scalars(select(RunItem).where(RunItem.run_id == run_id).order_by(RunItem.id)).all()
         return [
-            ItemResult(run_id=r.run_id, model=r.model_id, strategy=r.strategy, item_id=r.item_id,
-                       index=r.item_index, output=Output.model_validate(r.output),
-                       scores={k: Score.model_validate(v) for k, v in r.scores.items()})
+            ItemResult(
+                run_id=r.run_id,
+                model=r.model_id,
+                strategy=r.strategy,
+                item_id=r.item_id,
+                index=r.item_index,
+                output=Output.model_validate(r.output),
+                scores={k: Score.model_validate(v) for k, v in r.scores.items()},
+            )
             for r in rows
         ]
 
@@ -74,21 +95,40 @@ def load_items(run_id: str) -> list[ItemResult]:
 def done_keys(run_id: str) -> set[tuple[str, str, str]]:
     """(model, strategy, item id) of every item already answered in the run."""
     with session() as s:
-        rows = s.execute(select(RunItem.model_id, RunItem.strategy, RunItem.item_id).where(RunItem.run_id == run_id))
+        rows = s.execute(
+            select(RunItem.model_id, RunItem.strategy, RunItem.item_id).where(RunItem.run_id == run_id)
+        )
         return {tuple(r) for r in rows}
 
 
 def save_pair(pair: PairResult) -> None:
     with session() as s:
-        s.add(RunPair(run_id=pair.run_id, metric=pair.metric, a=pair.a, b=pair.b, item_id=pair.item_id,
-                      score=pair.score.model_dump(mode="json")))
+        s.add(
+            RunPair(
+                run_id=pair.run_id,
+                metric=pair.metric,
+                a=pair.a,
+                b=pair.b,
+                item_id=pair.item_id,
+                score=pair.score.model_dump(mode="json"),
+            )
+        )
 
 
 def load_pairs(run_id: str) -> list[PairResult]:
     with session() as s:
         rows = s.scalars(select(RunPair).where(RunPair.run_id == run_id).order_by(RunPair.id)).all()
-        return [PairResult(run_id=r.run_id, metric=r.metric, a=r.a, b=r.b, item_id=r.item_id,
-                           score=Score.model_validate(r.score)) for r in rows]
+        return [
+            PairResult(
+                run_id=r.run_id,
+                metric=r.metric,
+                a=r.a,
+                b=r.b,
+                item_id=r.item_id,
+                score=Score.model_validate(r.score),
+            )
+            for r in rows
+        ]
 
 
 def delete_run(run_id: str) -> None:
@@ -101,10 +141,19 @@ def delete_run(run_id: str) -> None:
 def _info(row: Run) -> RunInfo:
     config = row.config or {}
     return RunInfo(
-        id=row.id, name=row.name, dataset_path=row.dataset_path, dataset_hash=row.dataset_hash,
-        dataset_n=row.dataset_n, models=config.get("models", []), strategies=config.get("strategies", []),
-        metrics=config.get("metrics", []), judge=config.get("judge"), params=config.get("params", {}),
-        status=row.status, created_at=_iso(row.created_at), finished_at=_iso(row.finished_at),
+        id=row.id,
+        name=row.name,
+        dataset_path=row.dataset_path,
+        dataset_hash=row.dataset_hash,
+        dataset_n=row.dataset_n,
+        models=config.get("models", []),
+        strategies=config.get("strategies", []),
+        metrics=config.get("metrics", []),
+        judge=config.get("judge"),
+        params=config.get("params", {}),
+        status=row.status,
+        created_at=_iso(row.created_at),
+        finished_at=_iso(row.finished_at),
     )
 
 

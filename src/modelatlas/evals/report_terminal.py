@@ -59,9 +59,13 @@ def models_table(summary: dict[str, Any]) -> Table:
     models = summary.get("models", [])
     names = list(models[0]["metrics"]) if models else []
     short = short_names(summary)
-    table = Table(title=_title(summary), title_justify="left", caption="metric: mean, 95% CI below",
-                  caption_justify="left")
-    table.add_column("arm", style="cyan", overflow="fold")
+    table = Table(
+        title=_title(summary),
+        title_justify="left",
+        caption="metric: mean, 95% CI below",
+        caption_justify="left",
+    )
+    table.add_column("arm", style="cyan", overflow="fold", min_width=18)
     table.add_column("n", justify="right")
     table.add_column("err", justify="right")
     for name in names:
@@ -101,8 +105,12 @@ def pairwise_table(summary: dict[str, Any]) -> Table | None:
     shown = rows if len(rows) <= 12 else [r for r in rows if r["significant"]][:12] or rows[:6]
     hidden = len(rows) - len(shown)
     caption = f"{hidden} more comparisons: no significant difference" if hidden else None
-    table = Table(title="Pairwise (paired bootstrap CI; McNemar or permutation p)", title_justify="left",
-                  caption=caption, caption_justify="left")
+    table = Table(
+        title="Pairwise (paired bootstrap CI; McNemar or permutation p)",
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+    )
     for column in ("a vs b", "metric", "a−b", "95% CI", "p", "verdict"):
         table.add_column(column, justify="right" if column in ("a−b", "p") else "left", overflow="fold")
     for r in shown:

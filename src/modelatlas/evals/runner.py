@@ -23,9 +23,15 @@ Progress = Callable[[str], None]
 
 def start_run(plan: Plan) -> RunInfo:
     info = RunInfo(
-        id=records.new_run_id(), name=plan.name, dataset_path=plan.dataset.path,
-        dataset_hash=plan.dataset.hash, dataset_n=plan.dataset.n, models=plan.models,
-        strategies=[s.name for s in plan.strategies], metrics=list(plan.metrics), judge=plan.judge,
+        id=records.new_run_id(),
+        name=plan.name,
+        dataset_path=plan.dataset.path,
+        dataset_hash=plan.dataset.hash,
+        dataset_n=plan.dataset.n,
+        models=plan.models,
+        strategies=[s.name for s in plan.strategies],
+        metrics=list(plan.metrics),
+        judge=plan.judge,
         params=plan.params(),
     )
     records.create_run(info)
@@ -35,8 +41,12 @@ def start_run(plan: Plan) -> RunInfo:
 def pending(plan: Plan, run_id: str) -> list[tuple]:
     """(model, strategy, index, item) of every answer not yet in the run."""
     done = records.done_keys(run_id)
-    return [(m, s, i, item) for m, s in plan.arms for i, item in enumerate(plan.dataset.items)
-            if (m, s.name, item.id) not in done]
+    return [
+        (m, s, i, item)
+        for m, s in plan.arms
+        for i, item in enumerate(plan.dataset.items)
+        if (m, s.name, item.id) not in done
+    ]
 
 
 async def execute(plan: Plan, run: RunInfo, progress: Progress | None = None) -> None:
@@ -44,11 +54,16 @@ async def execute(plan: Plan, run: RunInfo, progress: Progress | None = None) ->
     records.set_status(run.id, "running")
     try:
         models = {m: _load(m, plan) for m in plan.models}
-        ctx = Context(judge=_load(plan.judge, plan) if plan.judge else None,
-                      embedder=_embedder(plan), options=plan.metric_options)
+        ctx = Context(
+            judge=_load(plan.judge, plan) if plan.judge else None,
+            embedder=_embedder(plan),
+            options=plan.metric_options,
+        )
         lanes = _lanes(models, plan)
-        jobs = [_in_lane(lanes[m], _one(run.id, models[m], s, i, item, plan, ctx, progress))
-                for m, s, i, item in pending(plan, run.id)]
+        jobs = [
+            _in_lane(lanes[m], _one(run.id, models[m], s, i, item, plan, ctx, progress))
+            for m, s, i, item in pending(plan, run.id)
+        ]
         await asyncio.gather(*jobs)
         await _pairs(run.id, plan, ctx, progress)
     except BaseException:
@@ -65,8 +80,10 @@ def _lanes(models: dict[str, Model], plan: Plan) -> dict[str, asyncio.Semaphore]
     measured latency. Hosted and other models get the plan's concurrency each.
     """
     local = asyncio.Semaphore(1)
-    return {m: local if model.record.backend == "llamacpp" else asyncio.Semaphore(plan.concurrency)
-            for m, model in models.items()}
+    return {
+        m: local if model.record.backend == "llamacpp" else asyncio.Semaphore(plan.concurrency)
+        for m, model in models.items()
+    }
 
 
 async def _in_lane(lane: asyncio.Semaphore, job) -> None:
@@ -79,12 +96,23 @@ def pair_jobs(plan: Plan, run_id: str) -> int:
     return len(plan.pair_metrics) * len(list(combinations(arms, 2))) * plan.dataset.n
 
 
-async def _one(run_id: str, model: Model, strategy, index: int, item, plan: Plan, ctx: Context, progress) -> None:
+async def _one(
+    run_id: str, model: Model, strategy, index: int, item, plan: Plan, ctx: Context, progress
+) -> None:
     output = await answer(model, strategy, item, plan)
     item_ctx = Context(model=model, judge=ctx.judge, embedder=ctx.embedder, options=ctx.options)
     scores = await score_all(item, output, plan.item_metrics, item_ctx)
-    records.save_item(ItemResult(run_id=run_id, model=model.id, strategy=strategy.name, item_id=item.id,
-                                 index=index, output=output, scores=scores))
+    records.save_item(
+        ItemResult(
+            run_id=run_id,
+            model=model.id,
+            strategy=strategy.name,
+            item_id=item.id,
+            index=index,
+            output=output,
+            scores=scores,
+        )
+    )
     if progress:
         progress(arm_label(model.id, strategy.name))
 

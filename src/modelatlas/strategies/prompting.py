@@ -34,7 +34,9 @@ def parse_strategy(text: str) -> Strategy:
     match = re.fullmatch(r"few-shot(?::(\d+))?", text)
     if match:
         return Strategy(text if match.group(1) else "few-shot:3", shots=int(match.group(1) or 3))
-    raise ConfigError(f"Unknown strategy {text!r}.", hint="Use zero-shot, one-shot or few-shot:K (e.g. few-shot:3).")
+    raise ConfigError(
+        f"Unknown strategy {text!r}.", hint="Use zero-shot, one-shot or few-shot:K (e.g. few-shot:3)."
+    )
 
 
 def examples_for(item: Item, strategy: Strategy, pool: list[Item]) -> list[Item]:
