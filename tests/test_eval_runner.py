@@ -244,3 +244,30 @@ def test_demo_end_to_end(tmp_path):
         and "modelatlas studio" in done.stdout
     )
     assert report.exists() and report.stat().st_size > 1_000_000
+
+
+def test_cli_maps_other_field_names(tmp_path, echo_models):
+    path = tmp_path / "renamed.jsonl"
+    path.write_text('{"question": "red", "gold": "red", "key": "k1"}\n')
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            str(path),
+            "-m",
+            "test/red",
+            "--metric",
+            "exact_match",
+            "--json",
+            "--input-field",
+            "question",
+            "--reference-field",
+            "gold",
+            "--id-field",
+            "key",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["models"][0]["metrics"]["exact_match"]["mean"] == 1.0
+    bad = runner.invoke(app, ["eval", str(path), "-m", "test/red", "--metric", "exact_match"])
+    assert bad.exit_code == 2 and "renamed.jsonl:1" in bad.output and "question" in bad.output

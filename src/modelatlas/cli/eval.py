@@ -44,10 +44,21 @@ def eval_command(
     ] = None,
     pattern: Annotated[str | None, typer.Option(help="Pattern for the regex metric.")] = None,
     k: Annotated[int, typer.Option(help="k for recall_at_k and ndcg.")] = 5,
+    input_field: Annotated[str, typer.Option(help="The dataset field holding the input.")] = "input",
+    reference_field: Annotated[str, typer.Option(help="The field holding the reference(s).")] = "reference",
+    id_field: Annotated[str, typer.Option(help="The field holding the item id.")] = "id",
+    choices_field: Annotated[
+        str, typer.Option(help="The field holding multiple-choice options.")
+    ] = "choices",
+    answer_field: Annotated[str, typer.Option(help="The field holding the right choice.")] = "answer",
 ) -> None:
     """Run DATASET through one or more models and strategies, score it, and compare them."""
+    from modelatlas.evals.datasets import Fields
     from modelatlas.evals.plan import make_plan
 
+    fields = Fields(
+        input=input_field, reference=reference_field, id=id_field, choices=choices_field, answer=answer_field
+    )
     if resume:
         from modelatlas.evals.records import get_run
 
@@ -68,6 +79,7 @@ def eval_command(
         metrics=metric,
         judge=judge,
         limit=limit,
+        fields=fields,
         pool_path=examples,
         system=_text(system),
         max_tokens=max_tokens,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelatlas.errors import ConfigError
-from modelatlas.evals.datasets import Dataset, load_dataset
+from modelatlas.evals.datasets import Dataset, Fields, load_dataset
 from modelatlas.evals.metrics.base import Metric
 from modelatlas.evals.types import Item
 from modelatlas.strategies.prompting import Strategy, parse_strategy
@@ -64,6 +64,7 @@ def make_plan(
     judge: str | None = None,
     limit: int | None = None,
     pool_path: str | None = None,
+    fields: Fields | None = None,
     **settings,
 ) -> Plan:
     """Load and check everything a run needs; every problem is raised before the run starts."""
@@ -71,7 +72,7 @@ def make_plan(
 
     if not models:
         raise ConfigError("No model to evaluate.", hint="Add --model ID (see `modelatlas models list`).")
-    dataset = load_dataset(dataset_path, limit=limit)
+    dataset = load_dataset(dataset_path, fields, limit=limit)
     chosen = metrics or default_metrics(dataset)
     plan = Plan(
         dataset=dataset,
