@@ -110,6 +110,8 @@ class ModelRecord(BaseModel):
     runnable: bool = False
     description: str | None = None
     base_model: str | None = None
+    # For a fine-tuned model: base model, data hash, hyperparameters, final losses, when.
+    lineage: dict[str, Any] | None = None
     weights: list[Link] = Field(default_factory=list)
     benchmarks: list[Benchmark] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)

@@ -17,7 +17,8 @@ def eval_command(
         list[str] | None, typer.Option("--model", "-m", help="A model id; repeat for more.")
     ] = None,
     strategy: Annotated[
-        list[str] | None, typer.Option(help="zero-shot, one-shot or few-shot:K; repeatable.")
+        list[str] | None,
+        typer.Option(help="zero-shot, one-shot, few-shot:K[:similar] or rag:KB[:K]; repeatable."),
     ] = None,
     metric: Annotated[
         list[str] | None, typer.Option(help="A metric name; repeatable (default: by dataset).")
@@ -37,6 +38,9 @@ def eval_command(
         str | None, typer.Option(help="Few-shot examples file (default: train.jsonl beside).")
     ] = None,
     system: Annotated[str | None, typer.Option(help="System prompt, or @FILE to read it.")] = None,
+    template: Annotated[
+        str | None, typer.Option(help="Jinja2 template file for each question ({{ input }}, fields).")
+    ] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per answer.")] = 128,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
     price_per_hour: Annotated[
@@ -66,6 +70,7 @@ def eval_command(
         model, strategy, metric, judge = run.models, run.strategies, run.metrics, run.judge
         saved = run.params  # a resumed run keeps the settings it started with
         system, max_tokens, temperature = saved.get("system"), saved["max_tokens"], saved["temperature"]
+        template = saved.get("template")
         price_per_hour, concurrency = saved.get("price_per_hour"), saved.get("concurrency", concurrency)
         pattern, k = (
             saved.get("metric_options", {}).get("pattern"),
@@ -82,6 +87,7 @@ def eval_command(
         fields=fields,
         pool_path=examples,
         system=_text(system),
+        template_path=template,
         max_tokens=max_tokens,
         temperature=temperature,
         concurrency=concurrency,

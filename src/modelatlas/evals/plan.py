@@ -30,6 +30,9 @@ class Plan:
     price_per_hour: float | None = None  # compute price for local models
     metric_options: dict = field(default_factory=dict)
     name: str | None = None
+    template: object | None = None  # a Jinja2 template for the question
+    template_path: str | None = None
+    ranked: dict[str, list[int]] | None = None  # for few-shot:K:similar, filled before the run
 
     @property
     def arms(self) -> list[tuple[str, Strategy]]:
@@ -48,6 +51,7 @@ class Plan:
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "system": self.system,
+            "template": self.template_path,
             "embedder": self.embedder,
             "concurrency": self.concurrency,
             "price_per_hour": self.price_per_hour,
@@ -83,6 +87,10 @@ def make_plan(
         **settings,
     )
     plan.pool = _pool(dataset, pool_path) if any(s.shots for s in plan.strategies) else []
+    if plan.template_path:
+        from modelatlas.strategies.prompting import load_template
+
+        plan.template = load_template(plan.template_path)
     check(plan)
     return plan
 
@@ -116,6 +124,11 @@ def check(plan: Plan) -> None:
             validate(plan.metric_options, plan.dataset.items)
     if plan.pair_metrics and len(plan.arms) < 2:
         raise ConfigError("judge_pairwise compares two arms; give two models or two strategies.")
+    for strategy in plan.strategies:
+        if strategy.kb:
+            from modelatlas.rag.search import open_kb
+
+            open_kb(strategy.kb)  # an unknown knowledge base fails here, with "did you mean"
     if any(s.shots for s in plan.strategies) and not plan.pool:
         raise ConfigError(
             "Few-shot needs examples with references.",

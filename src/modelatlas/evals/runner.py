@@ -59,6 +59,11 @@ async def execute(plan: Plan, run: RunInfo, progress: Progress | None = None) ->
             embedder=_embedder(plan),
             options=plan.metric_options,
         )
+        if any(s.select == "similar" for s in plan.strategies) and plan.ranked is None:
+            from modelatlas.backends.loader import load_model
+            from modelatlas.strategies.prompting import rank_by_similarity
+
+            plan.ranked = await rank_by_similarity(plan.dataset.items, plan.pool, load_model(plan.embedder))
         lanes = _lanes(models, plan)
         jobs = [
             _in_lane(lanes[m], _one(run.id, models[m], s, i, item, plan, ctx, progress))

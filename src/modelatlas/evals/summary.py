@@ -117,7 +117,16 @@ def _arm_summary(results: list[ItemResult], metrics: dict[str, Metric], seed: in
         "tokens_per_s": produced / seconds if live and seconds > 0 else None,
         "cost_usd": sum(r.output.usage.cost_usd for r in results),
         "cached": sum(1 for r in results if r.output.cached),
+        # Prompt size (few-shot and RAG make prompts longer) and what the context guard left out.
+        "context_tokens": _mean(
+            [r.output.prompt_tokens for r in results if r.output.prompt_tokens is not None]
+        ),
+        "dropped": sum(r.output.dropped for r in results),
     }
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def _rank(models: list[dict], names: list[str], metrics: dict[str, Metric]) -> list[dict]:

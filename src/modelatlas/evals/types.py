@@ -48,6 +48,9 @@ class Output(BaseModel):
     # For retrieval: the ids of what was retrieved, best first (RAG strategies fill it).
     retrieved: list[str] | None = None
     contexts: list[str] | None = None
+    # How many few-shot examples or retrieved chunks the context-budget guard left out.
+    dropped: int = 0
+    prompt_tokens: int | None = None
 
 
 class Score(BaseModel):

@@ -1,8 +1,10 @@
 """Prompt strategies: how a dataset item becomes what is sent to a model.
 
-``zero-shot`` sends the question alone; ``few-shot:K`` puts K solved examples before it. Chat
-models get the examples as earlier user/assistant turns; base models (mode "completion") get a
-plain "Question:/Answer:" transcript and stop at the next question.
+``zero-shot`` sends the question alone; ``few-shot:K`` puts K solved examples before it, drawn
+at random with a seed (``few-shot:K:similar`` picks the K most similar by embedding instead);
+``rag:KB[:K]`` puts the K best chunks of a knowledge base before it. Chat models get examples as
+earlier user/assistant turns; base models (mode "completion") get a plain "Question:/Answer:"
+transcript and stop at the next question. A Jinja2 template can shape each question.
 """
 
 from __future__ import annotations
@@ -20,49 +22,119 @@ COMPLETION_STOP = ("\nQuestion:", "\n\n")
 
 @dataclass(frozen=True)
 class Strategy:
-    name: str  # as the user wrote it: "zero-shot", "few-shot:3"
+    name: str  # as the user wrote it: "zero-shot", "few-shot:3", "rag:handbook:4"
     shots: int = 0
+    select: str = "random"  # or "similar"
+    kb: str | None = None  # knowledge base for RAG
+    k: int = 0  # chunks to retrieve
     seed: int = 0
 
 
 def parse_strategy(text: str) -> Strategy:
-    """``zero-shot``, ``one-shot`` or ``few-shot:K``."""
+    """``zero-shot``, ``one-shot``, ``few-shot[:K][:similar]`` or ``rag:KB[:K]``."""
     if text == "zero-shot":
         return Strategy(text)
     if text == "one-shot":
         return Strategy(text, shots=1)
-    match = re.fullmatch(r"few-shot(?::(\d+))?", text)
+    match = re.fullmatch(r"few-shot(?::(\d+))?(?::(random|similar))?", text)
     if match:
-        return Strategy(text if match.group(1) else "few-shot:3", shots=int(match.group(1) or 3))
+        shots = int(match.group(1) or 3)
+        select = match.group(2) or "random"
+        name = f"few-shot:{shots}" + (":similar" if select == "similar" else "")
+        return Strategy(name, shots=shots, select=select)
+    match = re.fullmatch(r"rag:([A-Za-z0-9._-]+)(?::(\d+))?", text)
+    if match:
+        return Strategy(text, kb=match.group(1), k=int(match.group(2) or 4))
     raise ConfigError(
-        f"Unknown strategy {text!r}.", hint="Use zero-shot, one-shot or few-shot:K (e.g. few-shot:3)."
+        f"Unknown strategy {text!r}.",
+        hint="Use zero-shot, one-shot, few-shot:K, few-shot:K:similar or rag:KB[:K] (e.g. few-shot:3).",
     )
 
 
-def examples_for(item: Item, strategy: Strategy, pool: list[Item]) -> list[Item]:
-    """K examples with references, never the item itself, drawn with a seed fixed per item."""
+def examples_for(
+    item: Item, strategy: Strategy, pool: list[Item], ranked: dict[str, list[int]] | None = None
+) -> list[Item]:
+    """K examples with references, never the item itself: the most similar ones when ``ranked``
+    (pool indices by similarity to each item) is given, else drawn with a seed fixed per item."""
     if strategy.shots == 0:
         return []
-    candidates = [p for p in pool if p.id != item.id and p.reference and p.prompt_text != item.prompt_text]
+
+    def usable(p: Item) -> bool:
+        return p.id != item.id and bool(p.reference) and p.prompt_text != item.prompt_text
+
+    if strategy.select == "similar" and ranked is not None:
+        return [pool[i] for i in ranked[item.id] if usable(pool[i])][: strategy.shots]
+    candidates = [p for p in pool if usable(p)]
     rng = random.Random(f"{strategy.seed}:{item.id}")
     return rng.sample(candidates, min(strategy.shots, len(candidates)))
 
 
-def render(item: Item, examples: list[Item], mode: str, system: str | None = None) -> Prompt:
+async def rank_by_similarity(items: list[Item], pool: list[Item], embedder) -> dict[str, list[int]]:
+    """For each item, the pool's indices from most to least similar (cosine of embeddings)."""
+    import numpy as np
+
+    pool_vectors = np.asarray((await embedder.embed([p.prompt_text for p in pool])).vectors)
+    item_vectors = np.asarray((await embedder.embed([i.prompt_text for i in items])).vectors)
+    pool_vectors /= np.linalg.norm(pool_vectors, axis=1, keepdims=True) + 1e-12
+    item_vectors /= np.linalg.norm(item_vectors, axis=1, keepdims=True) + 1e-12
+    order = np.argsort(-(item_vectors @ pool_vectors.T), axis=1)
+    return {item.id: [int(i) for i in row] for item, row in zip(items, order, strict=True)}
+
+
+def question_text(item: Item, template=None) -> str:
+    """The user's question: the item's text, or a Jinja2 template filled with the item's fields."""
+    if template is None:
+        return item.prompt_text
+    from jinja2 import UndefinedError
+
+    try:
+        return template.render(
+            input=item.prompt_text, choices=item.choices, metadata=item.metadata, id=item.id, **item.metadata
+        )
+    except UndefinedError as exc:
+        raise ConfigError(
+            f"The prompt template needs a field item {item.id!r} lacks: {exc.message}.",
+            hint="Add the field to every row, or guard it in the template with {% if %}.",
+        ) from None
+
+
+def load_template(path: str):
+    """A Jinja2 template file for the question; unknown variables are errors, not blanks."""
+    from jinja2 import StrictUndefined, TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            source = handle.read()
+        return SandboxedEnvironment(undefined=StrictUndefined).from_string(source)
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the template {path}: {exc.strerror}.") from None
+    except TemplateSyntaxError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: template syntax error: {exc.message}.") from None
+
+
+def render(item: Item, examples: list[Item], mode: str, system: str | None = None, template=None) -> Prompt:
     """The prompt for ``item`` with ``examples`` before it, in the form the model's mode needs."""
     if mode == "completion":
         parts = [system.strip()] if system else []
-        parts += [f"Question: {e.prompt_text}\nAnswer: {e.reference[0]}" for e in examples]
-        parts.append(f"Question: {item.prompt_text}\nAnswer:")
+        parts += [f"Question: {question_text(e, template)}\nAnswer: {e.reference[0]}" for e in examples]
+        parts.append(f"Question: {question_text(item, template)}\nAnswer:")
         return "\n\n".join(parts)
     messages: list[Message] = [Message.system(system)] if system else []
     for example in examples:
-        messages += [Message.user(example.prompt_text), Message.assistant(example.reference[0])]
-    if item.messages:
+        messages += [Message.user(question_text(example, template)), Message.assistant(example.reference[0])]
+    if item.messages and template is None:
         messages += [m for m in item.messages if not (system and m.role == "system")]
     else:
-        messages.append(Message.user(item.prompt_text))
+        messages.append(Message.user(question_text(item, template)))
     return messages
+
+
+def prompt_tokens(prompt: Prompt, count) -> int:
+    """Tokens of a prompt by ``count`` (a model's tokenizer), with a few per message for the template."""
+    if isinstance(prompt, str):
+        return count(prompt)
+    return sum(count(m.content) + 4 for m in prompt)
 
 
 def stops_for(mode: str) -> tuple[str, ...]:
