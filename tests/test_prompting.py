@@ -83,7 +83,9 @@ def test_budget_guard_drops_examples_that_overflow_the_context(tmp_path):
 
     # The echo model counts words as tokens: a 40-token window, 8 for the answer and 16 spare.
     user.add(ModelRecord(id="test/small", backend="echo", options={"context_length": 40}))
-    rows = [{"id": f"q{i}", "input": f"question number {i} here", "reference": f"answer {i}"} for i in range(6)]
+    rows = [
+        {"id": f"q{i}", "input": f"question number {i} here", "reference": f"answer {i}"} for i in range(6)
+    ]
     data = tmp_path / "d.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     plan = make_plan(str(data), ["test/small"], strategies=["few-shot:4"], metrics=["f1"], max_tokens=8)
