@@ -50,7 +50,7 @@ def echo_judge(**options):
 
 def test_every_metric_in_pyproject_resolves():
     declared = tomllib.loads(PYPROJECT.read_text())["project"]["entry-points"]["modelatlas.metrics"]
-    assert len(declared) == 19
+    assert len(declared) == 21
     assert set(declared) <= set(metric_names())
     for name in declared:
         metric = get_metric(name)
@@ -425,3 +425,33 @@ def test_judge_score_on_smollm2_is_a_value_or_a_counted_error(smol):
     mean = metric.aggregate(results)
     assert mean is None if not values else mean == pytest.approx(sum(values) / len(values))
     print(f"\nSmolLM2 judge: {len(errors)} of {len(results)} answers unparseable after a retry")
+
+
+def test_context_recall_counts_reference_words_found_in_the_chunks():
+    from modelatlas.evals.types import Item, Output
+
+    metric = get_metric("context_recall")
+    item = Item(id="x", input="Refund window?", reference=["14 days for a full refund"])
+    # content words of the reference: 14, days, full, refund -> 3 of 4 are in the chunk
+    out = Output(text="", contexts=["Plus has a 14 day trial.", "A full refund is possible within 14 days"])
+    assert run(metric.score(item, out, Context())).value == pytest.approx(1.0)
+    out = Output(text="", contexts=["We refund in full within 14 hours"])
+    # found: 14, full -> "refund" != "refund"? it is: refund, full, 14 found; "days" missing -> 3/4
+    assert run(metric.score(item, out, Context())).value == pytest.approx(0.75)
+    assert run(metric.score(item, Output(text="x"), Context())).error.startswith("the strategy retrieved nothing")
+
+
+def test_faithfulness_asks_the_judge_and_counts_unparseable_answers():
+    from modelatlas.backends import load_model
+    from modelatlas.catalog.records import ModelRecord
+    from modelatlas.evals.types import Item, Output
+
+    metric = get_metric("faithfulness")
+    item = Item(id="x", input="Refund window?")
+    out = Output(text="14 days.", contexts=["Refunds within 14 days."])
+    yes = load_model(ModelRecord(id="test/yes", backend="echo", options={"reply": "Verdict: PASS"}))
+    assert run(metric.score(item, out, Context(judge=yes))).value == 1.0
+    mute = load_model(ModelRecord(id="test/mute", backend="echo", options={"reply": "hmm"}))
+    score = run(metric.score(item, out, Context(judge=mute)))
+    assert score.value is None and score.error.startswith("unparseable judge answer")
+    assert mute.backend.calls == 2
