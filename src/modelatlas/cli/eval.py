@@ -63,6 +63,7 @@ def eval_command(
     fields = Fields(
         input=input_field, reference=reference_field, id=id_field, choices=choices_field, answer=answer_field
     )
+    arms = None
     if resume:
         from modelatlas.evals.records import get_run
 
@@ -71,6 +72,7 @@ def eval_command(
         saved = run.params  # a resumed run keeps the settings it started with
         system, max_tokens, temperature = saved.get("system"), saved["max_tokens"], saved["temperature"]
         template = saved.get("template")
+        arms = saved.get("arms")
         price_per_hour, concurrency = saved.get("price_per_hour"), saved.get("concurrency", concurrency)
         pattern, k = (
             saved.get("metric_options", {}).get("pattern"),
@@ -85,6 +87,7 @@ def eval_command(
         judge=judge,
         limit=limit,
         fields=fields,
+        arms=arms,
         pool_path=examples,
         system=_text(system),
         template_path=template,

@@ -33,9 +33,13 @@ class Plan:
     template: object | None = None  # a Jinja2 template for the question
     template_path: str | None = None
     ranked: dict[str, list[int]] | None = None  # for few-shot:K:similar, filled before the run
+    arm_list: list[tuple[str, Strategy]] | None = None  # explicit arms (e.g. `improve`)
 
     @property
     def arms(self) -> list[tuple[str, Strategy]]:
+        """Each (model, strategy) to run: the given list, else every model with every strategy."""
+        if self.arm_list is not None:
+            return self.arm_list
         return [(m, s) for m in self.models for s in self.strategies]
 
     @property
@@ -52,6 +56,7 @@ class Plan:
             "temperature": self.temperature,
             "system": self.system,
             "template": self.template_path,
+            "arms": [[m, s.name] for m, s in self.arm_list] if self.arm_list is not None else None,
             "embedder": self.embedder,
             "concurrency": self.concurrency,
             "price_per_hour": self.price_per_hour,
@@ -69,11 +74,15 @@ def make_plan(
     limit: int | None = None,
     pool_path: str | None = None,
     fields: Fields | None = None,
+    arms: list[tuple[str, str]] | None = None,
     **settings,
 ) -> Plan:
     """Load and check everything a run needs; every problem is raised before the run starts."""
     from modelatlas.evals.metrics.registry import get_metric
 
+    if arms:
+        models = list(dict.fromkeys(m for m, _ in arms))
+        strategies = list(dict.fromkeys(s for _, s in arms))
     if not models:
         raise ConfigError("No model to evaluate.", hint="Add --model ID (see `modelatlas models list`).")
     dataset = load_dataset(dataset_path, fields, limit=limit)
@@ -86,6 +95,8 @@ def make_plan(
         judge=judge,
         **settings,
     )
+    if arms:
+        plan.arm_list = [(m, parse_strategy(s)) for m, s in arms]
     plan.pool = _pool(dataset, pool_path) if any(s.shots for s in plan.strategies) else []
     if plan.template_path:
         from modelatlas.strategies.prompting import load_template
