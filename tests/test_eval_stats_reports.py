@@ -156,6 +156,8 @@ ARM_KEYS = {
     "tokens_per_s",
     "cost_usd",
     "cached",
+    "context_tokens",
+    "dropped",
 }
 PAIR_KEYS = {"a", "b", "metric", "diff", "ci_low", "ci_high", "p_value", "test", "significant", "verdict"}
 

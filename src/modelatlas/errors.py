@@ -188,3 +188,27 @@ class DatasetError(ModelAtlasError, ValueError):
     exit_code = 2
     http_status = 400
     code = "invalid_dataset"
+
+
+class RagError(ModelAtlasError, ValueError):
+    """A knowledge base cannot be built or read: no documents, an unreadable file, bad settings."""
+
+    exit_code = 2
+    http_status = 400
+    code = "rag_error"
+
+
+class UnknownKnowledgeBaseError(RagError, LookupError):
+    """No knowledge base has this name."""
+
+    http_status = 404
+    code = "knowledge_base_not_found"
+
+    def __init__(self, name: str, known: Iterable[str] = ()):
+        self.name = name
+        self.suggestions = suggest(name, known)
+        hint = f"Did you mean {_quoted(self.suggestions)}?" if self.suggestions else None
+        hint = hint or (
+            "Run `modelatlas rag list` to see the knowledge bases, or build one with `modelatlas rag index`."
+        )
+        super().__init__(f"Unknown knowledge base {name!r}.", hint=hint)

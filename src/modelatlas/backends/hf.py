@@ -42,6 +42,7 @@ class TransformersOptions(BackendOptions):
     threads: int | None = Field(None, ge=1)  # torch's thread count, which is process-wide
     max_length: int | None = Field(None, ge=1)
     normalize: bool = True
+    adapter: str | None = None  # a LoRA adapter folder (peft), merged into the model on load
 
     @field_validator("dtype")
     @classmethod
@@ -81,7 +82,7 @@ class TransformersBackend(Backend):
             if not self.location:
                 raise ConfigError(f"{self.model_id} has no location: a model folder or .gguf file.")
             o = self.options
-            self._model = load(self.location, o.task, o.dtype, o.threads)
+            self._model = load(self.location, o.task, o.dtype, o.threads, o.adapter)
         return self._model
 
     def load(self) -> None:
@@ -90,7 +91,9 @@ class TransformersBackend(Backend):
     def identity(self) -> str:
         from modelatlas.backends.identity import fingerprint
 
-        return f"transformers:{self.options.task}:{self.options.dtype}:{fingerprint(self.location)}"
+        o = self.options
+        base = f"transformers:{o.task}:{o.dtype}:{fingerprint(self.location)}"
+        return f"{base}:adapter={fingerprint(o.adapter)}" if o.adapter else base
 
     async def _load(self) -> Loaded:
         return self._model or await asyncio.to_thread(self.loaded)

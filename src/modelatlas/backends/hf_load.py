@@ -2,13 +2,16 @@
 
 A location is a Hugging Face model folder (saved with ``save_pretrained``) or a ``.gguf`` file,
 which transformers dequantizes to full precision on load. Each model is loaded once per
-(location, task, dtype, threads) and shared by every backend instance that names it.
+(location, task, dtype, threads, adapter) and shared by every backend instance that names it.
+A LoRA adapter (a peft folder) is merged into a copy of the shared base, which loads once.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,19 +21,9 @@ from modelatlas.errors import ConfigError, MissingExtraError, ModelFileError
 
 # model_type values of encoder-only models that make sentence vectors by mean pooling.
 ENCODER_TYPES = {
-    "albert",
-    "bert",
-    "camembert",
-    "deberta",
-    "deberta-v2",
-    "distilbert",
-    "electra",
-    "mpnet",
-    "modernbert",
-    "nomic_bert",
-    "roberta",
-    "xlm-roberta",
-}
+    "albert", "bert", "camembert", "deberta", "deberta-v2", "distilbert", "electra", "mpnet",
+    "modernbert", "nomic_bert", "roberta", "xlm-roberta",
+}  # fmt: skip
 CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 SANE_MAX_LENGTH = 1_000_000  # tokenizers without a limit report about 1e30
 
@@ -52,10 +45,16 @@ _loading: dict[tuple, threading.Lock] = {}  # one per key, so one slow load bloc
 _loaded_lock = threading.Lock()
 
 
-def load(location: str, task: str = "auto", dtype: str = "float32", threads: int | None = None) -> Loaded:
+def load(
+    location: str,
+    task: str = "auto",
+    dtype: str = "float32",
+    threads: int | None = None,
+    adapter: str | None = None,
+) -> Loaded:
     """The shared loaded model for these settings, loading it on first use."""
     path = Path(location).expanduser()
-    key = (str(path.resolve()), task, dtype, threads)
+    key = (str(path.resolve()), task, dtype, threads, _adapter_key(adapter))
     with _loaded_lock:
         if key in _loaded:
             return _loaded[key]
@@ -64,10 +63,48 @@ def load(location: str, task: str = "auto", dtype: str = "float32", threads: int
         with _loaded_lock:
             if key in _loaded:  # another caller loaded it while this one waited
                 return _loaded[key]
-        loaded = _load(path, task, dtype, threads)
+        if adapter:
+            loaded = _with_adapter(load(location, task, dtype, threads), Path(adapter).expanduser())
+        else:
+            loaded = _load(path, task, dtype, threads)
         with _loaded_lock:
             _loaded[key] = loaded
         return loaded
+
+
+def fresh_copy(loaded: Loaded) -> Any:
+    """A private copy of a shared model's weights, to train or modify without touching it."""
+    with loaded.lock:
+        return copy.deepcopy(loaded.model)
+
+
+def _adapter_key(adapter: str | None) -> tuple | None:
+    """An adapter's path and files' modification times: a retrained adapter is loaded anew."""
+    if not adapter:
+        return None
+    path = Path(adapter).expanduser().resolve()
+    return (str(path), *(p.stat().st_mtime_ns for p in sorted(path.glob("adapter_*"))))
+
+
+def _with_adapter(base: Loaded, adapter: Path) -> Loaded:
+    """The base model with the LoRA adapter at ``adapter`` merged into a copy of its weights."""
+    if not (adapter / "adapter_config.json").is_file():
+        raise ModelFileError(
+            f"No LoRA adapter at {adapter} (it has no adapter_config.json).",
+            hint="Fine-tune again with `modelatlas finetune`, or fix the adapter option.",
+        )
+    peft = require("peft", extra="finetune")
+    try:
+        with warnings.catch_warnings():  # peft reads a property that transformers 5 deprecates
+            warnings.filterwarnings("ignore", ".*is_gradient_checkpointing", FutureWarning)
+            model = peft.PeftModel.from_pretrained(fresh_copy(base), str(adapter)).merge_and_unload()
+    except Exception as exc:  # peft raises many types for one cause: a bad or mismatched adapter
+        raise ModelFileError(
+            f"Could not apply the adapter at {adapter}: {type(exc).__name__}: {_short(exc)}",
+            hint="Check that it was trained on this base model and that its files are complete.",
+        ) from exc
+    model.eval()
+    return Loaded(base.kind, model, base.tokenizer, base.context_length)
 
 
 def clear_cache() -> None:

@@ -48,13 +48,14 @@ def card_markdown(record: ModelRecord, results: list[dict]) -> str:
         f"## Description\n\n{record.description or _no_info('description', record)}\n",
         f"## Intended use\n\n{intended_use(record)}\n",
         f"## Training data\n\n{training_data(record)}\n",
+        lineage_markdown(record),
         f"## Limitations\n\n{limitations(record)}\n",
         usage_markdown(record),
         results_markdown(record, results),
         benchmarks_markdown(record),
         sources_markdown(record),
     ]
-    return "\n".join(sections)
+    return "\n".join(section for section in sections if section)
 
 
 def card_json(record: ModelRecord, results: list[dict]) -> dict[str, Any]:
@@ -206,6 +207,35 @@ def limitations(record: ModelRecord) -> str:
         return _no_info("information on limitations", record)
     bullets = "".join(f"- {item}\n" for item in items)
     return f"{bullets}\n{_no_info('information on other limitations', record)}"
+
+
+def lineage_markdown(record: ModelRecord) -> str:
+    """For a fine-tuned model: its base, data, hyperparameters and final losses ("" otherwise)."""
+    lineage = record.lineage
+    if not lineage:
+        return ""
+    params = lineage.get("params") or {}
+    rows = [
+        ("Base model", f"`{lineage['base_model']}`" if lineage.get("base_model") else UNKNOWN),
+        ("Training data hash", f"`{lineage['data_hash']}`" if lineage.get("data_hash") else UNKNOWN),
+        ("Hyperparameters", ", ".join(f"{k}={v}" for k, v in params.items()) or UNKNOWN),
+        ("Final training loss", _loss(lineage.get("train_loss"))),
+        ("Final validation loss", _loss(lineage.get("val_loss"))),
+        ("Steps", _text(lineage.get("steps"))),
+        ("Finished", _date(_parsed(lineage.get("finished_at")))),
+    ]
+    return "## Lineage\n\n" + _table(["fact", "value"], rows)
+
+
+def _parsed(value: Any) -> Any:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+
+
+def _loss(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "not measured"
 
 
 # --- results, benchmarks, sources -------------------------------------------------------------

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from modelatlas.cli import catalog, demo, models, run, runs
+from modelatlas.cli import catalog, demo, models, rag, run, runs
 from modelatlas.cli.eval import eval_command
+from modelatlas.cli.finetune import finetune_command
+from modelatlas.cli.improve import improve_command
 
 app = typer.Typer(
     name="modelatlas",
@@ -17,7 +19,10 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(runs.app, name="runs")
+app.add_typer(rag.app, name="rag")
 app.command("eval")(eval_command)
+app.command("finetune")(finetune_command)
+app.command("improve")(improve_command)
 app.command("run")(run.run)
 app.command("demo")(demo.demo)
 

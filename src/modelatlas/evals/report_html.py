@@ -35,6 +35,7 @@ pre{white-space:pre-wrap;margin:0;font-family:inherit;max-width:40ch}
 <header><h1>Run {{ s.run_id }}{% if s.name %}: {{ s.name }}{% endif %}</h1>
 <p>Dataset <code>{{ s.dataset.path }}</code> ({{ s.dataset.n }} items, hash <code>{{ s.dataset.hash }}</code>)
 &middot; status {{ s.status }} &middot; report written {{ date }}</p></header>
+{{ intro | safe }}
 <h2>Leaderboard</h2>
 <table id="leaderboard"><tr><th>arm</th><th>n</th><th>errors</th>
 {% for name in metric_names %}<th>{{ name }} (95% CI)</th>{% endfor %}
@@ -219,8 +220,10 @@ def write_html(
     path: str | Path,
     *,
     max_items: int = 1000,
+    intro_html: str | None = None,
 ) -> Path:
-    """Write the report to ``path`` (atomically) and return the path."""
+    """Write the report to ``path`` (atomically) and return the path. ``intro_html`` (already
+    escaped) goes first, under the header: the `improve` command puts its comparison there."""
     _, _, get_plotlyjs = _plotly()
     models = summary.get("models", [])
     names = list(models[0]["metrics"]) if models else []
@@ -241,5 +244,6 @@ def write_html(
         arms=arms,
         rows=rows[:max_items],
         hidden=max(0, len(rows) - max_items),
+        intro=intro_html or "",
     )
     return atomic_write(path, page)

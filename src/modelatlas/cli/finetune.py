@@ -1,0 +1,174 @@
+"""`modelatlas finetune`: LoRA fine-tuning of a local model on your examples."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Annotated, Any
+
+import typer
+
+from modelatlas.cli.common import console, escape, handle_errors, print_json
+
+
+@handle_errors
+def finetune_command(
+    base: Annotated[str, typer.Option("--base", help="The local model to fine-tune.")],
+    train: Annotated[
+        str, typer.Option("--train", help='JSONL: {"messages": [...]} or {"prompt", "completion"} rows.')
+    ],
+    val: Annotated[str | None, typer.Option("--val", help="Validation JSONL, same format.")] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training data.")] = 1,
+    lr: Annotated[float, typer.Option(min=0.0, help="AdamW learning rate.")] = 2e-4,
+    lora_r: Annotated[int, typer.Option("--lora-r", min=1, help="LoRA rank (alpha is twice it).")] = 8,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many steps.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=4, help="Examples per step.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed for the LoRA weights and the data order.")] = 0,
+    name: Annotated[
+        str | None, typer.Option(help="Name of the new model (default: data hash + rank).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
+) -> None:
+    """Fine-tune BASE with LoRA on TRAIN and register it as ft/<base-name>/<name>."""
+    from modelatlas.strategies.finetune import finetune, make_params, prepare
+
+    params = make_params(epochs, lr, lora_r, max_steps, batch_size, seed)
+    out = console()
+    if json_out:
+        ready = _quietly(prepare, base, train, val)
+    else:
+        with console(stderr=True).status(f"Loading {base} and checking the data..."):
+            ready = _quietly(prepare, base, train, val)
+    summary = validation_summary(ready, params)
+    if not json_out:
+        _print_summary(out, summary)
+    kwargs = dict(val_path=val, name=name, prepared=ready, **params)
+    if json_out:
+        result = finetune(base, train, **kwargs)
+    else:
+        result = _with_progress_bar(lambda progress: finetune(base, train, progress=progress, **kwargs))
+    if json_out:
+        print_json({"validation": summary, **result_data(result)})
+    else:
+        _print_result(out, result)
+
+
+def _quietly(prepare: Any, *args: Any) -> Any:
+    """Prepare without logging duplicated examples: the summary lists them."""
+    logger = logging.getLogger("modelatlas.strategies.finetune.data")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return prepare(*args)
+    finally:
+        logger.setLevel(level)
+
+
+def validation_summary(ready: Any, params: dict) -> dict[str, Any]:
+    from modelatlas.strategies.finetune import estimate_seconds
+
+    data = ready.train
+    seconds = estimate_seconds(
+        data.n,
+        params["epochs"],
+        data.total_tokens,
+        batch_size=params["batch_size"],
+        max_steps=params["max_steps"],
+        val_tokens=ready.val.total_tokens if ready.val else 0,
+    )
+    return {
+        "base_model": ready.base.id,
+        "train": data.path,
+        "examples": data.n,
+        "tokens": data.total_tokens,
+        "longest": data.longest,
+        "context_length": data.context_length,
+        "too_long": 0,  # a longer example stops the command before this point
+        "duplicates": [{"line": line, "repeats": first} for line, first in data.duplicates],
+        "data_hash": data.hash,
+        "val_examples": ready.val.n if ready.val else 0,
+        "estimated_seconds": round(seconds, 1),
+    }
+
+
+def result_data(result: Any) -> dict[str, Any]:
+    return {
+        "model": result.model_id,
+        "finetune_id": result.finetune_id,
+        "adapter_path": result.adapter_path,
+        "params": result.params,
+        "steps": len(result.steps),
+        "first_loss": result.steps[0].loss if result.steps else None,
+        "train_loss": result.train_loss,
+        "val_loss": result.val_loss,
+        "seconds": round(result.seconds, 2),
+    }
+
+
+def _print_summary(out: Any, s: dict) -> None:
+    say = functools.partial(out.print, soft_wrap=True)  # whole lines, whatever the width
+    dupes = s["duplicates"]
+    repeated = ", ".join(f"line {d['line']} repeats line {d['repeats']}" for d in dupes)
+    window = f"{s['context_length']:,}" if s["context_length"] else "unknown"
+    say(f"[bold]Training data[/] {escape(s['train'])} (hash {s['data_hash'][:12]})")
+    say(
+        f"  examples      {s['examples']}"
+        + (f" (+{s['val_examples']} validation)" if s["val_examples"] else "")
+    )
+    say(f"  tokens        {s['tokens']:,} (longest {s['longest']:,}; context window {window})")
+    say("  too long      none")
+    say(f"  duplicates    {len(dupes)}" + (f" [yellow]({repeated})[/]" if dupes else ""))
+    say(f"  estimated     about {_duration(s['estimated_seconds'])} on this CPU, after loading the model")
+
+
+def _with_progress_bar(run: Any) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("val {task.fields[val]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console(stderr=True)) as bar:
+        task = bar.add_task("Fine-tuning", total=None, loss="-", val="-")
+
+        def progress(step: Any) -> None:
+            fields = {"loss": f"{step.loss:.3f}"}
+            if step.val_loss is not None:
+                fields["val"] = f"{step.val_loss:.3f}"
+            bar.update(task, total=step.total, completed=step.step, **fields)
+
+        return run(progress)
+
+
+def _print_result(out: Any, result: Any) -> None:
+    say = functools.partial(out.print, soft_wrap=True)  # whole lines, whatever the width
+    steps = result.steps
+    val = f", validation {result.val_loss:.3f}" if result.val_loss is not None else ""
+    say(f"[bold green]Registered[/] {result.model_id}")
+    say(f"  adapter       {escape(result.adapter_path)}")
+    say(
+        f"  loss          {steps[0].loss:.3f} at step 1 → {steps[-1].loss:.3f} at step {len(steps)}"
+        f" (final train {result.train_loss:.3f}{val})"
+    )
+    say(f"  time          {_duration(result.seconds)}")
+    say("Use it:")
+    say(f'  modelatlas run {result.model_id} "your prompt"')
+    say(f"  modelatlas eval TEST.jsonl --model {result.model_id} --model {result.record.base_model}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"

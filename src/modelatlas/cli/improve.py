@@ -1,0 +1,146 @@
+"""`modelatlas improve`: few-shot, RAG and fine-tuning against zero-shot, on one test set."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelatlas.cli.common import console, handle_errors, print_json
+
+
+@handle_errors
+def improve_command(
+    model: Annotated[str, typer.Option("--model", "-m", help="The model to improve.")],
+    dataset: Annotated[str, typer.Option(help="The test set (JSONL, CSV or datasets folder).")],
+    docs: Annotated[str | None, typer.Option(help="A folder of documents for RAG.")] = None,
+    train: Annotated[
+        str | None, typer.Option(help="Training data: fine-tuning, and few-shot examples.")
+    ] = None,
+    few_shot: Annotated[int, typer.Option(min=0, help="Examples for the few-shot approach (0: skip).")] = 3,
+    metric: Annotated[list[str] | None, typer.Option(help="Metrics; the first decides.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N test items.")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 1,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Stop fine-tuning after N steps.")] = None,
+    lora_r: Annotated[int, typer.Option(min=1)] = 8,
+    lr: Annotated[float, typer.Option(help="Fine-tuning learning rate.")] = 2e-4,
+    max_tokens: Annotated[int, typer.Option(min=1)] = 96,
+    system: Annotated[str | None, typer.Option(help="System prompt, or @FILE.")] = None,
+    price_per_hour: Annotated[
+        float | None, typer.Option(help="USD per compute hour for local models.")
+    ] = None,
+    report: Annotated[str | None, typer.Option(help="Write the HTML report here.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Which is worth it for this use case: prompting, RAG or fine-tuning? Measured, side by side."""
+    from modelatlas.cli.eval import _outputs, _run, _text
+    from modelatlas.evals.plan import make_plan
+    from modelatlas.strategies import improve as improving
+    from modelatlas.strategies.improve_report import build_report
+
+    args = {"epochs": epochs, "lora_r": lora_r, "lr": lr, "max_steps": max_steps}
+    with console(stderr=True).status("Preparing: indexing documents and fine-tuning where asked…"):
+        setup = improving.prepare(model, docs=docs, train=train, finetune_args=args)
+    tuned = setup.finetune["model_id"] if setup.finetune else None
+    setup.approaches = improving.approaches(model, few_shot=few_shot, has_pool=True, kb=setup.kb, tuned=tuned)
+    plan = make_plan(
+        dataset,
+        [],
+        arms=[(a.model, a.strategy) for a in setup.approaches],
+        metrics=metric,
+        limit=limit,
+        pool_path=train,
+        system=_text(system),
+        max_tokens=max_tokens,
+        price_per_hour=price_per_hour,
+        name=f"improve: {model}",
+    )
+    run_id, summary = _run(plan, None, quiet=json_out)
+    result = build_report(summary, setup, price_per_hour)
+    _save(result)
+    if report:
+        from modelatlas.evals import records
+        from modelatlas.evals.report_html import write_html
+        from modelatlas.strategies.improve_html import improve_section
+
+        write_html(
+            summary,
+            records.load_items(run_id),
+            plan.dataset.items,
+            report,
+            intro_html=improve_section(result),
+        )
+    if json_out:
+        print_json(result)
+        return
+    _outputs(run_id, summary, plan, json_out=False, report=None, samples=None)
+    _table(result)
+
+
+def _save(result: dict) -> None:
+    """Keep the report where the studio's Improve page finds it."""
+    import json
+
+    from modelatlas.config import settings
+
+    folder = settings().home / "improve"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{result['run_id']}.json").write_text(json.dumps(result, indent=2, default=str))
+
+
+def _table(result: dict) -> None:
+    from rich.table import Table
+
+    metric = result["metric"]
+    table = Table(
+        title=f"Improve: each approach against zero-shot on {metric}",
+        title_justify="left",
+        caption="Δ: paired difference with its 95% CI; n.s.: no significant difference",
+        caption_justify="left",
+    )
+    for column in (
+        "approach",
+        metric,
+        "Δ vs zero-shot",
+        "p",
+        "",
+        "$/1k q",
+        "p50 s",
+        "p95 s",
+        "prompt tok",
+        "training",
+    ):
+        table.add_column(column, overflow="fold")
+    for r in result["approaches"]:
+        if r.get("missing"):
+            continue
+        stats, vs = r["metrics"][metric], r.get("vs_baseline")
+        if vs is None:
+            delta, p, verdict = "baseline", "", ""
+        else:
+            delta = f"{vs['diff']:+.3f}\n{vs['ci_low']:+.3f}…{vs['ci_high']:+.3f}"
+            p = f"{vs['p_value']:.2g}"
+            verdict = {"better": "[green]better[/]", "worse": "[red]worse[/]"}.get(vs["verdict"], "n.s.")
+        train = f"{r['training_seconds'] / 60:.1f} min" if r.get("training_seconds") else ""
+        tokens = f"{r['context_tokens']:.0f}" if r.get("context_tokens") else "?"
+        table.add_row(
+            r["approach"],
+            f"{stats['mean']:.3f}",
+            delta,
+            p,
+            verdict,
+            f"{r['cost_per_1k']:.4f}",
+            _s(r["latency_p50"]),
+            _s(r["latency_p95"]),
+            tokens,
+            train,
+        )
+    out = console()
+    out.print(table)
+    for note in result["notes"]:
+        out.print(f"[dim]{note}[/]")
+    out.print(f"\n[bold]Recommendation:[/] {result['recommendation']}")
+
+
+def _s(value) -> str:
+    return "?" if value is None else f"{value:.2f}"

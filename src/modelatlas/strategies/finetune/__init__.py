@@ -1,0 +1,18 @@
+"""LoRA fine-tuning: checked training data in, a registered ``ft/<base-name>/<name>`` model out."""
+
+from modelatlas.strategies.finetune.data import Example, TrainingSet, estimate_seconds, load_training
+from modelatlas.strategies.finetune.loop import Step
+from modelatlas.strategies.finetune.train import FineTuneResult, find_existing, finetune, make_params, prepare
+
+__all__ = [
+    "Example",
+    "FineTuneResult",
+    "Step",
+    "TrainingSet",
+    "estimate_seconds",
+    "find_existing",
+    "finetune",
+    "load_training",
+    "make_params",
+    "prepare",
+]
