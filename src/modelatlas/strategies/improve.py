@@ -66,7 +66,8 @@ def prepare(model: str, *, docs: str | None, train: str | None, progress=None, f
         kb = kb_name(docs)
         report = index([docs], kb, progress=progress)
         notes.append(
-            f"Knowledge base {kb}: {report.chunks} chunks ({report.added} new, {report.updated} updated)."
+            f"Knowledge base {kb}: {report.chunks} chunks; files {report.added} new, "
+            f"{report.updated} changed, {report.unchanged} unchanged."
         )
     tuned = None
     if train:
