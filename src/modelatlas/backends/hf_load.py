@@ -174,6 +174,8 @@ def _load(path: Path, task: str, dtype: str, threads: int | None) -> Loaded:
     torch = require("torch", extra="finetune")
     if threads:
         torch.set_num_threads(threads)
+    # transformers draws its own progress bars while loading; ours are the ones the user reads.
+    require("transformers", extra="finetune").utils.logging.disable_progress_bar()
     try:
         if kind == "embedding-st":
             return _load_sentence_transformer(path)
