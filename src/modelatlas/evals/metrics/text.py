@@ -145,44 +145,39 @@ def reference_streams(scores: Sequence[Score]) -> tuple[list[str], list[list[str
     return hypotheses, streams
 
 
-class Bleu(Metric):
+class _Sacrebleu(Metric):
+    """A sacrebleu sentence score per item and the corpus score as the aggregate, both 0..1."""
+
+    sentence = ""  # the sacrebleu function names, e.g. "sentence_bleu" and "corpus_bleu"
+    corpus = ""
+
+    async def score(self, item: Item, output: Output, ctx: Context) -> Score:
+        if not item.reference:
+            return Score(error=NO_REFERENCE)
+        sacrebleu = require("sacrebleu")
+        value = getattr(sacrebleu, self.sentence)(output.text, list(item.reference)).score / 100
+        data = {"hypothesis": output.text, "references": list(item.reference)}
+        return Score(value=clamp(value), data=data)
+
+    def aggregate(self, scores: Sequence[Score]) -> float | None:
+        hypotheses, streams = reference_streams(scores)
+        if not hypotheses:
+            return None
+        return clamp(getattr(require("sacrebleu"), self.corpus)(hypotheses, streams).score / 100)
+
+
+class Bleu(_Sacrebleu):
     """Sentence BLEU per item, corpus BLEU as the aggregate; both 0..1 (sacrebleu / 100)."""
 
     name = "bleu"
-
-    async def score(self, item: Item, output: Output, ctx: Context) -> Score:
-        if not item.reference:
-            return Score(error=NO_REFERENCE)
-        sacrebleu = require("sacrebleu")
-        value = sacrebleu.sentence_bleu(output.text, list(item.reference)).score / 100
-        data = {"hypothesis": output.text, "references": list(item.reference)}
-        return Score(value=clamp(value), data=data)
-
-    def aggregate(self, scores: Sequence[Score]) -> float | None:
-        hypotheses, streams = reference_streams(scores)
-        if not hypotheses:
-            return None
-        return clamp(require("sacrebleu").corpus_bleu(hypotheses, streams).score / 100)
+    sentence, corpus = "sentence_bleu", "corpus_bleu"
 
 
-class Chrf(Metric):
+class Chrf(_Sacrebleu):
     """Sentence chrF per item, corpus chrF as the aggregate; both 0..1 (sacrebleu / 100)."""
 
     name = "chrf"
-
-    async def score(self, item: Item, output: Output, ctx: Context) -> Score:
-        if not item.reference:
-            return Score(error=NO_REFERENCE)
-        sacrebleu = require("sacrebleu")
-        value = sacrebleu.sentence_chrf(output.text, list(item.reference)).score / 100
-        data = {"hypothesis": output.text, "references": list(item.reference)}
-        return Score(value=clamp(value), data=data)
-
-    def aggregate(self, scores: Sequence[Score]) -> float | None:
-        hypotheses, streams = reference_streams(scores)
-        if not hypotheses:
-            return None
-        return clamp(require("sacrebleu").corpus_chrf(hypotheses, streams).score / 100)
+    sentence, corpus = "sentence_chrf", "corpus_chrf"
 
 
 class RougeL(Metric):
