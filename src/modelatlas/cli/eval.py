@@ -63,46 +63,52 @@ def eval_command(
     fields = Fields(
         input=input_field, reference=reference_field, id=id_field, choices=choices_field, answer=answer_field
     )
-    arms = None
+    asked = {
+        "models": model or [],
+        "strategies": strategy,
+        "metrics": metric,
+        "judge": judge,
+        "arms": None,
+        "system": _text(system),
+        "template_path": template,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "concurrency": concurrency,
+        "price_per_hour": price_per_hour,
+        "metric_options": {"pattern": pattern, "k": k} if pattern else {"k": k},
+    }
     if resume:
-        from modelatlas.evals.records import get_run
-
-        run = get_run(resume)
-        model, strategy, metric, judge = run.models, run.strategies, run.metrics, run.judge
-        saved = run.params  # a resumed run keeps the settings it started with
-        system, max_tokens, temperature = saved.get("system"), saved["max_tokens"], saved["temperature"]
-        template = saved.get("template")
-        arms = saved.get("arms")
-        price_per_hour, concurrency = saved.get("price_per_hour"), saved.get("concurrency", concurrency)
-        pattern, k = (
-            saved.get("metric_options", {}).get("pattern"),
-            saved.get("metric_options", {}).get("k", k),
-        )
-    options = {"pattern": pattern, "k": k} if pattern else {"k": k}
+        asked.update(_resumed(resume, concurrency))
     plan = make_plan(
-        dataset,
-        model or [],
-        strategies=strategy,
-        metrics=metric,
-        judge=judge,
-        limit=limit,
-        fields=fields,
-        arms=arms,
-        pool_path=examples,
-        system=_text(system),
-        template_path=template,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        concurrency=concurrency,
-        price_per_hour=price_per_hour,
-        metric_options=options,
-        name=run_name,
+        dataset, asked.pop("models"), limit=limit, fields=fields, pool_path=examples, name=run_name, **asked
     )
     if dry_run:
         _print_estimate(plan, json_out)
         return
     run_id, summary = _run(plan, resume, quiet=json_out)
     _outputs(run_id, summary, plan, json_out, report, samples)
+
+
+def _resumed(run_id: str, concurrency: int) -> dict:
+    """The settings a run started with: a resumed run keeps them, whatever the command line says."""
+    from modelatlas.evals.records import get_run
+
+    run = get_run(run_id)
+    saved = run.params
+    return {
+        "models": run.models,
+        "strategies": run.strategies,
+        "metrics": run.metrics,
+        "judge": run.judge,
+        "arms": saved.get("arms"),
+        "system": saved.get("system"),
+        "template_path": saved.get("template"),
+        "max_tokens": saved["max_tokens"],
+        "temperature": saved["temperature"],
+        "concurrency": saved.get("concurrency", concurrency),
+        "price_per_hour": saved.get("price_per_hour"),
+        "metric_options": saved.get("metric_options") or {"k": 5},
+    }
 
 
 def _text(value: str | None) -> str | None:
