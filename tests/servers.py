@@ -46,11 +46,17 @@ def stop(proc: subprocess.Popen) -> None:
 
 @contextlib.contextmanager
 def python_server(
-    args: list[str], port: int, ready_path: str = "/", timeout: float = 120.0, log_path: str | None = None
+    args: list[str],
+    port: int,
+    ready_path: str = "/",
+    timeout: float = 120.0,
+    log_path: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen]:
-    """Run ``python ARGS...`` as a server on ``port`` until the block ends."""
+    """Run ``python ARGS...`` as a server on ``port`` until the block ends (``env``: its
+    environment, default this process's)."""
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_for_http(f"http://127.0.0.1:{port}{ready_path}", proc, timeout)
         yield proc

@@ -146,6 +146,13 @@ class RateLimitError(TransientError):
     code = "rate_limit_exceeded"
 
 
+class ServerBusyError(TransientError):
+    """This server's queue for a model is full: the client should retry after a moment."""
+
+    http_status = 503
+    code = "server_busy"
+
+
 class CatalogDataError(ModelAtlasError, ValueError):
     """Catalog data (a models.dev file, an api.json, a snapshot) is malformed."""
 

@@ -8,6 +8,7 @@ from modelatlas.cli import catalog, demo, models, rag, run, runs
 from modelatlas.cli.eval import eval_command
 from modelatlas.cli.finetune import finetune_command
 from modelatlas.cli.improve import improve_command
+from modelatlas.cli.serve import serve_command
 
 app = typer.Typer(
     name="modelatlas",
@@ -25,6 +26,7 @@ app.command("finetune")(finetune_command)
 app.command("improve")(improve_command)
 app.command("run")(run.run)
 app.command("demo")(demo.demo)
+app.command("serve")(serve_command)
 
 
 @app.command("version")
