@@ -14,8 +14,11 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(PIP) install -e '.[all]'
 
+# The browser tests drive Debian's Chromium (never `playwright install`).
 install-test: $(BIN)/python
 	$(PIP) install -e '.[all,dev]'
+	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
 
 demo: install
 	$(BIN)/modelatlas demo

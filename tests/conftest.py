@@ -8,6 +8,7 @@ import importlib.util
 import pytest
 
 from tests.servers import free_port, python_server
+from tests.studio_browser import page, studio  # noqa: F401  (browser-test fixtures)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -14,6 +17,15 @@ openai = pytest.importorskip("openai")
 CHAT = "local/smollm2-135m-instruct"
 BASE = "local/gemma-3-270m"
 EMBED = "local/all-minilm-l6-v2"
+AUTH: dict[str, str] = {}
+
+
+def post(url: str, headers: dict | None = None, **kwargs) -> httpx.Response:
+    return httpx.post(url, headers={**AUTH, **(headers or {})}, timeout=60, **kwargs)
+
+
+def get(url: str, **kwargs) -> httpx.Response:
+    return httpx.get(url, headers=AUTH, timeout=60, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +37,21 @@ def server(tmp_path_factory):
     args = ["-m", "modelatlas", "serve", "--port", str(port)]
     for model in (CHAT, BASE, EMBED):
         args += ["--model", model]
+    created = subprocess.run(
+        [sys.executable, "-m", "modelatlas", "keys", "create", "tests", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    AUTH["Authorization"] = f"Bearer {json.loads(created.stdout)['secret']}"
     with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
         yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
 def client(server):
-    return openai.OpenAI(base_url=f"{server}/v1", api_key="unused", max_retries=0)
+    return openai.OpenAI(base_url=f"{server}/v1", api_key=AUTH["Authorization"].split()[1], max_retries=0)
 
 
 def ask(text: str = "Say hello.") -> list[dict]:
@@ -89,7 +109,7 @@ def test_embeddings(client):
     assert [d.index for d in result.data] == [0, 1]
     assert len(result.data[0].embedding) == 384
     assert result.usage.prompt_tokens > 0
-    floats = httpx.post(f"{client.base_url}embeddings", json={"model": EMBED, "input": "hi"}).json()
+    floats = post(f"{client.base_url}embeddings", json={"model": EMBED, "input": "hi"}).json()
     assert len(floats["data"][0]["embedding"]) == 384
 
 
@@ -99,8 +119,8 @@ def test_models_lists_the_served_ones(client):
 
 
 def test_health_and_openapi(server):
-    assert httpx.get(f"{server}/health").json()["status"] == "ok"
-    paths = httpx.get(f"{server}/openapi.json").json()["paths"]
+    assert get(f"{server}/health").json()["status"] == "ok"
+    paths = get(f"{server}/openapi.json").json()["paths"]
     assert {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"} <= set(paths)
 
 
@@ -112,7 +132,7 @@ def error_of(response: httpx.Response) -> dict:
 
 
 def test_unknown_model_is_404_with_did_you_mean(server):
-    response = httpx.post(
+    response = post(
         f"{server}/v1/chat/completions", json={"model": "local/smollm2-135m-instruc", "messages": ask()}
     )
     assert response.status_code == 404
@@ -127,7 +147,7 @@ def test_the_sdk_raises_not_found(client):
 
 
 def test_malformed_json_is_400(server):
-    response = httpx.post(
+    response = post(
         f"{server}/v1/chat/completions", content=b'{"model": ', headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 400
@@ -136,29 +156,29 @@ def test_malformed_json_is_400(server):
 
 def test_wrong_type_is_400_naming_the_parameter(server):
     body = {"model": CHAT, "messages": ask(), "max_tokens": "ten"}
-    response = httpx.post(f"{server}/v1/chat/completions", json=body)
+    response = post(f"{server}/v1/chat/completions", json=body)
     assert response.status_code == 400
     error = error_of(response)
     assert error["param"] == "max_tokens"
     assert "max_tokens" in error["message"] and "pydantic" not in error["message"]
-    numeric_string = httpx.post(f"{server}/v1/chat/completions", json={**body, "max_tokens": "5"})
+    numeric_string = post(f"{server}/v1/chat/completions", json={**body, "max_tokens": "5"})
     assert numeric_string.status_code == 400
 
 
 def test_bad_nested_field_and_missing_field(server):
-    response = httpx.post(
+    response = post(
         f"{server}/v1/chat/completions", json={"model": CHAT, "messages": [{"role": "user", "content": 5}]}
     )
     assert response.status_code == 400
     assert error_of(response)["param"] == "messages[0].content"
-    missing = httpx.post(f"{server}/v1/chat/completions", json={"model": CHAT})
+    missing = post(f"{server}/v1/chat/completions", json={"model": CHAT})
     assert missing.status_code == 400 and error_of(missing)["param"] == "messages"
 
 
 def test_context_length_exceeded_before_compute(server):
     body = {"model": CHAT, "messages": ask("hello " * 3000), "max_tokens": 100_000}
     for stream in (False, True):
-        response = httpx.post(f"{server}/v1/chat/completions", json={**body, "stream": stream})
+        response = post(f"{server}/v1/chat/completions", json={**body, "stream": stream})
         assert response.status_code == 400
         error = error_of(response)
         assert error["code"] == "context_length_exceeded"
@@ -166,15 +186,15 @@ def test_context_length_exceeded_before_compute(server):
 
 
 def test_text_on_an_embedding_model_is_400(server):
-    response = httpx.post(f"{server}/v1/chat/completions", json={"model": EMBED, "messages": ask()})
+    response = post(f"{server}/v1/chat/completions", json={"model": EMBED, "messages": ask()})
     assert response.status_code == 400
 
 
 def test_a_client_that_leaves_mid_stream_frees_the_server(server, client):
     body = {"model": CHAT, "messages": ask("Write a long story."), "max_tokens": 200, "stream": True}
-    with httpx.stream("POST", f"{server}/v1/chat/completions", json=body) as response:
+    with httpx.stream("POST", f"{server}/v1/chat/completions", json=body, headers=AUTH) as response:
         assert response.status_code == 200
         next(response.iter_lines())
     answer = client.chat.completions.create(model=CHAT, messages=ask(), max_tokens=4)
     assert answer.choices[0].message.content is not None
-    assert httpx.get(f"{server}/health").status_code == 200
+    assert get(f"{server}/health").status_code == 200

@@ -219,3 +219,65 @@ class UnknownKnowledgeBaseError(RagError, LookupError):
             "Run `modelatlas rag list` to see the knowledge bases, or build one with `modelatlas rag index`."
         )
         super().__init__(f"Unknown knowledge base {name!r}.", hint=hint)
+
+
+class KeyConflictError(ModelAtlasError, ValueError):
+    """A key command that cannot be done as asked (a name taken, a limit of 0)."""
+
+    exit_code = 2
+    http_status = 400
+    code = "invalid_request_error"
+
+
+class UnknownKeyError(ModelAtlasError, LookupError):
+    """No API key has this name or id."""
+
+    exit_code = 2
+    http_status = 404
+    code = "key_not_found"
+
+    def __init__(self, name: str, known: Iterable[str] = ()):
+        known = list(known)
+        close = suggest(name, known)
+        if close:
+            hint = f"Did you mean {_quoted(close)}?"
+        elif known:
+            hint = "Run `modelatlas keys list` to see the keys."
+        else:
+            hint = "There are no keys yet: modelatlas keys create NAME"
+        super().__init__(f"No key named {name!r}.", hint=hint)
+
+
+class AuthenticationError(ModelAtlasError):
+    """A request to the server has no API key, or one that is not valid (401)."""
+
+    exit_code = 2
+    http_status = 401
+    code = "invalid_api_key"
+
+
+class PermissionDeniedError(ModelAtlasError):
+    """The API key may not use this model (403)."""
+
+    exit_code = 2
+    http_status = 403
+    code = "model_not_allowed"
+
+
+class QuotaExceededError(TransientError):
+    """An API key is over its requests or tokens per minute, or its budget (429)."""
+
+    http_status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "rate_limit_exceeded",
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+        hint: str | None = None,
+    ):
+        self.code = code
+        self.headers = headers or {}
+        super().__init__(message, retry_after=retry_after, hint=hint)

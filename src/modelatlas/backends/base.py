@@ -38,6 +38,24 @@ class BackendOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TokenLogprobs(BaseModel):
+    """A completion with the log-probability of each token, as OpenAI's legacy completions give it.
+
+    With ``echo`` the lists start with the prompt's tokens (the first one's log-probability is
+    None, nothing comes before it). ``text_offset`` counts characters from the prompt's start.
+    ``top_logprobs`` maps token text to log-probability for the most likely tokens there.
+    """
+
+    prompt: str
+    text: str
+    tokens: list[str]
+    token_logprobs: list[float | None]
+    top_logprobs: list[dict[str, float] | None]
+    text_offset: list[int]
+    finish_reason: str = "length"
+    usage: Usage
+
+
 class Backend(ABC):
     """One model served by one provider."""
 
@@ -46,6 +64,7 @@ class Backend(ABC):
     can_stream: ClassVar[bool] = True
     can_embed: ClassVar[bool] = False
     has_logprobs: ClassVar[bool] = False
+    has_token_logprobs: ClassVar[bool] = False  # token_logprobs(): echo and logprobs of completions
     modalities: ClassVar[tuple[str, ...]] = ("text",)
 
     def __init__(self, model_id: str, location: str | None, options: BackendOptions):
@@ -112,6 +131,17 @@ class Backend(ABC):
         raise ConfigError(
             f"{self.model_id} does not give log-probabilities.",
             hint="Use a local model (llamacpp or transformers backend) for log-likelihood scoring.",
+        )
+
+    async def token_logprobs(
+        self, prompt: str | list[int], params: GenerationParams | None, top: int, echo: bool
+    ) -> TokenLogprobs:
+        """The completion of ``prompt`` (none when ``params`` is None) with each token's
+        log-probability and the ``top`` likeliest tokens; with ``echo``, the prompt's tokens too.
+        A prompt may be token ids. Backends that can set ``has_token_logprobs``."""
+        raise ConfigError(
+            f"{self.model_id} does not give the log-probabilities of tokens.",
+            hint="Use a local GGUF model (llamacpp backend) for echo and logprobs.",
         )
 
     def count_tokens(self, text: str) -> int:

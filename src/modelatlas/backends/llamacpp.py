@@ -8,15 +8,22 @@ async callers never interleave, and the event loop stays free.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import threading
 from collections.abc import AsyncIterator, Sequence
 
 from pydantic import Field
 
-from modelatlas.backends.base import Backend, BackendOptions, as_messages, collect
+from modelatlas.backends.base import Backend, BackendOptions, TokenLogprobs, as_messages, collect
 from modelatlas.backends.channel import Channel
-from modelatlas.backends.llamacpp_engine import Engine, Sampling, get_engine
-from modelatlas.errors import ConfigError
+from modelatlas.backends.llamacpp_engine import (
+    Engine,
+    Sampling,
+    TokenScore,
+    acquire_engine,
+    release_engine,
+)
+from modelatlas.errors import ConfigError, InvalidRequestError
 from modelatlas.types import (
     Chunk,
     Completion,
@@ -38,12 +45,15 @@ class LlamaCppBackend(Backend):
     Options = LlamaCppOptions
     can_embed = True
     has_logprobs = True
+    has_token_logprobs = True
 
     def __init__(self, model_id: str, location: str | None, options: LlamaCppOptions):
         if not location:
             raise ConfigError(f"{model_id}: the llamacpp backend needs the path of a .gguf file.")
         super().__init__(model_id, location, options)
-        self.engine: Engine = get_engine(location, options.n_ctx, options.n_threads)
+        self.engine: Engine = acquire_engine(location, options.n_ctx, options.n_threads)
+        self._embedder: Engine | None = None
+        self._released = False
 
     def load(self) -> None:
         self.engine.submit(lambda: self.engine.llm).result()
@@ -112,7 +122,109 @@ class LlamaCppBackend(Backend):
         return LogLikelihood(logprob=logprob, is_greedy=greedy, tokens=n)
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
-        engine = get_engine(self.location, self.options.n_ctx, self.options.n_threads, embedding=True)
-
+        if self._embedder is None:
+            o = self.options
+            self._embedder = acquire_engine(self.location, o.n_ctx, o.n_threads, embedding=True)
+        engine = self._embedder
         vectors, tokens = await asyncio.wrap_future(engine.submit(engine.embed, list(texts)))
         return Embeddings(vectors=vectors, model=self.model_id, usage=Usage(input_tokens=tokens))
+
+    async def aclose(self) -> None:
+        """Free the model's memory, unless another backend of the same file still uses it."""
+        if self._released:
+            return
+        self._released = True
+        for engine in (self.engine, self._embedder):
+            if engine is not None:
+                await asyncio.wrap_future(release_engine(engine))
+
+    # -- log-probabilities of tokens (OpenAI's echo and logprobs) ------------------------------
+
+    async def token_logprobs(
+        self, prompt: str | list[int], params: GenerationParams | None, top: int, echo: bool
+    ) -> TokenLogprobs:
+        cancel = threading.Event()
+        job = self.engine.submit(self._token_logprobs, prompt, params, top, echo, cancel)
+        try:
+            return await asyncio.wrap_future(job)
+        finally:
+            cancel.set()  # a caller that left stops the generation at the next token
+
+    def _token_logprobs(self, prompt, params, top: int, echo: bool, cancel) -> TokenLogprobs:
+        engine = self.engine
+        tokens, hidden = self._scored_tokens(prompt)
+        engine.check_fits(self.model_id, len(tokens), params.max_tokens if params else 0)
+        scores = engine.score(tokens, hidden, top) if echo else []
+        text, finish, n_out, generated = "", "length", 0, []
+        if params is not None:
+            sampling = Sampling(params.max_tokens, params.temperature, params.top_p, params.stop, params.seed)
+            parts = []
+            for piece in engine.generate(tokens, sampling, cancel, generated, top):
+                if isinstance(piece, str):
+                    parts.append(piece)
+                else:
+                    finish, n_out = piece
+            text = "".join(parts)
+        prompt_text = prompt if isinstance(prompt, str) else _decode(engine, tokens[hidden:])
+        columns = _columns(engine, scores, 0)
+        made = _columns(engine, generated, len(prompt_text))
+        kept = sum(1 for offset in made["text_offset"] if offset < len(prompt_text) + len(text))
+        for name, values in made.items():  # tokens past a stop sequence are not in the text
+            columns[name] += values[:kept]
+        usage = Usage(input_tokens=len(tokens), output_tokens=n_out)
+        return TokenLogprobs(prompt=prompt_text, text=text, finish_reason=finish, usage=usage, **columns)
+
+    def _scored_tokens(self, prompt: str | list[int]) -> tuple[list[int], int]:
+        """The tokens to evaluate and how many of them lead it unasked (a BOS the model needs)."""
+        engine = self.engine
+        if isinstance(prompt, str):
+            tokens = engine.text_tokens(prompt)
+            hidden = 1 if engine.adds_bos() and tokens else 0
+        else:
+            n_vocab = engine.llm.n_vocab()
+            if any(t < 0 or t >= n_vocab for t in prompt):
+                raise InvalidRequestError(
+                    f"'prompt' has a token id outside the vocabulary of {self.model_id} (0 to {n_vocab - 1})."
+                )
+            bos = engine.llm.token_bos()
+            hidden = 1 if engine.adds_bos() and prompt[:1] != [bos] else 0
+            tokens = [bos] * hidden + list(prompt)
+        if len(tokens) <= hidden:
+            raise InvalidRequestError("'prompt' is empty: there is nothing to score or complete.")
+        return tokens, hidden
+
+
+def _columns(engine: Engine, scores: list[TokenScore], start: int) -> dict[str, list]:
+    """OpenAI's logprobs columns for ``scores``, whose text starts at character ``start``."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    columns: dict[str, list] = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+    offset = start
+    for score in scores:
+        piece = engine.piece(score.token)
+        columns["tokens"].append(_token_text(piece))
+        columns["token_logprobs"].append(score.logprob)
+        columns["top_logprobs"].append(_top(engine, score))
+        columns["text_offset"].append(offset)
+        offset += len(decoder.decode(piece))
+    return columns
+
+
+def _top(engine: Engine, score: TokenScore) -> dict[str, float] | None:
+    if score.logprob is None:
+        return None
+    top: dict[str, float] = {}
+    for token, logprob in (score.top or {}).items():
+        top.setdefault(_token_text(engine.piece(token)), logprob)  # best first: keep the higher
+    return top
+
+
+def _token_text(piece: bytes) -> str:
+    """A token's text; a token that is part of a UTF-8 character is written as its bytes."""
+    try:
+        return piece.decode("utf-8")
+    except UnicodeDecodeError:
+        return "bytes:" + "".join(f"\\x{b:02x}" for b in piece)
+
+
+def _decode(engine: Engine, tokens: list[int]) -> str:
+    return b"".join(engine.piece(t) for t in tokens).decode("utf-8", errors="replace")

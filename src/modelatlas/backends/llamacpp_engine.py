@@ -41,6 +41,16 @@ class Sampling:
     seed: int | None
 
 
+@dataclass(frozen=True)
+class TokenScore:
+    """One token, its log-probability where it stands (None for the first one) and the ``top``
+    most likely tokens there (token id to log-probability)."""
+
+    token: int
+    logprob: float | None
+    top: dict[int, float] | None
+
+
 def get_engine(path: str, n_ctx: int | None, n_threads: int | None, embedding: bool = False) -> Engine:
     """The shared engine for this file and settings, loaded on first use."""
     key = (str(Path(path).resolve()), n_ctx, n_threads, embedding)
@@ -49,6 +59,28 @@ def get_engine(path: str, n_ctx: int | None, n_threads: int | None, embedding: b
         if engine is None:
             engine = _engines[key] = Engine(path, n_ctx, n_threads, embedding)
         return engine
+
+
+def acquire_engine(path: str, n_ctx: int | None, n_threads: int | None, embedding: bool = False) -> Engine:
+    """The shared engine, counting the caller as one of its users until :func:`release_engine`."""
+    engine = get_engine(path, n_ctx, n_threads, embedding)
+    with _engines_lock:
+        engine.users += 1
+    return engine
+
+
+def release_engine(engine: Engine) -> Future:
+    """Stop counting one user; when none is left, free the model (on the engine thread, after
+    the calls queued before). A later :func:`get_engine` loads the file again."""
+    with _engines_lock:
+        engine.users -= 1
+        if engine.users > 0:
+            done: Future = Future()
+            done.set_result(None)
+            return done
+        for key in [k for k, known in _engines.items() if known is engine]:
+            del _engines[key]
+    return engine.submit(engine.close)
 
 
 def check_gguf(path: str) -> None:
@@ -81,6 +113,7 @@ class Engine:
         self._args = (n_ctx, n_threads, embedding)
         self._llm = None
         self._formatter = None
+        self.users = 0
 
     def submit(self, fn: Callable, *args) -> Future:
         """Run ``fn(*args)`` on this engine's own thread, after the calls queued before it."""
@@ -115,6 +148,12 @@ class Engine:
                 hint="The file may be truncated or corrupt, or its architecture too new for this "
                 "llama-cpp-python; download it again or upgrade: pip install -U llama-cpp-python",
             ) from exc
+
+    def close(self) -> None:
+        """Free the model's memory (run it on the engine thread); using it again reloads it."""
+        llm, self._llm, self._formatter = self._llm, None, None
+        if llm is not None:
+            llm.close()
 
     @property
     def n_ctx(self) -> int:
@@ -166,8 +205,18 @@ class Engine:
 
     # -- generation (run these on the engine's thread, through submit) -----------------------
 
-    def generate(self, tokens: list[int], sampling: Sampling, cancel: threading.Event) -> Iterator:
-        """Yield text pieces, then a final ``(finish_reason, output_tokens)`` tuple."""
+    def generate(
+        self,
+        tokens: list[int],
+        sampling: Sampling,
+        cancel: threading.Event,
+        scores: list[TokenScore] | None = None,
+        top: int = 0,
+    ) -> Iterator:
+        """Yield text pieces, then a final ``(finish_reason, output_tokens)`` tuple.
+
+        With a ``scores`` list, each output token's log-probability and ``top`` alternatives
+        are appended to it."""
         llama_cpp = require("llama_cpp", extra="local", package="llama-cpp-python")
         llm = self.llm
         if sampling.seed is not None:
@@ -188,6 +237,8 @@ class Engine:
                 finish = "stop"
                 break
             n_out += 1
+            if scores is not None:  # the logits the token was sampled from are still the last ones
+                scores.append(_score(token, self._last_logits(), top))
             held += decoder.decode(llm.detokenize([token], prev_tokens=None))
             cut = _first_stop(held, sampling.stop)
             if cut is not None:
@@ -217,11 +268,34 @@ class Engine:
         logprob, greedy = 0.0, True
         for pos, logits in self._logits_at(tokens, first=len(ctx) - 1):
             target = tokens[pos + 1]
-            top = float(logits.max())
-            lse = top + math.log(float(np.exp(logits - top).sum()))
-            logprob += float(logits[target]) - lse
+            logprob += float(logits[target]) - _log_normalizer(logits)
             greedy = greedy and int(logits.argmax()) == target
         return logprob, greedy, len(cont)
+
+    def score(self, tokens: list[int], hidden: int, top: int) -> list[TokenScore]:
+        """Each token of ``tokens[hidden:]`` with its log-probability given the tokens before it
+        (decoded from scratch); the first of them gets None, as in OpenAI's echoed prompts."""
+        if len(tokens) > self.n_ctx:
+            raise ContextLengthExceededError(Path(self.path).name, len(tokens), 0, self.n_ctx)
+        if len(tokens) <= hidden:
+            return []
+        scores = [TokenScore(tokens[hidden], None, None)]
+        for pos, logits in self._logits_at(tokens, first=hidden):
+            scores.append(_score(tokens[pos + 1], logits, top))
+        return scores
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token (none for control tokens such as BOS)."""
+        return self.llm._model.detokenize([token], special=False)
+
+    def adds_bos(self) -> bool:
+        """Whether the tokenizer starts a text with BOS (and so the prompts here do)."""
+        bos = self.llm.token_bos()
+        return bos != -1 and self.text_tokens("")[:1] == [bos]
+
+    def _last_logits(self):
+        llm = self.llm
+        return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
 
     def _plain(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode(), add_bos=False, special=False)
@@ -260,6 +334,23 @@ _PLAIN_TEMPLATE = (
     "{% elif m.role == 'user' %}User: {{ m.content }}\n{% else %}Assistant: {{ m.content }}\n"
     "{% endif %}{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
 )
+
+
+def _log_normalizer(logits) -> float:
+    """log(sum(exp(logits))), computed stably."""
+    top = float(logits.max())
+    return top + math.log(float(np.exp(logits - top).sum()))
+
+
+def _score(token: int, logits, top: int) -> TokenScore:
+    """The token's log-probability under ``logits`` and the ``top`` most likely tokens."""
+    norm = _log_normalizer(logits)
+    best = None
+    if top > 0:
+        ids = np.argpartition(logits, -top)[-top:]
+        ids = ids[np.argsort(-logits[ids])]
+        best = {int(i): float(logits[i]) - norm for i in ids}
+    return TokenScore(token, float(logits[token]) - norm, best)
 
 
 def _pooled(raw) -> list[float]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from modelatlas.cli import catalog, demo, models, rag, run, runs
+from modelatlas.cli import catalog, demo, keys, models, rag, run, runs
 from modelatlas.cli.eval import eval_command
 from modelatlas.cli.finetune import finetune_command
 from modelatlas.cli.improve import improve_command
 from modelatlas.cli.serve import serve_command
+from modelatlas.cli.studio import studio_command
+from modelatlas.cli.usage import usage_command
 
 app = typer.Typer(
     name="modelatlas",
@@ -21,12 +23,15 @@ app.add_typer(models.app, name="models")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(runs.app, name="runs")
 app.add_typer(rag.app, name="rag")
+app.add_typer(keys.app, name="keys")
 app.command("eval")(eval_command)
 app.command("finetune")(finetune_command)
 app.command("improve")(improve_command)
 app.command("run")(run.run)
 app.command("demo")(demo.demo)
 app.command("serve")(serve_command)
+app.command("studio")(studio_command)
+app.command("usage")(usage_command)
 
 
 @app.command("version")

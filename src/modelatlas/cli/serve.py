@@ -20,13 +20,52 @@ def serve_command(
     queue_size: Annotated[
         int, typer.Option("--queue-size", min=1, help="Requests per model, running or waiting, before 503.")
     ] = 16,
+    memory_budget: Annotated[
+        float | None,
+        typer.Option(
+            "--memory-budget",
+            min=0,
+            help="GB the loaded models may use; past it the least recently used idle ones are "
+            "unloaded. Default: 80% of the memory available at start.",
+        ),
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Accept requests without an API key (loopback hosts only).")
+    ] = False,
+    price_input: Annotated[
+        float | None, typer.Option("--price-input", min=0, help="USD per 1M input tokens for local models.")
+    ] = None,
+    price_output: Annotated[
+        float | None, typer.Option("--price-output", min=0, help="USD per 1M output tokens for local models.")
+    ] = None,
+    price_hour: Annotated[
+        float | None, typer.Option("--price-hour", min=0, help="USD per compute-hour for local models.")
+    ] = None,
+    prices: Annotated[
+        str | None, typer.Option("--prices", help="YAML file: model id -> {input, output, per_hour}.")
+    ] = None,
 ) -> None:
     """Serve models behind an OpenAI-compatible API (/v1/chat/completions, /v1/embeddings, ...)."""
     import uvicorn
 
     from modelatlas.serve import create_app
+    from modelatlas.serve.auth import check_no_auth
+    from modelatlas.serve.deployments import announce, withdraw
+    from modelatlas.serve.prices import PriceBook
 
-    app = create_app(model or None, queue_size=queue_size)
+    if no_auth:
+        check_no_auth(host)
+    book = PriceBook.from_options(price_input, price_output, price_hour, prices)
+    app = create_app(
+        model or None, queue_size=queue_size, auth=not no_auth, prices=book, memory_budget_gb=memory_budget
+    )
     names = ", ".join(app.state.pool.records) or "no models"
-    console(stderr=True).print(f"Serving {names} on http://{host}:{port}/v1", soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    err = console(stderr=True)
+    err.print(f"Serving {names} on http://{host}:{port}/v1", soft_wrap=True)
+    if no_auth:
+        err.print("Authentication is off (--no-auth): any local process can call it.")
+    announced = announce(host, port, list(app.state.pool.records), auth=not no_auth)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        withdraw(announced)

@@ -1,23 +1,29 @@
 """The FastAPI application: thin routes over the serving logic in chat.py and embeddings.py.
 
-Cross-cutting concerns (API keys, metering, rate limits) belong in dependencies or middleware
-added around these routes; the routes themselves only parse, call and answer.
+Every model route authenticates the caller (a dependency), admits the request against the
+key's model list and limits, and meters what it used (serve/auth.py, limits.py, metering.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from starlette.exceptions import HTTPException
 
 from modelatlas import __version__
 from modelatlas.serve import chat, embeddings
+from modelatlas.serve.auth import Gate
 from modelatlas.serve.errors import error_response
+from modelatlas.serve.limits import RateLimiter
+from modelatlas.serve.metering import Meter
+from modelatlas.serve.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from modelatlas.serve.models import DEFAULT_QUEUE_SIZE, ModelPool
+from modelatlas.serve.prices import PriceBook
 from modelatlas.serve.protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -29,28 +35,51 @@ from modelatlas.serve.protocol import (
     ModelCard,
     ModelList,
 )
+from modelatlas.serve.usage import UsageReport, report
+from modelatlas.store.keys import KeyInfo
 
-_ERRORS = {status: {"model": ErrorResponse} for status in (400, 404, 500, 503)}
+_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 429, 500, 503)}
 
 
 def get_pool(request: Request) -> ModelPool:
     return request.app.state.pool
 
 
+async def get_key(request: Request) -> KeyInfo | None:
+    return await request.app.state.gate.authenticate(request.headers.get("authorization"))
+
+
 Pool = Annotated[ModelPool, Depends(get_pool)]
+Key = Annotated[KeyInfo | None, Depends(get_key)]
 
 
-def create_app(models: list[str] | None = None, *, queue_size: int = DEFAULT_QUEUE_SIZE) -> FastAPI:
+def create_app(
+    models: list[str] | None = None,
+    *,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
+    auth: bool = True,
+    prices: PriceBook | None = None,
+    memory_budget_gb: float | None = None,
+) -> FastAPI:
     """The OpenAI-compatible API serving ``models`` (default: every runnable local model)."""
-    pool = ModelPool.from_ids(models, queue_size)
+    pool = ModelPool.from_ids(models, queue_size, memory_budget_gb)
+    prices = prices or PriceBook()
+    pool.records = {i: prices.apply(r) for i, r in pool.records.items()}
+    limiter = RateLimiter()
+    metrics = Metrics(pool)
+    meter = Meter(limiter, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         await pool.aclose()
+        await asyncio.to_thread(meter.close)
 
     app = FastAPI(title="modelatlas", version=__version__, lifespan=lifespan, responses=_ERRORS)
-    app.state.pool = pool
+    app.state.pool, app.state.meter = pool, meter
+    app.state.gate = Gate(auth, limiter)
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     for kind in (Exception, RequestValidationError, HTTPException):
         app.add_exception_handler(kind, lambda request, exc: error_response(exc))
     _routes(app)
@@ -59,37 +88,82 @@ def create_app(models: list[str] | None = None, *, queue_size: int = DEFAULT_QUE
 
 def _routes(app: FastAPI) -> None:
     @app.post("/v1/chat/completions", response_model=ChatCompletionResponse)
-    async def chat_completions(req: ChatCompletionRequest, request: Request, pool: Pool):
-        return await _answer(req, request, pool)
+    async def chat_completions(req: ChatCompletionRequest, request: Request, key: Key):
+        return await _answer(req, request, key, "chat.completions")
 
     @app.post("/v1/completions", response_model=CompletionResponse)
-    async def completions(req: CompletionRequest, request: Request, pool: Pool):
-        return await _answer(req, request, pool)
+    async def completions(req: CompletionRequest, request: Request, key: Key):
+        return await _answer(req, request, key, "completions")
 
     @app.post("/v1/embeddings", response_model=EmbeddingResponse)
-    async def create_embeddings(req: EmbeddingRequest, pool: Pool) -> EmbeddingResponse:
-        return await embeddings.embed(pool, req)
+    async def create_embeddings(req: EmbeddingRequest, request: Request, response: Response, key: Key):
+        ticket, headers = await _admit(request, key, req.model, "embeddings", False)
+        try:
+            answer = await embeddings.embed(request.app.state.pool, req)
+        except BaseException as exc:
+            ticket.fail(exc)
+            raise
+        ticket.close(200, answer.usage.prompt_tokens)
+        response.headers.update(headers)
+        return answer
 
     @app.get("/v1/models", response_model=ModelList)
-    async def list_models(pool: Pool) -> ModelList:
-        return ModelList(data=[_card(r) for r in pool.records.values()])
+    async def list_models(pool: Pool, key: Key) -> ModelList:
+        records = [r for r in pool.records.values() if key is None or key.allows(r.id)]
+        return ModelList(data=[_card(r) for r in records])
+
+    @app.get("/v1/usage", response_model=UsageReport)
+    async def usage(
+        request: Request,
+        key: Key,
+        by: Annotated[Literal["day", "model"], Query()] = "day",
+        since: Annotated[str | None, Query(description="ISO 8601 date or date-time")] = None,
+    ) -> UsageReport:
+        return await report(request.app.state.meter, key, by, since)
+
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics (no API key needed, like /health)."""
+        return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/health")
     async def health(pool: Pool) -> dict:
         return {"status": "ok", "models": list(pool.records), "loaded": pool.loaded}
 
 
-async def _answer(req: chat.TextRequest, request: Request, pool: ModelPool):
+async def _admit(request: Request, key: KeyInfo | None, model_id: str, endpoint: str, streamed: bool):
+    state = request.app.state
+    record = state.pool.record(model_id)
+    headers = await state.gate.admit(key, model_id)
+    return state.meter.ticket(key, record, endpoint, streamed), headers
+
+
+async def _answer(req: chat.TextRequest, request: Request, key: KeyInfo | None, endpoint: str):
+    pool = request.app.state.pool
+    ticket, headers = await _admit(request, key, req.model, endpoint, req.stream)
     if not req.stream:
-        return await chat.complete(pool, req)
+        try:
+            answer = await chat.complete(pool, req)
+        except BaseException as exc:
+            ticket.fail(exc)
+            raise
+        ticket.close(200, answer.usage.prompt_tokens, answer.usage.completion_tokens)
+        return _with_headers(answer, headers)
     chunks = chat.open_stream(pool, req)
     try:
         first = await anext(chunks)
-    except BaseException:
+    except BaseException as exc:
+        ticket.fail(exc)
         await chunks.aclose()
         raise
-    events = chat.sse_events(req, first, chunks, request.is_disconnected)
-    return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    model = await pool.get(req.model)
+    events = chat.sse_events(req, first, chunks, request.is_disconnected, ticket, model)
+    headers = {"Cache-Control": "no-cache", **headers}
+    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+
+
+def _with_headers(answer, headers: dict[str, str]) -> Response:
+    return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
 
 
 def _card(record) -> ModelCard:

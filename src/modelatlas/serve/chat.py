@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from pydantic import BaseModel
 
+from modelatlas.serve import completions
 from modelatlas.serve.models import ModelPool, fit_max_tokens
 from modelatlas.serve.protocol import (
     AssistantMessage,
@@ -34,11 +35,13 @@ def chat_prompt(req: ChatCompletionRequest) -> Prompt:
 
 
 def prompt_of(req: TextRequest) -> Prompt:
-    return chat_prompt(req) if isinstance(req, ChatCompletionRequest) else req.prompt
+    return chat_prompt(req) if isinstance(req, ChatCompletionRequest) else completions.single_prompt(req)
 
 
 async def complete(pool: ModelPool, req: TextRequest) -> ChatCompletionResponse | CompletionResponse:
     """The whole answer, in the response shape of the request's endpoint."""
+    if isinstance(req, CompletionRequest) and req.scored:  # echo, logprobs, several prompts
+        return await completions.complete(pool, req)
     async with pool.slot(req.model):
         model, prompt, params = await _prepare(pool, req)
         result = await model.generate(prompt, params)
@@ -70,11 +73,15 @@ async def open_stream(pool: ModelPool, req: TextRequest) -> AsyncIterator[Chunk]
 
 
 async def sse_events(
-    req: TextRequest, first: Chunk, chunks: AsyncIterator[Chunk], disconnected
+    req: TextRequest, first: Chunk, chunks: AsyncIterator[Chunk], disconnected, ticket, model
 ) -> AsyncIterator[str]:
-    """Server-sent events in OpenAI's chunk shapes, ending with ``data: [DONE]``."""
+    """Server-sent events in OpenAI's chunk shapes, ending with ``data: [DONE]``.
+
+    The ticket meters the final usage when the stream ends, or what was sent when the client
+    leaves early (its text, counted with the model's tokenizer, and the prompt)."""
     ident, created = _identity(req)
     chat = isinstance(req, ChatCompletionRequest)
+    sent: list[str] = []
     try:
         if chat:
             yield _event(_chat_chunk(req, ident, created, Delta(role="assistant", content="")))
@@ -82,18 +89,34 @@ async def sse_events(
         while chunk is not None:
             if chunk.finish_reason is not None:
                 yield _event(_final(req, ident, created, chunk))
-                if req.include_usage and chunk.usage is not None:
-                    usage = usage_info(chunk.usage.input_tokens, chunk.usage.output_tokens)
-                    yield _event(_usage_chunk(req, ident, created, usage))
+                usage = chunk.usage
+                if usage is not None:
+                    ticket.close(200, usage.input_tokens, usage.output_tokens)
+                if req.include_usage and usage is not None:
+                    info = usage_info(usage.input_tokens, usage.output_tokens)
+                    yield _event(_usage_chunk(req, ident, created, info))
                 break
             if chunk.text:
                 yield _event(_text_chunk(req, ident, created, chunk.text))
+                sent.append(chunk.text)
             if await disconnected():
                 return
             chunk = await anext(chunks, None)
         yield "data: [DONE]\n\n"
     finally:
         await chunks.aclose()
+        if not ticket.closed:
+            ticket.close(200, *_counted(model, req, "".join(sent)), cancelled=True)
+
+
+def _counted(model, req: TextRequest, text: str) -> tuple[int, int]:
+    """Prompt and output tokens of a stream the client left: what was actually sent."""
+    try:
+        prompt = prompt_of(req)
+        texts = [prompt] if isinstance(prompt, str) else [m.content for m in prompt]
+        return sum(model.count_tokens(t) for t in texts if t), model.count_tokens(text) if text else 0
+    except Exception:  # metering must not fail the request; an estimate is better than nothing
+        return 0, len(text.split())
 
 
 async def _prepare(pool: ModelPool, req: TextRequest):

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from modelatlas.errors import ModelAtlasError, TransientError
+from modelatlas.errors import ModelAtlasError, QuotaExceededError, TransientError
 from modelatlas.serve.protocol import ErrorInfo, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ def error_response(exc: BaseException) -> JSONResponse:
     if isinstance(exc, ModelAtlasError):
         status, code = exc.http_status, exc.code
         message = f"{exc.message} {exc.hint}" if exc.hint else exc.message
-        if isinstance(exc, TransientError):
+        headers.update(getattr(exc, "headers", None) or {})
+        if isinstance(exc, TransientError) and _retryable(exc):
             headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 1)))
     elif isinstance(exc, RequestValidationError):
         status, code = 400, "invalid_request_error"
@@ -57,6 +58,11 @@ def error_response(exc: BaseException) -> JSONResponse:
     kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     body = ErrorResponse(error=ErrorInfo(message=message, type=kind, param=param, code=code))
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _retryable(exc: TransientError) -> bool:
+    """A spent budget does not come back by waiting: no Retry-After for it."""
+    return not (isinstance(exc, QuotaExceededError) and exc.retry_after is None)
 
 
 def _validation_message(errors) -> tuple[str, str | None]:

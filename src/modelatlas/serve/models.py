@@ -1,23 +1,40 @@
-"""The model pool: models load on first use and stay loaded; one bounded queue per model."""
+"""The model pool: models load on first use; one bounded queue per model.
+
+Loaded models stay loaded until loading another would take more memory than the budget; then
+the least recently used ones that no request is using are unloaded first. A model that alone
+needs more than the budget still loads, alone, with a warning.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import math
+import os
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from modelatlas.backends.model import Model
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import (
+    BackendError,
     ContextLengthExceededError,
     InvalidRequestError,
+    MissingAPIKeyError,
     ServerBusyError,
     UnknownModelError,
 )
+from modelatlas.serve.metrics import note_model
 from modelatlas.types import Prompt
+
+log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_SIZE = 16
 DEFAULT_MAX_TOKENS = 256
+BUDGET_SHARE = 0.8  # of the memory available at start, for the default budget
+REMOTE_BACKENDS = {"openai"}  # their models run elsewhere: no memory here
 
 
 class ModelPool:
@@ -27,24 +44,52 @@ class ModelPool:
     request cannot make the server open an arbitrary file.
     """
 
-    def __init__(self, records: list[ModelRecord], queue_size: int = DEFAULT_QUEUE_SIZE):
+    def __init__(
+        self,
+        records: list[ModelRecord],
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        memory_budget_gb: float | None = None,
+    ):
         self.records = {r.id: r for r in records}
         self.queue_size = max(1, queue_size)
-        self._loaded: dict[str, Model] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.memory_budget_gb = default_budget_gb() if memory_budget_gb is None else memory_budget_gb
+        self._loaded: OrderedDict[str, Model] = OrderedDict()  # least recently used first
+        self._needs: dict[str, float] = {}
+        self._loading = asyncio.Lock()
         self._queues: dict[str, asyncio.Semaphore] = {}
+        self._depth: Counter[str] = Counter()
 
     @classmethod
-    def from_ids(cls, ids: list[str] | None, queue_size: int = DEFAULT_QUEUE_SIZE) -> ModelPool:
-        """The models given (each resolved now, so a typo fails at start), or the runnable ones."""
+    def from_ids(
+        cls,
+        ids: list[str] | None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        memory_budget_gb: float | None = None,
+    ) -> ModelPool:
+        """The models given (each resolved now, so a typo or a missing provider key fails at
+        start), or the runnable ones."""
         from modelatlas.catalog.resolve import resolve, runnable_records
 
-        records = [resolve(i) for i in ids] if ids else runnable_records()
-        return cls(records, queue_size)
+        if ids:
+            records = [resolve(i) for i in ids]
+            for record in records:
+                check_key(record)
+        else:
+            records = runnable_records()
+        return cls(records, queue_size, memory_budget_gb)
 
     @property
     def loaded(self) -> list[str]:
         return list(self._loaded)
+
+    @property
+    def loaded_gb(self) -> float:
+        """Estimated memory of the loaded models."""
+        return sum(self._needs.values())
+
+    def queue_depth(self, model_id: str) -> int:
+        """Requests holding or waiting for one of the model's slots."""
+        return self._depth.get(model_id, 0)
 
     def record(self, model_id: str) -> ModelRecord:
         record = self.records.get(model_id)
@@ -61,21 +106,59 @@ class ModelPool:
                 hint="Call /v1/embeddings with it, or pick a chat or completion model.",
             )
         model = self._loaded.get(model_id)
-        if model is not None:
-            return model
-        async with self._locks.setdefault(model_id, asyncio.Lock()):
-            if model_id not in self._loaded:
-                from modelatlas.backends.loader import load_model
+        if model is None:
+            model = await self._load(record)
+        if model_id in self._loaded:
+            self._loaded.move_to_end(model_id)  # the most recently used now
+        return model
 
-                model = await asyncio.to_thread(load_model, record)
-                if record.mode != "embedding":
-                    await model.load()
-                self._loaded[model_id] = model
-        return self._loaded[model_id]
+    async def _load(self, record: ModelRecord) -> Model:
+        async with self._loading:  # one load at a time, so two loads never overshoot the budget
+            model = self._loaded.get(record.id)
+            if model is not None:
+                return model
+            need = memory_need(record)
+            await self._make_room(record.id, need)
+            model = await asyncio.to_thread(_open, record)
+            if record.mode != "embedding":
+                await model.load()
+            self._loaded[record.id], self._needs[record.id] = model, need
+            return model
+
+    async def _make_room(self, model_id: str, need: float) -> None:
+        """Unload idle models, least recently used first, until ``need`` more GB fit the budget."""
+        budget = self.memory_budget_gb
+        if need > budget:
+            log.warning(
+                "%s needs about %.2f GB, more than the memory budget of %.2f GB: loading it alone.",
+                model_id,
+                need,
+                budget,
+            )
+        for other in list(self._loaded):
+            if self.loaded_gb + need <= budget:
+                return
+            if self._depth.get(other, 0) == 0:  # never unload a model a request is using
+                await self._unload(other)
+        if self.loaded_gb > 0 and self.loaded_gb + need > budget:
+            log.warning(
+                "Loading %s goes over the memory budget of %.2f GB: %s are in use.",
+                model_id,
+                budget,
+                ", ".join(self._loaded),
+            )
+
+    async def _unload(self, model_id: str) -> None:
+        model = self._loaded.pop(model_id)
+        self._needs.pop(model_id, None)
+        log.info("Unloading %s to stay within the memory budget.", model_id)
+        await model.aclose()
 
     @contextlib.asynccontextmanager
     async def slot(self, model_id: str) -> AsyncIterator[None]:
         """A place in the model's queue; a full queue is a 503 with Retry-After."""
+        self.record(model_id)  # an unknown id gets no queue
+        note_model(model_id)
         queue = self._queues.setdefault(model_id, asyncio.Semaphore(self.queue_size))
         if queue.locked():
             raise ServerBusyError(
@@ -83,13 +166,63 @@ class ModelPool:
                 retry_after=1,
                 hint="Retry after the time in the Retry-After header.",
             )
-        async with queue:
-            yield
+        self._depth[model_id] += 1
+        try:
+            async with queue:
+                yield
+        finally:
+            self._depth[model_id] -= 1
 
     async def aclose(self) -> None:
         for model in self._loaded.values():
             await model.aclose()
         self._loaded.clear()
+        self._needs.clear()
+
+
+def default_budget_gb() -> float:
+    """A share of the memory available now; no limit when that cannot be read."""
+    from modelatlas.catalog.memory import available_gb
+
+    available = available_gb()
+    return round(available * BUDGET_SHARE, 2) if available > 0 else math.inf
+
+
+def memory_need(record: ModelRecord) -> float:
+    """GB the model takes here once loaded: the record's estimate, or one from its files."""
+    from modelatlas.catalog.memory import estimate_gb
+
+    if record.backend in REMOTE_BACKENDS:
+        return 0.0
+    if record.memory_gb is not None:
+        return record.memory_gb
+    path = Path(record.location) if record.location else None
+    size = None
+    if path is not None and path.is_file():
+        size = path.stat().st_size
+    elif path is not None and path.is_dir():
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return estimate_gb(size, record.parameters, context_length=record.context_length) or 0.0
+
+
+def check_key(record: ModelRecord) -> None:
+    """Fail at start when a hosted model's provider key is not in the environment."""
+    variable = record.options.get("api_key_env")
+    if variable and not os.environ.get(variable):
+        raise MissingAPIKeyError(variable, record.id)
+
+
+def _open(record: ModelRecord) -> Model:
+    from modelatlas.backends.loader import load_model
+
+    try:
+        return load_model(record)
+    except MissingAPIKeyError as exc:  # the server's own setup, not the caller's key: no 401
+        raise BackendError(
+            f"{record.id} is a hosted model and this server has no key for it: the environment "
+            f"variable {exc.variable} is not set where `modelatlas serve` runs.",
+            hint=f"Set {exc.variable} and restart the server.",
+        ) from None
 
 
 async def fit_max_tokens(model: Model, prompt: Prompt, requested: int | None) -> int:

@@ -6,7 +6,7 @@ silent conversion) and ignore fields we do not use yet, as OpenAI-compatible ser
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,11 +64,41 @@ class ChatCompletionRequest(_Sampling):
         return self.max_completion_tokens or self.max_tokens
 
 
+TokenIds = Annotated[list[int], Field(min_length=1)]
+
+
 class CompletionRequest(_Sampling):
-    prompt: str
+    """OpenAI's legacy completions: a prompt is a text, texts, token ids, or lists of token ids.
+
+    ``echo`` puts the prompt before the answer; ``logprobs`` N gives each token's log-probability
+    and the N likeliest tokens; ``max_tokens`` 0 with ``echo`` scores the prompt only."""
+
+    prompt: (
+        str
+        | Annotated[list[str], Field(min_length=1)]
+        | TokenIds
+        | Annotated[list[TokenIds], Field(min_length=1)]
+    )
+    max_tokens: int | None = Field(None, ge=0)
+    echo: bool = False
+    logprobs: int | None = Field(None, ge=0, le=5)
 
     def requested_tokens(self) -> int | None:
         return self.max_tokens
+
+    def prompts(self) -> list[str | list[int]]:
+        """Each prompt of the request (one choice is answered for each)."""
+        if isinstance(self.prompt, str):
+            return [self.prompt]
+        if isinstance(self.prompt[0], int):
+            return [self.prompt]
+        return list(self.prompt)
+
+    @property
+    def scored(self) -> bool:
+        """Whether the request needs more than one plain text generation."""
+        plain = isinstance(self.prompt, str) and not self.echo and self.logprobs is None
+        return not plain or self.max_tokens == 0
 
 
 class EmbeddingRequest(_Request):
@@ -131,11 +161,21 @@ class ChatCompletionChunk(BaseModel):
     usage: UsageInfo | None = None
 
 
+class CompletionLogprobs(BaseModel):
+    """Per token: its text, log-probability (None for a prompt's first), likeliest alternatives,
+    and where it starts in the prompt followed by the text."""
+
+    tokens: list[str]
+    token_logprobs: list[float | None]
+    top_logprobs: list[dict[str, float] | None]
+    text_offset: list[int]
+
+
 class CompletionChoice(BaseModel):
     index: int = 0
     text: str
     finish_reason: FinishReason | None = None
-    logprobs: None = None
+    logprobs: CompletionLogprobs | None = None
 
 
 class CompletionResponse(BaseModel):

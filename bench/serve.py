@@ -1,0 +1,368 @@
+"""Serving speed: `modelatlas serve` against llama-cpp-python in-process and `python -m llama_cpp.server`.
+
+Everything in one run, on the same GGUF file (the bundled SmolLM2), the same prompts, greedy
+decoding and the same token budget, with the same context size and thread count on every side:
+
+(a) single-stream decode tokens/s: streamed chat completions over HTTP through `modelatlas serve`
+    (with an API key) against llama-cpp-python's create_chat_completion called in-process
+    (the baseline, in its own child process per round so two llama.cpp thread teams never
+    compete); `python -m llama_cpp.server` on the same file is reported beside ours.
+    Target: ours / baseline >= 0.9.
+(b) 4 concurrent streams: aggregate decode tokens/s against the same server's single-stream
+    rate. Target: >= 1.0 for ours (no collapse under concurrency); llama_cpp.server reported.
+(c) the p50 latency that authentication and metering add: many small requests (the echo test
+    model, max_tokens 1, so no model time) to the same server started with `--no-auth` and with
+    a key, interleaved one by one. Target: at most 5 ms.
+
+Decode tokens/s counts from the first token to the last, so time to first token is left out:
+(tokens - 1) / (last token time - first token time); for concurrent streams, all their tokens
+from the first token of any to the last of any. Tokens are what the server reports in the
+stream's usage (`stream_options.include_usage`); llama_cpp.server sends no usage in a stream, so
+its tokens are its content chunks (one per token; checked against its non-streamed usage at
+warm-up); the in-process baseline's are the usage of the same greedy completion, not streamed.
+
+    .venv/bin/python bench/serve.py [--quick] [--rounds 3] [--max-tokens 128] [--requests 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+PROMPTS = [
+    "Explain what a hash table is.",
+    "Write a short poem about autumn leaves.",
+    "List three uses of copper.",
+    "Why do cats purr?",
+]
+MODEL = "local/smollm2-135m-instruct"
+ECHO = "bench/echo"
+THREADS = os.cpu_count() or 1
+
+
+@dataclass
+class Sample:
+    """One stream: tokens, and when its first and last tokens arrived (perf_counter seconds)."""
+
+    tokens: int
+    first: float
+    last: float
+
+
+def decode_rate(samples: list[Sample]) -> float:
+    """Tokens/s after the first token, over streams that ran one after another."""
+    tokens = sum(s.tokens - 1 for s in samples)
+    return tokens / sum(s.last - s.first for s in samples)
+
+
+def aggregate_rate(samples: list[Sample]) -> float:
+    """Tokens/s of streams that ran at once, from the first token of any to the last of any."""
+    span = max(s.last for s in samples) - min(s.first for s in samples)
+    return (sum(s.tokens for s in samples) - 1) / span
+
+
+def model_file() -> tuple[str, int]:
+    """The GGUF file and the context size `modelatlas serve` gives it (trained, capped)."""
+    from modelatlas.backends.llamacpp_engine import DEFAULT_MAX_CTX, trained_context
+    from modelatlas.catalog.bundled import resolve_bundled
+
+    path = resolve_bundled(MODEL).location
+    return path, min(trained_context(path) or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX)
+
+
+# -- the baseline: llama-cpp-python in this (child) process -------------------------------------
+
+
+def in_process(max_tokens: int) -> list[list[float]]:
+    """[tokens, first, last] per prompt, streamed, after an untimed non-streamed pass."""
+    import llama_cpp
+
+    path, n_ctx = model_file()
+    llm = llama_cpp.Llama(
+        model_path=path, n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=THREADS, verbose=False
+    )
+    greedy = {"max_tokens": max_tokens, "temperature": 0.0, "top_k": 1, "seed": 0}
+    counts, texts = [], []
+    for prompt in PROMPTS:  # warm-up, and the token count of each (deterministic) answer
+        out = llm.create_chat_completion(messages=[{"role": "user", "content": prompt}], **greedy)
+        counts.append(out["usage"]["completion_tokens"])
+        texts.append(out["choices"][0]["message"]["content"])
+    results = []
+    for prompt, tokens, text in zip(PROMPTS, counts, texts):
+        first = last = 0.0
+        parts = []
+        stream = llm.create_chat_completion(
+            messages=[{"role": "user", "content": prompt}], stream=True, **greedy
+        )
+        for chunk in stream:
+            piece = chunk["choices"][0]["delta"].get("content")
+            if piece:
+                last = time.perf_counter()
+                first = first or last
+                parts.append(piece)
+        if "".join(parts) != text:
+            print(f"warning: the streamed answer to {prompt!r} differs from the counted one", file=sys.stderr)
+        results.append([tokens, first, last])
+    return results
+
+
+def baseline_round(max_tokens: int) -> list[Sample]:
+    cmd = [sys.executable, __file__, "--side", "in-process", "--max-tokens", str(max_tokens)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return [Sample(*row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
+# -- servers ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    url: str  # the API root, …/v1
+    model: str
+    headers: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(args: list[str], port: int, ready: str, log: Path, env: dict[str, str]) -> Iterator[None]:
+    """``python ARGS`` as a server on 127.0.0.1:``port`` until the block ends; stopped by its pid."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{args[:3]} exited early; see {log}")
+                with contextlib.suppress(httpx.HTTPError):
+                    httpx.get(f"http://127.0.0.1:{port}{ready}", timeout=1.0)
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{args[:3]} did not start; see {log}")
+                time.sleep(0.2)
+            yield
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+def ours_args(port: int, auth: bool) -> list[str]:
+    args = ["-m", "modelatlas", "serve", "--model", MODEL, "--model", ECHO, "--port", str(port)]
+    return args if auth else [*args, "--no-auth"]
+
+
+def llama_server_args(port: int) -> list[str]:
+    path, n_ctx = model_file()
+    return [
+        *("-m", "llama_cpp.server", "--model", path, "--model_alias", "smollm2"),
+        *("--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx)),
+        *("--n_batch", str(min(512, n_ctx)), "--n_threads", str(THREADS), "--verbose", "False"),
+    ]
+
+
+def prepare_home(home: Path) -> tuple[dict[str, str], str]:
+    """The environment of a fresh home with the echo model registered, and a new key's secret."""
+    env = {**os.environ, "MODELATLAS_HOME": str(home)}
+    env.pop("MODELATLAS_DATABASE_URL", None)
+    register = (
+        "from modelatlas.catalog import user; from modelatlas.catalog.records import ModelRecord; "
+        f"user.add(ModelRecord(id={ECHO!r}, backend='echo'))"
+    )
+    subprocess.run([sys.executable, "-c", register], env=env, check=True)
+    cmd = [sys.executable, "-m", "modelatlas", "keys", "create", "bench", "--json"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return env, json.loads(done.stdout)["secret"]
+
+
+# -- clients ------------------------------------------------------------------------------------
+
+
+async def stream_one(http: httpx.AsyncClient, server: Server, prompt: str, max_tokens: int) -> Sample:
+    """One streamed, greedy chat completion, read as server-sent events."""
+    body = {
+        "model": server.model,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    first = last = 0.0
+    chunks, usage = 0, None
+    url = f"{server.url}/chat/completions"
+    async with http.stream("POST", url, json=body, headers=server.headers) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            event = json.loads(line[6:])
+            if event.get("usage"):
+                usage = event["usage"]["completion_tokens"]
+            if any(c.get("delta", {}).get("content") for c in event.get("choices", [])):
+                last = time.perf_counter()
+                first = first or last
+                chunks += 1
+    return Sample(usage if usage is not None else chunks, first, last)
+
+
+async def streams(server: Server, max_tokens: int, together: bool) -> list[Sample]:
+    """Every prompt streamed, one after another or all at once."""
+    async with httpx.AsyncClient(timeout=300) as http:
+        if together:
+            jobs = (stream_one(http, server, p, max_tokens) for p in PROMPTS)
+            return list(await asyncio.gather(*jobs))
+        return [await stream_one(http, server, p, max_tokens) for p in PROMPTS]
+
+
+def check_chunk_counts(server: Server, max_tokens: int) -> str:
+    """Whether a stream's chunk count equals the completion tokens the server reports whole."""
+    streamed = asyncio.run(streams(server, max_tokens, together=False))
+    reported = []
+    for prompt in PROMPTS:
+        body = {"model": server.model, "messages": [{"role": "user", "content": prompt}]}
+        body |= {"max_tokens": max_tokens, "temperature": 0.0}
+        answer = httpx.post(f"{server.url}/chat/completions", json=body, headers=server.headers, timeout=300)
+        reported.append(answer.json()["usage"]["completion_tokens"])
+    counted = [s.tokens for s in streamed]
+    same = "equal" if counted == reported else "DIFFERENT"
+    return f"{server.name}: streamed chunks {counted} vs reported tokens {reported}: {same}"
+
+
+def latencies(servers: list[Server], requests: int) -> dict[str, list[float]]:
+    """Milliseconds per small request, the servers taking turns (order alternating)."""
+    body = {"model": ECHO, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+    clients = {s.name: httpx.Client(base_url=s.url, headers=s.headers, timeout=30) for s in servers}
+    times: dict[str, list[float]] = {s.name: [] for s in servers}
+    try:
+        for i in range(requests + 20):  # the first 20 of each warm up
+            for server in servers if i % 2 == 0 else servers[::-1]:
+                start = time.perf_counter()
+                response = clients[server.name].post("/chat/completions", json=body)
+                elapsed = (time.perf_counter() - start) * 1000
+                response.raise_for_status()
+                if i >= 20:
+                    times[server.name].append(elapsed)
+    finally:
+        for client in clients.values():
+            client.close()
+    return times
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def measure(args, ours: Server, peer: Server) -> dict[str, list[float]]:
+    """Rates per round: the baseline (child process), then each server alone and 4 at once."""
+    rates: dict[str, list[float]] = {k: [] for k in ("base", "ours1", "peer1", "ours4", "peer4")}
+    for server in (ours, peer):  # warm-up: models loaded, prompts seen once
+        asyncio.run(streams(server, args.max_tokens, together=False))
+    for _ in range(args.rounds):
+        rates["base"].append(decode_rate(baseline_round(args.max_tokens)))
+        for key, server in (("ours", ours), ("peer", peer)):
+            rates[f"{key}1"].append(decode_rate(asyncio.run(streams(server, args.max_tokens, False))))
+            rates[f"{key}4"].append(aggregate_rate(asyncio.run(streams(server, args.max_tokens, True))))
+    return rates
+
+
+def report(args, rates: dict[str, list[float]], times: dict[str, list[float]], check: str) -> None:
+    path, n_ctx = model_file()
+    print(
+        f"model: {MODEL} ({Path(path).name}), n_ctx {n_ctx}, {THREADS} threads; {len(PROMPTS)} prompts, "
+        f"max_tokens {args.max_tokens}, greedy; {args.rounds} round(s)"
+    )
+    print(f"token count check: {check}")
+    print(f"\n{'decode tokens/s (first token to last)':44s} {'median':>8s} {'min':>8s} {'max':>8s}")
+    names = {
+        "base": "llama-cpp-python in-process (baseline)",
+        "ours1": "modelatlas serve, 1 stream",
+        "peer1": "llama_cpp.server, 1 stream",
+        "ours4": "modelatlas serve, 4 streams (aggregate)",
+        "peer4": "llama_cpp.server, 4 streams (aggregate)",
+    }
+    for key, name in names.items():
+        values = rates[key]
+        print(f"{name:44s} {statistics.median(values):8.1f} {min(values):8.1f} {max(values):8.1f}")
+    print(f"\n{f'latency, {ECHO} max_tokens 1, {args.requests} each':44s} {'p50 ms':>8s} {'p90 ms':>8s}")
+    for name, values in times.items():
+        p90 = statistics.quantiles(values, n=10)[-1]
+        print(f"{name:44s} {statistics.median(values):8.2f} {p90:8.2f}")
+    med = {key: statistics.median(values) for key, values in rates.items()}
+    ratio_a, peer_a = med["ours1"] / med["base"], med["peer1"] / med["base"]
+    ratio_b, peer_b = med["ours4"] / med["ours1"], med["peer4"] / med["peer1"]
+    added = statistics.median(times["modelatlas serve"]) - statistics.median(
+        times["modelatlas serve --no-auth"]
+    )
+    print()
+    print(f"(a) serve / in-process, 1 stream:  {ratio_a:.3f}  target >= 0.9  {verdict(ratio_a >= 0.9)}")
+    print(f"    llama_cpp.server / in-process: {peer_a:.3f}")
+    print(f"(b) serve, 4 streams / 1 stream:   {ratio_b:.3f}  target >= 1.0  {verdict(ratio_b >= 1.0)}")
+    print(f"    llama_cpp.server, 4 / 1:       {peer_b:.3f}")
+    print(f"(c) p50 added by auth + metering:  {added:+.2f} ms  target <= 5 ms  {verdict(added <= 5)}")
+
+
+def verdict(ok: bool) -> str:
+    return "OK" if ok else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 round, 64 tokens, 100 latency requests")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--requests", type=int, default=300, help="small requests per server for (c)")
+    parser.add_argument("--side", choices=["in-process"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side:  # child process: the baseline alone, so its llama.cpp thread team runs alone
+        print(json.dumps(in_process(args.max_tokens)))
+        return
+    if args.quick:
+        args.rounds, args.max_tokens, args.requests = 1, 64, 100
+
+    home = Path(tempfile.mkdtemp(prefix="modelatlas-bench-serve-"))
+    env, secret = prepare_home(home / "home")
+    ports = [free_port() for _ in range(3)]
+    ours = Server(
+        "modelatlas serve", f"http://127.0.0.1:{ports[0]}/v1", MODEL, {"Authorization": f"Bearer {secret}"}
+    )
+    open_ = Server("modelatlas serve --no-auth", f"http://127.0.0.1:{ports[1]}/v1", MODEL, {})
+    peer = Server("llama_cpp.server", f"http://127.0.0.1:{ports[2]}/v1", "smollm2", {})
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(running(ours_args(ports[0], True), ports[0], "/health", home / "ours.log", env))
+        stack.enter_context(running(ours_args(ports[1], False), ports[1], "/health", home / "open.log", env))
+        stack.enter_context(
+            running(llama_server_args(ports[2]), ports[2], "/v1/models", home / "peer.log", env)
+        )
+        check = check_chunk_counts(peer, args.max_tokens)
+        rates = measure(args, ours, peer)
+        times = latencies([open_, ours], args.requests)
+    report(args, rates, times, check)
+    print(f"\nserver logs: {home}")
+
+
+if __name__ == "__main__":
+    main()

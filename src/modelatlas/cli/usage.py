@@ -1,0 +1,70 @@
+"""`modelatlas usage`: what `modelatlas serve` metered, by day, model or key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelatlas.cli.common import console, handle_errors, print_json
+
+
+@handle_errors
+def usage_command(
+    key: Annotated[str | None, typer.Option("--key", help="Only this key (name or id).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="From this date (2026-11-01) on.")] = None,
+    by: Annotated[str, typer.Option("--by", help="Group by day, model or key.")] = "day",
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Requests, tokens and cost metered by the server."""
+    from modelatlas.errors import ConfigError, InvalidRequestError
+    from modelatlas.serve.usage import parse_since
+    from modelatlas.store.keys import get_key
+    from modelatlas.store.usage import GROUPS, usage_totals
+
+    if by not in GROUPS:
+        raise ConfigError(f"--by must be one of {', '.join(GROUPS)}, not {by!r}.", hint="Example: --by model")
+    try:
+        moment = parse_since(since)
+    except InvalidRequestError as exc:
+        raise ConfigError(exc.message.replace("'since'", "--since"), hint=exc.hint) from None
+    key_info = get_key(key) if key else None
+    rows = usage_totals(by, key_id=key_info.id if key_info else None, since=moment)
+    if json_out:
+        print_json(
+            [
+                {
+                    by: r.group,
+                    "requests": r.requests,
+                    "input_tokens": r.input_tokens,
+                    "output_tokens": r.output_tokens,
+                    "total_tokens": r.total_tokens,
+                    "cost_usd": r.cost_usd,
+                }
+                for r in rows
+            ]
+        )
+        return
+    _print(rows, by, key_info.name if key_info else None)
+
+
+def _print(rows, by: str, key: str | None) -> None:
+    if not rows:
+        console().print("No usage recorded" + (f" for key {key}" if key else "") + ".")
+        return
+    from rich.table import Table
+
+    title = "Usage" + (f" of key {key}" if key else "") + f" by {by}"
+    table = Table(title=title, title_justify="left", show_footer=True)
+    table.add_column(by, footer="total")
+    for column in ("requests", "input tokens", "output tokens", "cost (USD)"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(
+            r.group, f"{r.requests:,}", f"{r.input_tokens:,}", f"{r.output_tokens:,}", f"{r.cost_usd:.6f}"
+        )
+    totals = [sum(getattr(r, f) for r in rows) for f in ("requests", "input_tokens", "output_tokens")]
+    cost = sum(r.cost_usd for r in rows)
+    for column, value in zip(table.columns[1:], [*[f"{t:,}" for t in totals], f"{cost:.6f}"], strict=True):
+        column.footer = value
+    console().print(table)

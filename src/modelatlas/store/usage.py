@@ -1,0 +1,155 @@
+"""Usage records of `modelatlas serve`: one row per request, summed by day, model or key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from modelatlas.store.db import session
+from modelatlas.store.schema import UsageRecord
+
+GROUPS = ("day", "model", "key")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One request's metered usage, as the server writes it."""
+
+    model_id: str
+    endpoint: str
+    status: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    key_id: str | None = None
+    key_name: str | None = None
+    streamed: bool = False
+    cancelled: bool = False
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    """Usage summed over a group (a day, a model or a key)."""
+
+    group: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+def record_usage(records: list[Usage]) -> None:
+    """Write usage records in one transaction."""
+    if not records:
+        return
+    with session() as s:
+        s.add_all(
+            UsageRecord(
+                key_id=r.key_id,
+                key_name=r.key_name,
+                model_id=r.model_id,
+                endpoint=r.endpoint,
+                status=r.status,
+                input_tokens=r.input_tokens,
+                output_tokens=r.output_tokens,
+                cost_usd=r.cost_usd,
+                latency_s=r.latency_s,
+                streamed=r.streamed,
+                cancelled=r.cancelled,
+                created_at=r.created_at or datetime.now(UTC),
+            )
+            for r in records
+        )
+
+
+def usage_totals(
+    by: str = "day", *, key_id: str | None = None, since: datetime | None = None
+) -> list[UsageTotal]:
+    """Requests, tokens and cost per day, model or key (oldest day or largest cost first)."""
+    if by not in GROUPS:
+        raise ValueError(f"by must be one of {', '.join(GROUPS)}, not {by!r}")
+    column = {
+        "day": func.substr(func.cast(UsageRecord.created_at, _text()), 1, 10),
+        "model": UsageRecord.model_id,
+        "key": func.coalesce(UsageRecord.key_name, "(no key)"),
+    }[by]
+    query = select(
+        column.label("group"),
+        func.count(),
+        func.coalesce(func.sum(UsageRecord.input_tokens), 0),
+        func.coalesce(func.sum(UsageRecord.output_tokens), 0),
+        func.coalesce(func.sum(UsageRecord.cost_usd), 0.0),
+    ).group_by(column)
+    query = _filtered(query, key_id, since)
+    with session() as s:
+        rows = [UsageTotal(str(g), int(n), int(i), int(o), float(c)) for g, n, i, o, c in s.execute(query)]
+    if by == "day":
+        return sorted(rows, key=lambda r: r.group)
+    return sorted(rows, key=lambda r: (-r.cost_usd, -r.total_tokens, r.group))
+
+
+def key_totals(key_id: str, since: datetime | None = None) -> UsageTotal:
+    """One key's requests, tokens and cost (since a moment, or ever)."""
+    query = _filtered(
+        select(
+            func.count(),
+            func.coalesce(func.sum(UsageRecord.input_tokens), 0),
+            func.coalesce(func.sum(UsageRecord.output_tokens), 0),
+            func.coalesce(func.sum(UsageRecord.cost_usd), 0.0),
+        ),
+        key_id,
+        since,
+    )
+    with session() as s:
+        n, i, o, c = s.execute(query).one()
+    return UsageTotal(key_id, int(n), int(i), int(o), float(c))
+
+
+def usage_records(
+    *, key_id: str | None = None, since: datetime | None = None, limit: int | None = None
+) -> list[Usage]:
+    """The records themselves, newest first."""
+    query = _filtered(select(UsageRecord), key_id, since).order_by(UsageRecord.id.desc())
+    if limit:
+        query = query.limit(limit)
+    with session() as s:
+        return [_usage(r) for r in s.scalars(query)]
+
+
+def _filtered(query, key_id: str | None, since: datetime | None):
+    if key_id is not None:
+        query = query.where(UsageRecord.key_id == key_id)
+    if since is not None:
+        query = query.where(UsageRecord.created_at >= since)
+    return query
+
+
+def _text():
+    from sqlalchemy import String
+
+    return String()
+
+
+def _usage(r: UsageRecord) -> Usage:
+    return Usage(
+        model_id=r.model_id,
+        endpoint=r.endpoint,
+        status=r.status,
+        input_tokens=r.input_tokens,
+        output_tokens=r.output_tokens,
+        cost_usd=r.cost_usd,
+        latency_s=r.latency_s,
+        key_id=r.key_id,
+        key_name=r.key_name,
+        streamed=r.streamed,
+        cancelled=r.cancelled,
+        created_at=r.created_at,
+    )

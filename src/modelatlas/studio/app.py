@@ -1,0 +1,90 @@
+"""The studio application: static files, plotly.js from the installed plotly package, the pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from modelatlas import __version__
+from modelatlas.errors import ModelAtlasError
+from modelatlas.studio.web import STATIC_DIR, render
+
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<circle cx="8" cy="8" r="7" fill="#2457a6"/></svg>'
+)
+
+
+def create_app() -> FastAPI:
+    """The studio web UI, reading and writing the same home folder as the CLI."""
+    app = FastAPI(title="modelatlas studio", version=__version__, docs_url=None, redoc_url=None)
+    app.add_exception_handler(HTTPException, _error_page)
+    app.add_exception_handler(ModelAtlasError, _error_page)
+    _plumbing(app)
+    _pages(app)
+    return app
+
+
+def _pages(app: FastAPI) -> None:
+    from modelatlas.studio import (
+        arena,
+        benchmarks,
+        catalog_pages,
+        deployments,
+        improve_pages,
+        jobs,
+        model_page,
+        playground,
+        runs_pages,
+    )
+
+    app.include_router(catalog_pages.router)
+    app.include_router(model_page.router)
+    app.include_router(benchmarks.router)
+    app.include_router(runs_pages.router)
+    app.include_router(improve_pages.router)
+    app.include_router(playground.router)
+    app.include_router(arena.router)
+    app.include_router(jobs.router)
+    app.include_router(deployments.router)
+
+
+def _plumbing(app: FastAPI) -> None:
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(plotly_path(), media_type="text/javascript")
+
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(FAVICON, media_type="image/svg+xml")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/catalog")
+
+
+def plotly_path() -> Path:
+    """plotly.min.js as the installed plotly package ships it (no CDN)."""
+    try:
+        import plotly
+    except ImportError as exc:
+        raise HTTPException(404, "plotly is not installed: pip install 'modelatlas[eval]'") from exc
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise HTTPException(404, f"plotly.min.js is missing from {path.parent}")
+    return path
+
+
+async def _error_page(request: Request, exc: Exception):
+    """An HTTP error or a modelatlas error (its message and its hint) as a page."""
+    if isinstance(exc, ModelAtlasError):
+        status, detail, hint = exc.http_status, exc.message, exc.hint
+    else:
+        status, detail, hint = exc.status_code, exc.detail, None
+    return render(request, "error.html", status_code=status, status=status, detail=detail, hint=hint)

@@ -1,0 +1,172 @@
+"""The arena: two anonymous models answer the same prompt, the user votes, the names are revealed.
+
+A battle's models and answers stay on the server until the vote (the page sees only "A" and
+"B"); the vote is stored with both answers, and the Bradley-Terry leaderboard is refitted.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelatlas.errors import ConfigError, ModelAtlasError
+from modelatlas.studio.playground import (
+    PromptRequest,
+    ndjson,
+    open_models,
+    problem,
+    read_json,
+    stream_events,
+    text_model_ids,
+)
+from modelatlas.studio.web import render
+
+KEEP_BATTLES = 200
+router = APIRouter()
+
+
+@dataclass
+class Battle:
+    prompt: str
+    models: tuple[str, str]
+    answers: list[str] = field(default_factory=lambda: ["", ""])
+    finished: bool = False
+
+
+_battles: OrderedDict[str, Battle] = OrderedDict()
+
+
+class BattleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = ""
+    system: str | None = None
+    model_a: str | None = None  # None or "": picked at random
+    model_b: str | None = None
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(256, ge=1, le=8192)
+
+
+class VoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    battle: str
+    winner: Literal["a", "b", "tie", "both_bad"]
+
+
+def pick_pair(model_a: str | None, model_b: str | None, rng: random.Random | None = None) -> tuple[str, str]:
+    """The two models of a battle: the ones chosen, the rest drawn from the runnable text models."""
+    rng = rng or random.Random()
+    pool = text_model_ids()
+    chosen = [m for m in (model_a, model_b) if m]
+    others = [m for m in pool if m not in chosen]
+    needed = 2 - len(chosen)
+    if len(others) < needed:
+        raise ConfigError(
+            "The arena needs two different text models, and fewer can run here.",
+            hint="Add one with `modelatlas models add`, or pick two models yourself.",
+        )
+    pair = chosen + rng.sample(others, needed)
+    if pair[0] == pair[1]:
+        raise ConfigError("Pick two different models for a battle.")
+    rng.shuffle(pair)
+    return pair[0], pair[1]
+
+
+def start_battle(req: BattleRequest) -> AsyncIterator[dict]:
+    """Draw the pair, check both models, and return the battle's events (names withheld)."""
+    if not req.prompt.strip():
+        raise ConfigError("Write a prompt first.")
+    pair = pick_pair(req.model_a, req.model_b)
+    models = open_models(list(pair), req.prompt, req.system)
+    battle_id = secrets.token_urlsafe(12)
+    _battles[battle_id] = battle = Battle(prompt=req.prompt, models=pair)
+    while len(_battles) > KEEP_BATTLES:
+        _battles.popitem(last=False)
+    return _battle_events(battle_id, battle, models, req)
+
+
+async def _battle_events(battle_id: str, battle: Battle, models, req: BattleRequest) -> AsyncIterator[dict]:
+    prompt = PromptRequest(
+        models=list(battle.models),
+        prompt=req.prompt,
+        system=req.system,
+        temperature=req.temperature,
+        max_tokens=req.max_tokens,
+    )
+
+    def keep(index: int, text: str) -> None:
+        battle.answers[index] += text
+
+    yield {"type": "start", "battle": battle_id}
+    async for event in stream_events(models, prompt, keep):
+        if event["type"] == "done":
+            battle.finished = True
+        yield event
+
+
+def vote(req: VoteRequest) -> dict[str, Any]:
+    """Store the verdict of a finished battle; returns the names and the new leaderboard."""
+    from modelatlas.store.votes import add_vote
+
+    battle = _battles.get(req.battle)
+    if battle is None:
+        raise LookupError("This battle is not known (it was voted on, or the studio restarted).")
+    if not battle.finished:
+        raise ConfigError("Wait for both answers before voting.")
+    model_a, model_b = battle.models
+    add_vote(
+        battle.prompt, model_a, model_b, req.winner, answer_a=battle.answers[0], answer_b=battle.answers[1]
+    )
+    del _battles[req.battle]
+    return {"model_a": model_a, "model_b": model_b, "winner": req.winner, "leaderboard": leaderboard()}
+
+
+def leaderboard() -> list[dict[str, Any]]:
+    """The Bradley-Terry leaderboard of every stored vote, best first."""
+    from modelatlas.evals.bradley_terry import leaderboard as fit_leaderboard
+    from modelatlas.store.votes import list_votes
+
+    votes = [(v.model_a, v.model_b, v.winner) for v in list_votes()]
+    return [{"rank": rank, **vars(rating)} for rank, rating in enumerate(fit_leaderboard(votes), start=1)]
+
+
+@router.post("/api/arena/battle")
+async def arena_battle(request: Request):
+    try:
+        events = start_battle(await read_json(request, BattleRequest))
+    except ModelAtlasError as exc:
+        return problem(exc, 404 if isinstance(exc, LookupError) else 400)
+    return ndjson(events)
+
+
+@router.post("/api/arena/vote")
+async def arena_vote(request: Request):
+    try:
+        req = await read_json(request, VoteRequest)
+    except ModelAtlasError as exc:
+        return problem(exc)
+    try:
+        return vote(req)
+    except LookupError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+    except ModelAtlasError as exc:  # the answers are not finished yet
+        return problem(exc, 409)
+
+
+@router.get("/api/arena/leaderboard")
+def arena_leaderboard():
+    return {"leaderboard": leaderboard()}
+
+
+@router.get("/arena")
+def arena_page(request: Request):
+    return render(request, "arena.html", choices=text_model_ids(), leaderboard=leaderboard())

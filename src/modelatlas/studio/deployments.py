@@ -1,0 +1,160 @@
+"""Deployments: the servers running on this machine, API keys (create, revoke) and usage charts.
+
+The same functions as `modelatlas keys` and `modelatlas usage`; a new key's secret is shown in
+the answer to the form that created it, once, and stored nowhere but as a salted hash."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+
+from modelatlas.errors import ModelAtlasError
+from modelatlas.studio.web import render
+
+router = APIRouter()
+
+
+@router.get("/deployments")
+def deployments_page(request: Request):
+    return _page(request)
+
+
+@router.post("/deployments/keys")
+async def create_key_form(request: Request):
+    from modelatlas.cli.keys import parse_expiry
+    from modelatlas.store.keys import create_key
+
+    form = await _form(request)
+    try:
+        key, secret = create_key(
+            form.get("name", ""),
+            rpm=_int(form, "rpm"),
+            tpm=_int(form, "tpm"),
+            budget_usd=_float(form, "budget"),
+            models=[m.strip() for m in form.get("models", "").split(",") if m.strip()] or None,
+            expires_at=parse_expiry(form.get("expires") or None),
+        )
+    except (ModelAtlasError, ValueError) as exc:
+        return _page(request, error=_message(exc), form=form)  # 200: a 4xx shows as a console error
+    return _page(request, created=key, secret=secret)
+
+
+@router.post("/deployments/keys/{name}/revoke")
+def revoke_key_form(request: Request, name: str):
+    from modelatlas.store.keys import revoke_key
+
+    revoke_key(name)
+    return RedirectResponse(f"/deployments?revoked={name}#keys", status_code=303)
+
+
+def _page(request: Request, status_code: int = 200, **context):
+    from modelatlas.serve.deployments import list_deployments
+    from modelatlas.store.keys import list_keys
+    from modelatlas.store.usage import usage_totals
+
+    servers = [_with_health(d) for d in list_deployments()]
+    by_key = {t.group: t for t in usage_totals("key")}
+    by_model = usage_totals("model")
+    by_day = usage_totals("day")
+    return render(
+        request,
+        "deployments.html",
+        status_code=status_code,
+        servers=servers,
+        keys=list_keys(),
+        by_key=by_key,
+        by_model=by_model,
+        figures=_figures(list(by_key.values()), by_model, by_day),
+        revoked=request.query_params.get("revoked"),
+        **context,
+    )
+
+
+def _with_health(deployment: dict) -> dict:
+    """The server's /health, asked from here (the browser only ever talks to the studio)."""
+    base = deployment["url"].removesuffix("/v1")
+    try:
+        health = httpx.get(f"{base}/health", timeout=0.5).json()
+    except (httpx.HTTPError, ValueError):
+        health = None
+    return {**deployment, "health": health}
+
+
+def _figures(by_key, by_model, by_day) -> list[tuple[str, dict, str]]:
+    figures = []
+    if by_key:
+        figures.append(("usage-keys", _bars(by_key), "Tokens and cost per key"))
+    if by_model:
+        figures.append(("usage-models", _bars(by_model), "Tokens and cost per model"))
+    if len(by_day) > 1:
+        figures.append(("usage-days", _bars(by_day), "Tokens and cost per day"))
+    return figures
+
+
+def _bars(rows) -> dict:
+    names = [r.group for r in rows]
+    tokens = {
+        "type": "bar",
+        "name": "tokens",
+        "x": names,
+        "y": [r.total_tokens for r in rows],
+        "marker": {"color": "#2457a6"},
+    }
+    cost = {
+        "type": "scatter",
+        "mode": "markers",
+        "name": "cost (USD)",
+        "x": names,
+        "y": [r.cost_usd for r in rows],
+        "yaxis": "y2",
+        "marker": {"color": "#c2410c", "size": 10},
+    }
+    layout = {
+        "yaxis": {"title": {"text": "tokens (in + out)"}, "rangemode": "tozero", "automargin": True},
+        "yaxis2": {
+            "title": {"text": "USD"},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "tickprefix": "$",
+            "automargin": True,
+        },
+        "xaxis": {"automargin": True},
+        "legend": {"orientation": "h"},
+        "font": {"family": "system-ui, sans-serif"},
+    }
+    return {"data": [tokens, cost], "layout": layout}
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[0].strip() for k, v in parse_qs(body).items()}
+
+
+def _int(form: dict, name: str) -> int | None:
+    value = form.get(name)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def _float(form: dict, name: str) -> float | None:
+    value = form.get(name)
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}.") from None
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ModelAtlasError):
+        return f"{exc.message} {exc.hint or ''}".strip()
+    return str(exc)

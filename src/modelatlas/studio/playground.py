@@ -1,0 +1,182 @@
+"""The playground: one prompt to up to four models side by side, streamed as it is generated.
+
+POST /api/playground/stream answers with newline-delimited JSON events:
+``{"type": "delta", "index": i, "text": ...}`` as model ``i`` writes, one
+``{"type": "stats", "index": i, ...}`` (tokens, time to first token, tokens/s, cost) or
+``{"type": "error", "index": i, "message": ...}`` per model, then ``{"type": "done"}``.
+Models are loaded once and kept for the life of the studio process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelatlas.backends.model import Model
+from modelatlas.errors import ConfigError, ModelAtlasError
+from modelatlas.studio.web import render
+from modelatlas.types import Chunk
+
+MAX_MODELS = 4
+TEXT_MODES = ("chat", "completion")
+NDJSON = "application/x-ndjson"
+
+router = APIRouter()
+_loaded: dict[str, Model] = {}
+
+
+class PromptRequest(BaseModel):
+    """What the playground sends: the models, the prompt and the sampling settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str] = Field(default_factory=list)
+    prompt: str = ""
+    system: str | None = None
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(256, ge=1, le=8192)
+
+
+def get_model(model_id: str) -> Model:
+    """The studio's one Model for ``model_id``, loaded on first use."""
+    model = _loaded.get(model_id)
+    if model is None:
+        from modelatlas.backends.loader import load_model
+
+        model = _loaded[model_id] = load_model(model_id, log_calls=True)
+    return model
+
+
+def text_model_ids() -> list[str]:
+    """Ids of the runnable models that write text (chat and completion models)."""
+    from modelatlas.catalog.resolve import runnable_records
+
+    return [r.id for r in runnable_records() if r.mode in TEXT_MODES]
+
+
+def open_models(model_ids: list[str], prompt: str, system: str | None) -> list[Model]:
+    """The models to ask, checked before anything is streamed (a ModelAtlasError says why not)."""
+    ids = [m.strip() for m in model_ids if m and m.strip()]
+    if not ids:
+        raise ConfigError("Pick at least one model.", hint="Choose a model in one of the model lists.")
+    if len(ids) > MAX_MODELS:
+        raise ConfigError(f"The playground compares at most {MAX_MODELS} models, not {len(ids)}.")
+    if not prompt.strip():
+        raise ConfigError("Write a prompt first.")
+    models = [get_model(m) for m in ids]
+    for model in models:
+        model.prompt_for(prompt, system)  # an embedding model fails here, with a clear message
+    return models
+
+
+async def stream_events(
+    models: list[Model], req: PromptRequest, on_text: Callable[[int, str], None] | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """The events of one prompt answered by every model, as they happen."""
+    from modelatlas.playground import side_by_side
+
+    params = {"temperature": req.temperature, "max_tokens": req.max_tokens}
+    async for index, item in side_by_side(models, req.prompt, req.system or None, **params):
+        if isinstance(item, BaseException):
+            yield {"type": "error", "index": index, "message": error_message(item)}
+        elif item.text:
+            if on_text:
+                on_text(index, item.text)
+            yield {"type": "delta", "index": index, "text": item.text}
+        elif item.finish_reason:
+            yield {"type": "stats", "index": index, **chunk_stats(item)}
+    yield {"type": "done"}
+
+
+def chunk_stats(chunk: Chunk) -> dict[str, Any]:
+    """Tokens, timing and cost of one finished answer (the last chunk of its stream)."""
+    usage, timing = chunk.usage, chunk.timing
+    return {
+        "finish_reason": chunk.finish_reason,
+        "input_tokens": usage.input_tokens if usage else 0,
+        "output_tokens": usage.output_tokens if usage else 0,
+        "cost_usd": usage.cost_usd if usage else 0.0,
+        "latency_s": timing.latency_s if timing else None,
+        "ttft_s": timing.ttft_s if timing else None,
+        "tokens_per_s": timing.tokens_per_s if timing else None,
+    }
+
+
+def error_message(exc: BaseException) -> str:
+    """What to show for a failure: the message and its hint, never a stack trace."""
+    if isinstance(exc, ModelAtlasError):
+        return f"{exc.message} {exc.hint}" if exc.hint else exc.message
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return f"{type(exc).__name__}: {exc}"
+
+
+def ndjson(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+    async def lines() -> AsyncIterator[bytes]:
+        async for event in events:
+            yield (json.dumps(event) + "\n").encode()
+
+    return StreamingResponse(lines(), media_type=NDJSON, headers={"Cache-Control": "no-store"})
+
+
+def problem(exc: BaseException, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": error_message(exc)}, status_code=status)
+
+
+async def read_json(request: Request, schema: type[BaseModel]) -> BaseModel:
+    try:
+        return schema.model_validate(await request.json())
+    except ValueError as exc:  # bad JSON or a field out of range (ValidationError is a ValueError)
+        raise ConfigError(error_message(exc)) from exc
+
+
+@router.post("/api/playground/stream")
+async def playground_stream(request: Request):
+    try:
+        req = await read_json(request, PromptRequest)
+        models = open_models(req.models, req.prompt, req.system)
+    except ModelAtlasError as exc:
+        return problem(exc, 404 if isinstance(exc, LookupError) else 400)
+    return ndjson(stream_events(models, req))
+
+
+def model_problems(model_ids: list[str]) -> list[str]:
+    """A message for each id that names no model this studio can find, or one that writes no text."""
+    from modelatlas.catalog.resolve import resolve
+
+    problems = []
+    for model_id in model_ids:
+        try:
+            record = resolve(model_id)
+        except ModelAtlasError as exc:
+            problems.append(error_message(exc))
+            continue
+        if record.mode not in TEXT_MODES:
+            problems.append(f"{model_id} is an {record.mode} model: it makes vectors, not text.")
+    return problems
+
+
+@router.get("/playground")
+def playground_page(request: Request, models: str = ""):
+    asked = list(dict.fromkeys(m.strip() for m in models.split(",") if m.strip()))
+    problems = model_problems(asked)
+    if len(asked) > MAX_MODELS:
+        problems.append(
+            f"The playground compares at most {MAX_MODELS} models: the first {MAX_MODELS} are kept."
+        )
+        asked = asked[:MAX_MODELS]
+    choices = text_model_ids()
+    choices += [m for m in asked if m not in choices]
+    picked = asked or choices[:2]
+    return render(
+        request,
+        "playground.html",
+        choices=choices,
+        picked=picked + [""] * (MAX_MODELS - len(picked)),
+        problems=problems,
+    )

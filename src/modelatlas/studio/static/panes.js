@@ -1,0 +1,130 @@
+// Answers streamed side by side (playground and arena): read newline-delimited JSON events,
+// fill one pane per model, format the stats. Exposed as window.maPanes.
+(function () {
+  "use strict";
+
+  // POST `body` as JSON to `url`; call onEvent(event) for each line of the streamed answer.
+  // Resolves when the stream ends; rejects with an Error whose message is the server's.
+  function stream(url, body, onEvent, signal) {
+    return fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      signal: signal
+    }).then(function (response) {
+      if (!response.ok) {
+        return response.json().then(
+          function (data) { throw new Error(data.error || ("The studio answered " + response.status)); },
+          function () { throw new Error("The studio answered " + response.status); }
+        );
+      }
+      return readLines(response.body.getReader(), onEvent);
+    });
+  }
+
+  function readLines(reader, onEvent) {
+    var decoder = new TextDecoder();
+    var buffer = "";
+    function pump() {
+      return reader.read().then(function (part) {
+        buffer += decoder.decode(part.value || new Uint8Array(), { stream: !part.done });
+        var lines = buffer.split("\n");
+        buffer = lines.pop();
+        lines.forEach(function (line) { if (line.trim()) onEvent(JSON.parse(line)); });
+        if (part.done) {
+          if (buffer.trim()) onEvent(JSON.parse(buffer));
+          return;
+        }
+        return pump();
+      });
+    }
+    return pump();
+  }
+
+  var STATS = [
+    ["output_tokens", "Tokens"],
+    ["ttft_s", "Time to first token"],
+    ["tokens_per_s", "Tokens/s"],
+    ["cost_usd", "Cost"]
+  ];
+
+  function seconds(value) { return value == null ? "–" : value.toFixed(2) + " s"; }
+
+  function usd(value) {
+    if (value == null) return "–";
+    if (value === 0) return "$0";
+    return value < 0.01 ? "$" + value.toPrecision(2) : "$" + value.toFixed(4);
+  }
+
+  function formatStat(name, stats) {
+    var value = stats[name];
+    if (name === "output_tokens") return value + " out · " + stats.input_tokens + " in";
+    if (name === "ttft_s") return seconds(value);
+    if (name === "tokens_per_s") return value == null ? "–" : value.toFixed(1);
+    return usd(value);
+  }
+
+  // A pane: heading, the answer as it streams, its stats. Returns the section element.
+  function makePane(index, title) {
+    var pane = document.createElement("section");
+    pane.className = "pane";
+    pane.setAttribute("data-index", String(index));
+    pane.setAttribute("aria-labelledby", "pane-title-" + index);
+    var heading = document.createElement("h2");
+    heading.id = "pane-title-" + index;
+    heading.className = "pane-title";
+    heading.textContent = title;
+    var answer = document.createElement("pre");
+    answer.className = "answer";
+    answer.setAttribute("tabindex", "0");
+    answer.setAttribute("aria-label", "Answer of " + title);
+    var stats = document.createElement("dl");
+    stats.className = "stats";
+    STATS.forEach(function (pair) {
+      var term = document.createElement("dt");
+      term.textContent = pair[1];
+      var value = document.createElement("dd");
+      value.setAttribute("data-stat", pair[0]);
+      value.textContent = "…";
+      stats.appendChild(term);
+      stats.appendChild(value);
+    });
+    pane.appendChild(heading);
+    pane.appendChild(answer);
+    pane.appendChild(stats);
+    return pane;
+  }
+
+  // Apply one streamed event to the panes (found by data-index inside `root`).
+  function apply(root, event) {
+    var pane = root.querySelector('.pane[data-index="' + event.index + '"]');
+    if (!pane) return;
+    if (event.type === "delta") {
+      pane.querySelector(".answer").textContent += event.text;
+      pane.classList.add("streaming");
+    } else if (event.type === "stats") {
+      STATS.forEach(function (pair) {
+        pane.querySelector('[data-stat="' + pair[0] + '"]').textContent = formatStat(pair[0], event);
+      });
+      pane.classList.remove("streaming");
+      pane.classList.add("finished");
+    } else if (event.type === "error") {
+      var note = document.createElement("p");
+      note.className = "error";
+      note.setAttribute("role", "alert");
+      note.textContent = event.message;
+      pane.appendChild(note);
+      pane.classList.remove("streaming");
+      pane.classList.add("finished", "failed");
+    }
+  }
+
+  function resetPane(pane) {
+    pane.querySelector(".answer").textContent = "";
+    pane.querySelectorAll("[data-stat]").forEach(function (dd) { dd.textContent = "…"; });
+    pane.querySelectorAll(".error").forEach(function (p) { p.remove(); });
+    pane.classList.remove("streaming", "finished", "failed");
+  }
+
+  window.maPanes = { stream: stream, makePane: makePane, apply: apply, resetPane: resetPane, usd: usd };
+})();

@@ -1,0 +1,100 @@
+// modelatlas studio: the little JavaScript the pages need. No framework, no network but this server.
+(function () {
+  "use strict";
+
+  var COMPARE_KEY = "modelatlas.compare";
+  var COMPARE_MAX = 4;
+
+  function navToggle() {
+    var button = document.querySelector(".nav-toggle");
+    var nav = document.getElementById("nav");
+    if (!button || !nav) return;
+    button.addEventListener("click", function () {
+      var open = button.getAttribute("aria-expanded") === "true";
+      button.setAttribute("aria-expanded", String(!open));
+      nav.classList.toggle("open", !open);
+    });
+  }
+
+  function copyText(text, done) {
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+      return;
+    }
+    var area = document.createElement("textarea");
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    document.body.removeChild(area);
+    done(ok);
+  }
+
+  function copyButtons() {
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var source = document.getElementById(button.getAttribute("data-copy"));
+        if (!source) return;
+        copyText(source.textContent, function (ok) {
+          button.textContent = ok ? "Copied" : "Select and copy";
+          setTimeout(function () { button.textContent = "Copy"; }, 2000);
+        });
+      });
+    });
+  }
+
+  function compareList() {
+    try {
+      var list = JSON.parse(localStorage.getItem(COMPARE_KEY) || "[]");
+      return Array.isArray(list) ? list : [];
+    } catch (e) {
+      return [];
+    }
+  }
+
+  function showCompare() {
+    var list = compareList();
+    document.querySelectorAll("[data-compare-link]").forEach(function (link) {
+      link.href = "/playground?models=" + list.map(encodeURIComponent).join(",");
+      link.hidden = list.length === 0;
+    });
+    document.querySelectorAll("[data-compare-count]").forEach(function (span) {
+      span.textContent = String(list.length);
+    });
+  }
+
+  function compareButtons() {
+    document.querySelectorAll("[data-compare-add]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var id = button.getAttribute("data-compare-add");
+        var list = compareList().filter(function (x) { return x !== id; });
+        list.push(id);
+        list = list.slice(-COMPARE_MAX);
+        localStorage.setItem(COMPARE_KEY, JSON.stringify(list));
+        var status = document.querySelector("[data-compare-status]");
+        if (status) status.textContent = "In the comparison: " + list.join(", ");
+        showCompare();
+      });
+    });
+    showCompare();
+  }
+
+  function charts() {
+    if (!window.Plotly) return;
+    document.querySelectorAll("[data-chart]").forEach(function (el) {
+      var data = document.getElementById(el.getAttribute("data-chart"));
+      if (!data) return;
+      var figure = JSON.parse(data.textContent);
+      var layout = Object.assign({ autosize: true }, figure.layout || {});
+      window.Plotly.newPlot(el, figure.data, layout, { displaylogo: false, responsive: true });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    navToggle();
+    copyButtons();
+    compareButtons();
+    charts();
+  });
+})();
