@@ -5,9 +5,9 @@ decoding and the same token budget, with the same context size and thread count 
 
 (a) single-stream decode tokens/s: streamed chat completions over HTTP through `modelatlas serve`
     (with an API key) against llama-cpp-python's create_chat_completion called in-process
-    (the baseline, in its own child process per round so two llama.cpp thread teams never
-    compete); `python -m llama_cpp.server` on the same file is reported beside ours.
-    Target: ours / baseline >= 0.9.
+    (the baseline, resident in its own child process, so two llama.cpp thread teams never
+    share a process); `python -m llama_cpp.server` on the same file is reported beside ours.
+    The three take turns prompt by prompt. Target: ours / baseline >= 0.9.
 (b) 4 concurrent streams: aggregate decode tokens/s against the same server's single-stream
     rate. Target: >= 1.0 for ours (no collapse under concurrency); llama_cpp.server reported.
 (c) the p50 latency that authentication and metering add: many small requests (the echo test
@@ -21,7 +21,7 @@ stream's usage (`stream_options.include_usage`); llama_cpp.server sends no usage
 its tokens are its content chunks (one per token; checked against its non-streamed usage at
 warm-up); the in-process baseline's are the usage of the same greedy completion, not streamed.
 
-    .venv/bin/python bench/serve.py [--quick] [--rounds 3] [--max-tokens 128] [--requests 300]
+    .venv/bin/python bench/serve.py [--quick] [--rounds 5] [--max-tokens 128] [--requests 300]
 """
 
 from __future__ import annotations
@@ -85,11 +85,12 @@ def model_file() -> tuple[str, int]:
     return path, min(trained_context(path) or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX)
 
 
-# -- the baseline: llama-cpp-python in this (child) process -------------------------------------
+# -- the baseline: llama-cpp-python in its own (child) process ------------------------------------
 
 
-def in_process(max_tokens: int) -> list[list[float]]:
-    """[tokens, first, last] per prompt, streamed, after an untimed non-streamed pass."""
+def in_process_worker(max_tokens: int) -> None:
+    """The child: load the model, count each prompt's tokens (untimed, not streamed), say "ready",
+    then for each prompt index read on stdin, stream that prompt and print [tokens, first, last]."""
     import llama_cpp
 
     path, n_ctx = model_file()
@@ -97,34 +98,45 @@ def in_process(max_tokens: int) -> list[list[float]]:
         model_path=path, n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=THREADS, verbose=False
     )
     greedy = {"max_tokens": max_tokens, "temperature": 0.0, "top_k": 1, "seed": 0}
-    counts, texts = [], []
+    answers = []
     for prompt in PROMPTS:  # warm-up, and the token count of each (deterministic) answer
         out = llm.create_chat_completion(messages=[{"role": "user", "content": prompt}], **greedy)
-        counts.append(out["usage"]["completion_tokens"])
-        texts.append(out["choices"][0]["message"]["content"])
-    results = []
-    for prompt, tokens, text in zip(PROMPTS, counts, texts):
+        answers.append((out["usage"]["completion_tokens"], out["choices"][0]["message"]["content"]))
+    print("ready", flush=True)
+    for line in sys.stdin:
+        prompt = PROMPTS[int(line)]
         first = last = 0.0
         parts = []
-        stream = llm.create_chat_completion(
-            messages=[{"role": "user", "content": prompt}], stream=True, **greedy
-        )
-        for chunk in stream:
+        messages = [{"role": "user", "content": prompt}]
+        for chunk in llm.create_chat_completion(messages=messages, stream=True, **greedy):
             piece = chunk["choices"][0]["delta"].get("content")
             if piece:
                 last = time.perf_counter()
                 first = first or last
                 parts.append(piece)
+        tokens, text = answers[int(line)]
         if "".join(parts) != text:
             print(f"warning: the streamed answer to {prompt!r} differs from the counted one", file=sys.stderr)
-        results.append([tokens, first, last])
-    return results
+        print(json.dumps([tokens, first, last]), flush=True)
 
 
-def baseline_round(max_tokens: int) -> list[Sample]:
-    cmd = [sys.executable, __file__, "--side", "in-process", "--max-tokens", str(max_tokens)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return [Sample(*row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
+class Baseline:
+    """The in-process baseline, resident in a child process like the servers are."""
+
+    def __init__(self, max_tokens: int):
+        cmd = [sys.executable, __file__, "--side", "in-process", "--max-tokens", str(max_tokens)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the in-process baseline did not start")
+
+    def stream(self, index: int) -> Sample:
+        self.proc.stdin.write(f"{index}\n")
+        self.proc.stdin.flush()
+        return Sample(*json.loads(self.proc.stdout.readline()))
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
 
 
 # -- servers ------------------------------------------------------------------------------------
@@ -182,6 +194,9 @@ def llama_server_args(port: int) -> list[str]:
         *("-m", "llama_cpp.server", "--model", path, "--model_alias", "smollm2"),
         *("--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx)),
         *("--n_batch", str(min(512, n_ctx)), "--n_threads", str(THREADS), "--verbose", "False"),
+        # By default a new request cuts the running stream off mid-message; queue them instead,
+        # as ours does, so every stream completes and the two servers do the same work.
+        *("--interrupt_requests", "False"),
     ]
 
 
@@ -230,6 +245,11 @@ async def stream_one(http: httpx.AsyncClient, server: Server, prompt: str, max_t
     return Sample(usage if usage is not None else chunks, first, last)
 
 
+async def stream_alone(server: Server, prompt: str, max_tokens: int) -> Sample:
+    async with httpx.AsyncClient(timeout=300) as http:
+        return await stream_one(http, server, prompt, max_tokens)
+
+
 async def streams(server: Server, max_tokens: int, together: bool) -> list[Sample]:
     """Every prompt streamed, one after another or all at once."""
     async with httpx.AsyncClient(timeout=300) as http:
@@ -276,17 +296,43 @@ def latencies(servers: list[Server], requests: int) -> dict[str, list[float]]:
 # -- the run ------------------------------------------------------------------------------------
 
 
-def measure(args, ours: Server, peer: Server) -> dict[str, list[float]]:
-    """Rates per round: the baseline (child process), then each server alone and 4 at once."""
-    rates: dict[str, list[float]] = {k: [] for k in ("base", "ours1", "peer1", "ours4", "peer4")}
-    for server in (ours, peer):  # warm-up: models loaded, prompts seen once
-        asyncio.run(streams(server, args.max_tokens, together=False))
-    for _ in range(args.rounds):
-        rates["base"].append(decode_rate(baseline_round(args.max_tokens)))
-        for key, server in (("ours", ours), ("peer", peer)):
-            rates[f"{key}1"].append(decode_rate(asyncio.run(streams(server, args.max_tokens, False))))
-            rates[f"{key}4"].append(aggregate_rate(asyncio.run(streams(server, args.max_tokens, True))))
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def measure(args, base: Baseline, ours: Server, peer: Server) -> dict[str, list[float]]:
+    """Decode rates. Single streams take turns prompt by prompt (the side that goes first
+    rotating), so load from elsewhere on the machine hits the sides of a turn alike: "base",
+    "ours1" and "peer1" hold one rate per stream, aligned turn by turn. Per round: "ours1r" and
+    "peer1r" (the round's single streams together), then "ours4" and "peer4" (4 at once)."""
+    asyncio.run(streams(ours, args.max_tokens, together=False))  # warm-up: model loaded
+    single = {
+        "base": base.stream,
+        "ours1": lambda i: asyncio.run(stream_alone(ours, PROMPTS[i], args.max_tokens)),
+        "peer1": lambda i: asyncio.run(stream_alone(peer, PROMPTS[i], args.max_tokens)),
+    }
+    keys = ("base", "ours1", "peer1", "ours1r", "peer1r", "ours4", "peer4")
+    rates: dict[str, list[float]] = {k: [] for k in keys}
+    for round_ in range(args.rounds):
+        progress(f"round {round_ + 1} of {args.rounds}")
+        samples: dict[str, list[Sample]] = {key: [] for key in single}
+        for i in range(len(PROMPTS)):
+            turn = (round_ + i) % len(single)
+            for key in list(single)[turn:] + list(single)[:turn]:
+                sample = single[key](i)
+                samples[key].append(sample)
+                rates[key].append(decode_rate([sample]))
+        rates["ours1r"].append(decode_rate(samples["ours1"]))
+        rates["peer1r"].append(decode_rate(samples["peer1"]))
+        pair = [("ours4", ours), ("peer4", peer)]
+        for key, server in pair if round_ % 2 == 0 else pair[::-1]:
+            rates[key].append(aggregate_rate(asyncio.run(streams(server, args.max_tokens, True))))
     return rates
+
+
+def paired(top: list[float], bottom: list[float]) -> float:
+    """The median of the ratios of measurements taken side by side."""
+    return statistics.median(a / b for a, b in zip(top, bottom))
 
 
 def report(args, rates: dict[str, list[float]], times: dict[str, list[float]], check: str) -> None:
@@ -296,7 +342,7 @@ def report(args, rates: dict[str, list[float]], times: dict[str, list[float]], c
         f"max_tokens {args.max_tokens}, greedy; {args.rounds} round(s)"
     )
     print(f"token count check: {check}")
-    print(f"\n{'decode tokens/s (first token to last)':44s} {'median':>8s} {'min':>8s} {'max':>8s}")
+    print(f"\n{'decode tokens/s (first token to last)':44s} {'median':>8s} {'min':>8s} {'max':>8s}  over")
     names = {
         "base": "llama-cpp-python in-process (baseline)",
         "ours1": "modelatlas serve, 1 stream",
@@ -305,19 +351,18 @@ def report(args, rates: dict[str, list[float]], times: dict[str, list[float]], c
         "peer4": "llama_cpp.server, 4 streams (aggregate)",
     }
     for key, name in names.items():
-        values = rates[key]
-        print(f"{name:44s} {statistics.median(values):8.1f} {min(values):8.1f} {max(values):8.1f}")
+        values, over = rates[key], "rounds" if key.endswith("4") else "streams"
+        print(f"{name:44s} {statistics.median(values):8.1f} {min(values):8.1f} {max(values):8.1f}  {over}")
     print(f"\n{f'latency, {ECHO} max_tokens 1, {args.requests} each':44s} {'p50 ms':>8s} {'p90 ms':>8s}")
     for name, values in times.items():
         p90 = statistics.quantiles(values, n=10)[-1]
         print(f"{name:44s} {statistics.median(values):8.2f} {p90:8.2f}")
-    med = {key: statistics.median(values) for key, values in rates.items()}
-    ratio_a, peer_a = med["ours1"] / med["base"], med["peer1"] / med["base"]
-    ratio_b, peer_b = med["ours4"] / med["ours1"], med["peer4"] / med["peer1"]
+    ratio_a, peer_a = paired(rates["ours1"], rates["base"]), paired(rates["peer1"], rates["base"])
+    ratio_b, peer_b = paired(rates["ours4"], rates["ours1r"]), paired(rates["peer4"], rates["peer1r"])
     added = statistics.median(times["modelatlas serve"]) - statistics.median(
         times["modelatlas serve --no-auth"]
     )
-    print()
+    print("\nratios: medians of side-by-side pairs (a: turn by turn; b: round by round)")
     print(f"(a) serve / in-process, 1 stream:  {ratio_a:.3f}  target >= 0.9  {verdict(ratio_a >= 0.9)}")
     print(f"    llama_cpp.server / in-process: {peer_a:.3f}")
     print(f"(b) serve, 4 streams / 1 stream:   {ratio_b:.3f}  target >= 1.0  {verdict(ratio_b >= 1.0)}")
@@ -331,19 +376,20 @@ def verdict(ok: bool) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 round, 64 tokens, 100 latency requests")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="2 rounds, 64 tokens, 100 latency requests")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--requests", type=int, default=300, help="small requests per server for (c)")
     parser.add_argument("--side", choices=["in-process"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:  # child process: the baseline alone, so its llama.cpp thread team runs alone
-        print(json.dumps(in_process(args.max_tokens)))
+        in_process_worker(args.max_tokens)
         return
     if args.quick:
-        args.rounds, args.max_tokens, args.requests = 1, 64, 100
+        args.rounds, args.max_tokens, args.requests = 2, 64, 100
 
     home = Path(tempfile.mkdtemp(prefix="modelatlas-bench-serve-"))
+    progress(f"starting servers (logs in {home})")
     env, secret = prepare_home(home / "home")
     ports = [free_port() for _ in range(3)]
     ours = Server(
@@ -357,8 +403,12 @@ def main() -> None:
         stack.enter_context(
             running(llama_server_args(ports[2]), ports[2], "/v1/models", home / "peer.log", env)
         )
-        check = check_chunk_counts(peer, args.max_tokens)
-        rates = measure(args, ours, peer)
+        base = Baseline(args.max_tokens)
+        stack.callback(base.close)
+        progress("servers ready")
+        check = check_chunk_counts(peer, args.max_tokens)  # also its warm-up
+        rates = measure(args, base, ours, peer)
+        progress("decode measured; now latency")
         times = latencies([open_, ours], args.requests)
     report(args, rates, times, check)
     print(f"\nserver logs: {home}")

@@ -130,3 +130,17 @@ def test_embeddings_and_loglikelihood_through_the_wrapper():
     good = run(model.loglikelihood("2+2=", "4"))
     bad = run(model.loglikelihood("2+2=", "5"))
     assert good.is_greedy and not bad.is_greedy and good.logprob > bad.logprob
+
+
+def test_the_cache_takes_the_same_key_from_many_threads_at_once():
+    """Two items with the same prompt finish together: both stores succeed (no UNIQUE error)."""
+    import concurrent.futures
+
+    from modelatlas.backends.cache import StoreCache
+    from modelatlas.types import Completion
+
+    cache = StoreCache()
+    answers = [Completion(text=str(i), model="m") for i in range(8)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda c: cache.put("same-key", "m", c), answers))
+    assert cache.get("same-key").text in {a.text for a in answers}

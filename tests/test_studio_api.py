@@ -159,6 +159,13 @@ def test_playground_explains_bad_input(studio, echo_models):
     priced = events(studio, "/api/playground/stream", {"models": ["test/echo"], "prompt": "one two"})
     assert texts(priced) == {0: "one two"}
     assert next(e for e in priced if e["type"] == "stats")["cost_usd"] > 0
+    # One model failing mid-way is shown in its own pane; the other one still answers.
+    user.add(ModelRecord(id="test/tiny", backend="echo", options={"context_length": 8}))
+    body = {"models": ["test/tiny", "test/echo"], "prompt": "one two"}
+    mixed = events(studio, "/api/playground/stream", body)
+    failure = next(e for e in mixed if e["type"] == "error")
+    assert failure["index"] == 0 and "context window holds 8" in failure["message"]
+    assert texts(mixed) == {1: "one two"} and mixed[-1] == {"type": "done"}
     page = httpx.get(studio + "/playground", params={"models": "test/echo,nope/x"})
     assert page.status_code == 200 and "Unknown model &#39;nope/x&#39;" in page.text
     assert '<option value="test/echo" selected>' in page.text
@@ -191,7 +198,8 @@ def test_an_arena_vote_is_stored_and_moves_the_leaderboard(studio, echo_models):
 
 @pytest.mark.slow
 def test_a_job_started_from_the_api_runs_and_links_its_run(studio, echo_models, qa, tmp_path):
-    user.add(ModelRecord(id="test/slow", backend="echo", options={"delay_s": 0.05}))
+    # About a second per item (4 words, a quarter of a second each), four at a time per model.
+    user.add(ModelRecord(id="test/slow", backend="echo", options={"delay_s": 0.25}))
     body = {"dataset": str(qa), "models": ["test/slow", "test/red"], "metrics": ["exact_match"]}
     started = httpx.post(studio + "/api/jobs", json=body)
     assert started.status_code == 201, started.text
@@ -202,6 +210,8 @@ def test_a_job_started_from_the_api_runs_and_links_its_run(studio, echo_models, 
     assert final["done"] == final["total"] == 2 * len(QA)
     dones = [s["done"] for s in seen]
     assert dones == sorted(dones)  # progress only moves forward
+    midway = [s for s in seen if s["status"] == "running" and 0 < s["done"] < s["total"]]
+    assert midway and midway[0]["run_id"] == final["run_id"]  # visible while it runs
     assert final["run_url"] == f"/runs/{final['run_id']}"
     assert httpx.get(studio + final["run_url"]).status_code == 200
     page = httpx.get(f"{studio}/jobs/{job_id}")  # a reload shows the same state, from the store

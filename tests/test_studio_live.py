@@ -92,9 +92,8 @@ def test_an_arena_vote_reveals_the_names_and_updates_the_leaderboard(echo_models
 @pytest.mark.slow
 def test_an_evaluation_started_in_the_studio_shows_progress_and_its_run(echo_models, page, tmp_path):
     data = tmp_path / "qa.jsonl"
-    data.write_text(
-        "".join(json.dumps({"id": f"q{i}", "input": "red", "reference": "red"}) + "\n" for i in range(5))
-    )
+    rows = [{"id": f"q{i}", "input": f"red {i}", "reference": "red"} for i in range(5)]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
     page.goto("/jobs")
     page.get_by_label("Dataset file").fill(str(data))
     page.get_by_label("test/echo", exact=True).check()
@@ -102,7 +101,9 @@ def test_an_evaluation_started_in_the_studio_shows_progress_and_its_run(echo_mod
     page.get_by_label("exact_match", exact=True).check()
     page.get_by_role("button", name="Start the evaluation").click()
     page.wait_for_url(re.compile(r"/jobs/job-"))
-    page.wait_for_function("document.querySelector('[data-job]').dataset.status === 'done'", timeout=180_000)
+    finished = "['done', 'failed'].includes(document.querySelector('[data-job]').dataset.status)"
+    page.wait_for_function(finished, timeout=180_000)
+    assert page.locator('[data-field="status"]').inner_text() == "done", page.locator(".log").inner_text()
     assert page.locator('[data-field="progress"]').inner_text() == "10 of 10 answers"
     run_link = page.locator('[data-field="run"] a')
     run_id = run_link.inner_text()
@@ -112,3 +113,13 @@ def test_an_evaluation_started_in_the_studio_shows_progress_and_its_run(echo_mod
     assert page.locator('[data-field="status"]').inner_text() == "done"
     page.locator('[data-field="run"] a').click()
     page.wait_for_url(f"**/runs/{run_id}")
+
+
+@pytest.mark.slow
+def test_the_pages_fit_a_narrow_window(echo_models, page):
+    page.set_viewport_size({"width": 360, "height": 740})
+    for path in ("/playground", "/arena", "/jobs"):
+        page.goto(path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow}px wider than the window"
+        screenshot(page, "narrow" + path.replace("/", "-"))

@@ -70,6 +70,7 @@ def charts_drawn(page, count: int) -> None:
 # --- in the browser -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_catalog_filters_to_local_embedding_models_and_opens_minilm(page, studio):
     page.goto("/catalog")
     page.get_by_label("Task").select_option("embeddings")
@@ -94,6 +95,7 @@ def test_catalog_filters_to_local_embedding_models_and_opens_minilm(page, studio
     assert "client.embeddings.create" in page.locator("#code-1").inner_text()
 
 
+@pytest.mark.slow
 def test_model_card_copies_code_and_keeps_a_comparison(page, studio):
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=studio)
     page.goto("/models/local/smollm2-135m-instruct")
@@ -110,6 +112,7 @@ def test_model_card_copies_code_and_keeps_a_comparison(page, studio):
     assert "Published benchmarks" in page.content() and "Evaluation results" in page.content()
 
 
+@pytest.mark.slow
 def test_a_run_made_by_the_cli_shows_its_chart_and_items(echo_run, page):
     run_id = echo_run["run_id"]
     page.goto("/runs")
@@ -125,6 +128,7 @@ def test_a_run_made_by_the_cli_shows_its_chart_and_items(echo_run, page):
     assert "exact_match: 1.000" in rows.first.inner_text()
 
 
+@pytest.mark.slow
 def test_benchmarks_page_charts_quality_cost_and_latency(echo_run, page):
     page.goto("/benchmarks")
     charts_drawn(page, 3)
@@ -136,6 +140,7 @@ def test_benchmarks_page_charts_quality_cost_and_latency(echo_run, page):
     assert "f1 (95% CI)" in page.locator("#leaderboard thead").inner_text()
 
 
+@pytest.mark.slow
 def test_improve_page_lists_a_saved_report(improve_report, page):
     run_id = improve_report["run_id"]
     page.goto("/improve")
@@ -146,6 +151,7 @@ def test_improve_page_lists_a_saved_report(improve_report, page):
     charts_drawn(page, 3)
 
 
+@pytest.mark.slow
 def test_narrow_window_keeps_the_nav_usable(page):
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/catalog")
@@ -162,6 +168,7 @@ def test_narrow_window_keeps_the_nav_usable(page):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing spills sideways
 
 
+@pytest.mark.slow
 def test_keyboard_reaches_the_content_and_the_nav(page):
     page.goto("/catalog")
     page.keyboard.press("Tab")
@@ -173,6 +180,7 @@ def test_keyboard_reaches_the_content_and_the_nav(page):
     assert outline != "none"  # focus is visible
 
 
+@pytest.mark.slow
 def test_every_page_loads_without_errors(echo_run, improve_report, page):
     run_id = echo_run["run_id"]
     pages = {
@@ -200,6 +208,7 @@ def test_every_page_loads_without_errors(echo_run, improve_report, page):
 # --- over plain HTTP ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_page_status_codes(echo_run, studio):
     run_id = echo_run["run_id"]
     with httpx.Client(base_url=studio, timeout=30) as client:
@@ -221,6 +230,7 @@ def test_page_status_codes(echo_run, studio):
         assert client.get("/static/studio.css").status_code == 200
 
 
+@pytest.mark.slow
 def test_catalog_paging_and_filters_live_in_the_url(studio):
     with httpx.Client(base_url=studio, timeout=30) as client:
         first = client.get("/catalog", params={"hosting": "hosted", "sort": "price"}).text

@@ -35,13 +35,20 @@ class StoreCache:
             return None if row is None else Completion.model_validate(row.response)
 
     def put(self, key: str, identity: str, completion: Completion) -> None:
+        """Store an answer; two calls that store the same key at once both succeed (last wins)."""
+        from sqlalchemy.exc import IntegrityError
+
         from modelatlas.store.db import session
         from modelatlas.store.schema import CachedResponse
 
         data = completion.model_dump(mode="json")
-        with session() as s:
-            row = s.get(CachedResponse, key)
-            if row is None:
-                s.add(CachedResponse(key=key, model_key=identity, response=data))
-            else:
-                row.response = data
+        try:
+            with session() as s:
+                row = s.get(CachedResponse, key)
+                if row is None:
+                    s.add(CachedResponse(key=key, model_key=identity, response=data))
+                else:
+                    row.response = data
+        except IntegrityError:  # another task inserted the same key between our read and insert
+            with session() as s:
+                s.get(CachedResponse, key).response = data

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import ctypes
 import math
 import os
 import threading
@@ -239,7 +240,7 @@ class Engine:
             n_out += 1
             if scores is not None:  # the logits the token was sampled from are still the last ones
                 scores.append(_score(token, self._last_logits(), top))
-            held += decoder.decode(llm.detokenize([token], prev_tokens=None))
+            held += decoder.decode(self.piece(token))
             cut = _first_stop(held, sampling.stop)
             if cut is not None:
                 held, finish = held[:cut], "stop"
@@ -285,8 +286,16 @@ class Engine:
         return scores
 
     def piece(self, token: int) -> bytes:
-        """The bytes of one token (none for control tokens such as BOS)."""
-        return self.llm._model.detokenize([token], special=False)
+        """The bytes of one token (none for control tokens such as BOS). llama-cpp-python's own
+        detokenize loses the pieces longer than its 32-byte buffer (long runs of spaces)."""
+        llama_cpp = require("llama_cpp", extra="local", package="llama-cpp-python")
+        vocab, size = self.llm._model.vocab, 64
+        while True:
+            buffer = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
+            if n >= 0:
+                return buffer.raw[:n]
+            size = -n  # too small: llama.cpp says how much it needs
 
     def adds_bos(self) -> bool:
         """Whether the tokenizer starts a text with BOS (and so the prompts here do)."""

@@ -134,7 +134,7 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        labels = {"model": "", "status": 500}  # 500 unless a response starts
+        labels: dict = {"model": "", "status": None}
         token = _labels.set(labels)
         start = time.perf_counter()
 
@@ -146,12 +146,14 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_noting_status)
         except Exception as exc:  # answered outside this middleware, by serve.errors.error_response
-            labels["status"] = getattr(exc, "http_status", 500)
+            if labels["status"] is None:
+                labels["status"] = getattr(exc, "http_status", 500)
             raise
         finally:
             _labels.reset(token)
             endpoint = getattr(scope.get("route"), "path", None) or "other"  # bounded: no raw paths
-            self.metrics.request(endpoint, labels["model"], labels["status"], time.perf_counter() - start)
+            status = labels["status"] or 500
+            self.metrics.request(endpoint, labels["model"], status, time.perf_counter() - start)
 
 
 def _header(name: str, kind: str, text: str) -> list[str]:

@@ -138,7 +138,8 @@ class ModelPool:
         for other in list(self._loaded):
             if self.loaded_gb + need <= budget:
                 return
-            if self._depth.get(other, 0) == 0:  # never unload a model a request is using
+            idle = self._depth.get(other, 0) == 0  # never unload a model a request is using
+            if idle and self._needs.get(other, 0) > 0:  # a hosted model frees nothing here
                 await self._unload(other)
         if self.loaded_gb > 0 and self.loaded_gb + need > budget:
             log.warning(

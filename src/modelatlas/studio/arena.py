@@ -62,10 +62,20 @@ class VoteRequest(BaseModel):
     winner: Literal["a", "b", "tie", "both_bad"]
 
 
+def _has_its_key(model_id: str) -> bool:
+    """A hosted model is drawn at random only when its API key is in the environment."""
+    import os
+
+    from modelatlas.catalog.resolve import resolve
+
+    env = resolve(model_id).options.get("api_key_env")
+    return not env or bool(os.environ.get(env))
+
+
 def pick_pair(model_a: str | None, model_b: str | None, rng: random.Random | None = None) -> tuple[str, str]:
     """The two models of a battle: the ones chosen, the rest drawn from the runnable text models."""
     rng = rng or random.Random()
-    pool = text_model_ids()
+    pool = [m for m in text_model_ids() if _has_its_key(m)]
     chosen = [m for m in (model_a, model_b) if m]
     others = [m for m in pool if m not in chosen]
     needed = 2 - len(chosen)

@@ -91,12 +91,12 @@ def job_state(job_id: str) -> store.Job | None:
     job = store.get_job(job_id)
     if job is None or job.finished or job.status == "queued":
         return job
+    ended, code = _ended(job)  # first: the run read after it is final when the process has ended
     changes: dict[str, Any] = {}
     run = store.find_run(run_name(job), job.created_at)
     if run is not None:
         run_id, run_status, total = run
         changes = {"run_id": run_id, "total": total, "done": min(store.items_done(run_id), total)}
-    ended, code = _ended(job)
     if ended:
         if run is not None and run_status == "done" and code in (0, None):
             changes.update(status="done", done=changes["total"])
@@ -134,7 +134,10 @@ def _alive(pid: int) -> bool:
 
 
 def _failure(job_id: str, code: int | None) -> str:
-    lines = log_paths(job_id)[1].read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    try:
+        lines = log_paths(job_id)[1].read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
     tail = "\n".join(lines[-TAIL_LINES:])
     said = f" (exit code {code})" if code is not None else ""
     return f"The evaluation stopped before it finished{said}." + (f"\n{tail}" if tail else "")

@@ -49,6 +49,7 @@
       voteBox.disabled = false;
       voteBox.querySelector("button").focus();
     }, function (err) {
+      window.maPanes.settle(panes);
       status.textContent = "";
       showError(err.message);
     }).then(function () { startButton.disabled = false; });
@@ -88,6 +89,8 @@
     panes.querySelectorAll(".stats").forEach(function (dl) { dl.hidden = false; });
     result.textContent = "Vote stored (" + WORDS[data.winner] + "). A was " + data.model_a +
       ", B was " + data.model_b + ".";
+    result.setAttribute("tabindex", "-1");
+    result.focus();  // the vote buttons are disabled now: keep the keyboard user's place
   }
 
   function cell(row, text, numeric) {
@@ -130,8 +133,9 @@
       },
       hovertemplate: "%{y}: %{x:.0f}<extra></extra>"
     };
+    el.style.height = (110 + 45 * rows.length) + "px";
     var layout = {
-      margin: { t: 20, r: 20, b: 50, l: 200 }, autosize: true,
+      margin: { t: 20, r: 20, b: 50, l: 200 }, autosize: true, height: 110 + 45 * rows.length,
       xaxis: { title: { text: "Rating (95% CI)" } }, yaxis: { automargin: true }
     };
     window.Plotly.react(el, [trace], layout, { displaylogo: false, responsive: true });

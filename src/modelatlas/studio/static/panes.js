@@ -67,7 +67,7 @@
   // A pane: heading, the answer as it streams, its stats. Returns the section element.
   function makePane(index, title) {
     var pane = document.createElement("section");
-    pane.className = "pane";
+    pane.className = "pane waiting";
     pane.setAttribute("data-index", String(index));
     pane.setAttribute("aria-labelledby", "pane-title-" + index);
     var heading = document.createElement("h2");
@@ -101,12 +101,13 @@
     if (!pane) return;
     if (event.type === "delta") {
       pane.querySelector(".answer").textContent += event.text;
+      pane.classList.remove("waiting");
       pane.classList.add("streaming");
     } else if (event.type === "stats") {
       STATS.forEach(function (pair) {
         pane.querySelector('[data-stat="' + pair[0] + '"]').textContent = formatStat(pair[0], event);
       });
-      pane.classList.remove("streaming");
+      pane.classList.remove("streaming", "waiting");
       pane.classList.add("finished");
     } else if (event.type === "error") {
       var note = document.createElement("p");
@@ -114,7 +115,7 @@
       note.setAttribute("role", "alert");
       note.textContent = event.message;
       pane.appendChild(note);
-      pane.classList.remove("streaming");
+      pane.classList.remove("streaming", "waiting");
       pane.classList.add("finished", "failed");
     }
   }
@@ -124,7 +125,13 @@
     pane.querySelectorAll("[data-stat]").forEach(function (dd) { dd.textContent = "…"; });
     pane.querySelectorAll(".error").forEach(function (p) { p.remove(); });
     pane.classList.remove("streaming", "finished", "failed");
+    pane.classList.add("waiting");
   }
 
-  window.maPanes = { stream: stream, makePane: makePane, apply: apply, resetPane: resetPane, usd: usd };
+  // After a stream stopped early (an error, the Stop button): no pane is waiting or streaming.
+  function settle(root) {
+    root.querySelectorAll(".pane").forEach(function (pane) { pane.classList.remove("waiting", "streaming"); });
+  }
+
+  window.maPanes = { stream: stream, makePane: makePane, apply: apply, resetPane: resetPane, settle: settle };
 })();

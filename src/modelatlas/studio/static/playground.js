@@ -56,6 +56,7 @@
     }, controller.signal).then(function () {
       status.textContent = "Done in " + ((performance.now() - started) / 1000).toFixed(1) + " s.";
     }, function (err) {
+      window.maPanes.settle(panes);
       if (err.name === "AbortError") { status.textContent = "Stopped."; return; }
       status.textContent = "";
       showError(err.message);
