@@ -135,7 +135,7 @@ async def attempt(client, i: int) -> str:
 
 async def one_client(client, i: int, tally: Tally) -> None:
     """Run client ``i`` to its end, retrying after each 503 as its Retry-After header says."""
-    deadline = asyncio.get_running_loop().time() + 120
+    deadline = asyncio.get_running_loop().time() + 300
     while True:
         try:
             tally.outcomes[i] = await attempt(client, i)
@@ -153,7 +153,7 @@ async def one_client(client, i: int, tally: Tally) -> None:
 async def crowd(served: Served) -> Tally:
     tally = Tally()
     async with openai.AsyncOpenAI(
-        base_url=f"{served.url}/v1", api_key=served.secret, max_retries=0, timeout=120
+        base_url=f"{served.url}/v1", api_key=served.secret, max_retries=0, timeout=300
     ) as client:
         results = await asyncio.gather(
             *(one_client(client, i, tally) for i in range(CLIENTS)), return_exceptions=True
@@ -167,7 +167,7 @@ async def burst(served: Served, n: int) -> list[int]:
     """Statuses of ``n`` simultaneous one-token requests."""
     body = {"model": CHAT, "messages": ask(-1), "max_tokens": 1}
     headers = {"Authorization": f"Bearer {served.secret}"}
-    async with httpx.AsyncClient(base_url=served.url, headers=headers, timeout=120) as http:
+    async with httpx.AsyncClient(base_url=served.url, headers=headers, timeout=300) as http:
         responses = await asyncio.gather(*(http.post("/v1/chat/completions", json=body) for _ in range(n)))
     return [r.status_code for r in responses]
 

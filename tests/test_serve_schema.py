@@ -19,6 +19,7 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -47,7 +48,7 @@ NEVER = {422: "a validation error must be a 400", 401: "a valid key was refused"
 class Served:
     url: str
     secret: str
-    log: str
+    log: Path
 
 
 def create_key(env: dict[str, str], name: str) -> str:
@@ -79,8 +80,8 @@ def served(tmp_path_factory) -> Served:
     secret = create_key(env, "schemathesis")
     port = free_port()
     args = ["-m", "modelatlas", "serve", "--model", CHAT, "--model", EMBED, "--port", str(port)]
-    log = str(folder / "server.log")
-    with python_server(args, port, ready_path="/health", log_path=log, env=env):
+    log = folder / "server.log"
+    with python_server(args, port, ready_path="/health", log_path=str(log), env=env):
         yield Served(f"http://127.0.0.1:{port}", secret, log)
 
 
@@ -175,7 +176,7 @@ def test_fuzzing_the_openapi_document_finds_no_server_errors(served, schema):
     ok = sum(n for (label, mode, status), n in tally.items() if status == 200 and label.startswith("POST"))
     assert ok >= 20, "too few generated requests reached a model: the fuzzing only met validation"
     assert httpx.get(f"{served.url}/health").json()["status"] == "ok"
-    log = open(served.log, errors="replace").read()
+    log = served.log.read_text(errors="replace")
     assert "Traceback" not in log, "bad input left stack traces in the server log:\n" + log[-3000:]
 
 

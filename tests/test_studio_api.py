@@ -217,6 +217,10 @@ def test_a_job_started_from_the_api_runs_and_links_its_run(studio, echo_models, 
     page = httpx.get(f"{studio}/jobs/{job_id}")  # a reload shows the same state, from the store
     assert page.status_code == 200 and f'href="/runs/{final["run_id"]}"' in page.text
     assert job_id in httpx.get(studio + "/jobs").text
+    listed = subprocess.run(  # and the CLI sees the run the studio started
+        [sys.executable, "-m", "modelatlas", "runs", "list", "--json"], capture_output=True, text=True
+    )
+    assert final["run_id"] in [r["id"] for r in json.loads(listed.stdout)]
 
 
 @pytest.mark.slow

@@ -88,6 +88,15 @@ class TransformersBackend(Backend):
     def load(self) -> None:
         self.loaded()
 
+    async def aclose(self) -> None:
+        """Let the shared model go (its memory is freed once no other backend holds it)."""
+        if self._model is not None:
+            from modelatlas.backends.hf_load import release
+
+            o = self.options
+            release(self.location, o.task, o.dtype, o.threads, o.adapter)
+            self._model = None
+
     def identity(self) -> str:
         from modelatlas.backends.identity import fingerprint
 

@@ -42,6 +42,7 @@ class Loaded:
 
 _loaded: dict[tuple, Loaded] = {}
 _loading: dict[tuple, threading.Lock] = {}  # one per key, so one slow load blocks no other
+_users: dict[tuple, int] = {}  # backends holding each loaded model
 _loaded_lock = threading.Lock()
 
 
@@ -54,8 +55,9 @@ def load(
 ) -> Loaded:
     """The shared loaded model for these settings, loading it on first use."""
     path = Path(location).expanduser()
-    key = (str(path.resolve()), task, dtype, threads, _adapter_key(adapter))
+    key = _key(location, task, dtype, threads, adapter)
     with _loaded_lock:
+        _users[key] = _users.get(key, 0) + 1
         if key in _loaded:
             return _loaded[key]
         key_lock = _loading.setdefault(key, threading.Lock())
@@ -70,6 +72,29 @@ def load(
         with _loaded_lock:
             _loaded[key] = loaded
         return loaded
+
+
+def release(
+    location: str,
+    task: str = "auto",
+    dtype: str = "float32",
+    threads: int | None = None,
+    adapter: str | None = None,
+) -> None:
+    """One user is done with the model; the last one drops it, so its memory can be freed."""
+    key = _key(location, task, dtype, threads, adapter)
+    with _loaded_lock:
+        left = _users.get(key, 0) - 1
+        if left > 0:
+            _users[key] = left
+            return
+        _users.pop(key, None)
+        _loaded.pop(key, None)
+
+
+def _key(location: str, task: str, dtype: str, threads: int | None, adapter: str | None) -> tuple:
+    path = Path(location).expanduser()
+    return (str(path.resolve()), task, dtype, threads, _adapter_key(adapter))
 
 
 def fresh_copy(loaded: Loaded) -> Any:
@@ -112,6 +137,7 @@ def clear_cache() -> None:
     with _loaded_lock:
         _loaded.clear()
         _loading.clear()
+        _users.clear()
 
 
 def detect_kind(path: Path, task: str = "auto") -> str:

@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from starlette.exceptions import HTTPException
 
 from modelatlas import __version__
+from modelatlas.errors import ModelAtlasError
 from modelatlas.serve import chat, embeddings
 from modelatlas.serve.auth import Gate
 from modelatlas.serve.errors import error_response
@@ -80,7 +81,9 @@ def create_app(
     app.state.gate = Gate(auth, limiter)
     app.state.metrics = metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for kind in (Exception, RequestValidationError, HTTPException):
+    # Our errors get their own handler: the one for Exception runs in Starlette's outermost
+    # middleware, which answers and then re-raises (a logged traceback for a plain 404).
+    for kind in (ModelAtlasError, Exception, RequestValidationError, HTTPException):
         app.add_exception_handler(kind, lambda request, exc: error_response(exc))
     _routes(app)
     return app
