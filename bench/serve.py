@@ -20,8 +20,16 @@ from the first token of any to the last of any. Tokens are what the server repor
 stream's usage (`stream_options.include_usage`); llama_cpp.server sends no usage in a stream, so
 its tokens are its content chunks (one per token; checked against its non-streamed usage at
 warm-up); the in-process baseline's are the usage of the same greedy completion, not streamed.
+The ratios are medians of ratios of measurements taken side by side, so load from elsewhere on
+the machine cancels out as far as it can.
+
+The server serves the file as bench/smollm2, registered with the context size and thread count
+that every side uses (by default those `modelatlas serve` gives the bundled model: the trained
+context capped at 8192, every core). On a machine busy with other work, `--threads 1` gives
+steadier figures: a llama.cpp thread team that loses a core stalls at every barrier.
 
     .venv/bin/python bench/serve.py [--quick] [--rounds 5] [--max-tokens 128] [--requests 300]
+                                    [--threads N]
 """
 
 from __future__ import annotations
@@ -50,9 +58,9 @@ PROMPTS = [
     "List three uses of copper.",
     "Why do cats purr?",
 ]
-MODEL = "local/smollm2-135m-instruct"
+MODEL = "local/smollm2-135m-instruct"  # its GGUF file is the one every side runs
+SERVED = "bench/smollm2"  # the same file, registered with the context and threads of the others
 ECHO = "bench/echo"
-THREADS = os.cpu_count() or 1
 
 
 @dataclass
@@ -88,14 +96,14 @@ def model_file() -> tuple[str, int]:
 # -- the baseline: llama-cpp-python in its own (child) process ------------------------------------
 
 
-def in_process_worker(max_tokens: int) -> None:
+def in_process_worker(max_tokens: int, threads: int) -> None:
     """The child: load the model, count each prompt's tokens (untimed, not streamed), say "ready",
     then for each prompt index read on stdin, stream that prompt and print [tokens, first, last]."""
     import llama_cpp
 
     path, n_ctx = model_file()
     llm = llama_cpp.Llama(
-        model_path=path, n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=THREADS, verbose=False
+        model_path=path, n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=threads, verbose=False
     )
     greedy = {"max_tokens": max_tokens, "temperature": 0.0, "top_k": 1, "seed": 0}
     answers = []
@@ -123,8 +131,9 @@ def in_process_worker(max_tokens: int) -> None:
 class Baseline:
     """The in-process baseline, resident in a child process like the servers are."""
 
-    def __init__(self, max_tokens: int):
+    def __init__(self, max_tokens: int, threads: int):
         cmd = [sys.executable, __file__, "--side", "in-process", "--max-tokens", str(max_tokens)]
+        cmd += ["--threads", str(threads)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if self.proc.stdout.readline().strip() != "ready":
             raise RuntimeError("the in-process baseline did not start")
@@ -184,28 +193,31 @@ def running(args: list[str], port: int, ready: str, log: Path, env: dict[str, st
 
 
 def ours_args(port: int, auth: bool) -> list[str]:
-    args = ["-m", "modelatlas", "serve", "--model", MODEL, "--model", ECHO, "--port", str(port)]
+    args = ["-m", "modelatlas", "serve", "--model", SERVED, "--model", ECHO, "--port", str(port)]
     return args if auth else [*args, "--no-auth"]
 
 
-def llama_server_args(port: int) -> list[str]:
+def llama_server_args(port: int, threads: int) -> list[str]:
     path, n_ctx = model_file()
     return [
         *("-m", "llama_cpp.server", "--model", path, "--model_alias", "smollm2"),
         *("--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx)),
-        *("--n_batch", str(min(512, n_ctx)), "--n_threads", str(THREADS), "--verbose", "False"),
+        *("--n_batch", str(min(512, n_ctx)), "--n_threads", str(threads), "--verbose", "False"),
         # By default a new request cuts the running stream off mid-message; queue them instead,
         # as ours does, so every stream completes and the two servers do the same work.
         *("--interrupt_requests", "False"),
     ]
 
 
-def prepare_home(home: Path) -> tuple[dict[str, str], str]:
-    """The environment of a fresh home with the echo model registered, and a new key's secret."""
+def prepare_home(home: Path, threads: int) -> tuple[dict[str, str], str]:
+    """The environment of a fresh home with the served models registered, and a new key's secret."""
     env = {**os.environ, "MODELATLAS_HOME": str(home)}
     env.pop("MODELATLAS_DATABASE_URL", None)
+    path, n_ctx = model_file()
+    options = {"n_ctx": n_ctx, "n_threads": threads}
     register = (
         "from modelatlas.catalog import user; from modelatlas.catalog.records import ModelRecord; "
+        f"user.add(ModelRecord(id={SERVED!r}, backend='llamacpp', location={path!r}, options={options!r})); "
         f"user.add(ModelRecord(id={ECHO!r}, backend='echo'))"
     )
     subprocess.run([sys.executable, "-c", register], env=env, check=True)
@@ -338,9 +350,11 @@ def paired(top: list[float], bottom: list[float]) -> float:
 def report(args, rates: dict[str, list[float]], times: dict[str, list[float]], check: str) -> None:
     path, n_ctx = model_file()
     print(
-        f"model: {MODEL} ({Path(path).name}), n_ctx {n_ctx}, {THREADS} threads; {len(PROMPTS)} prompts, "
-        f"max_tokens {args.max_tokens}, greedy; {args.rounds} round(s)"
+        f"model: {Path(path).name} (bundled as {MODEL}; served as {SERVED}), n_ctx {n_ctx}, "
+        f"{args.threads} threads on every side; {len(PROMPTS)} prompts, max_tokens {args.max_tokens}, "
+        f"greedy; {args.rounds} round(s)"
     )
+    print(f"machine load average: {args.load} at the start, {os.getloadavg()[0]:.2f} at the end")
     print(f"token count check: {check}")
     print(f"\n{'decode tokens/s (first token to last)':44s} {'median':>8s} {'min':>8s} {'max':>8s}  over")
     names = {
@@ -380,30 +394,35 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--requests", type=int, default=300, help="small requests per server for (c)")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="llama.cpp threads on every side"
+    )
     parser.add_argument("--side", choices=["in-process"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:  # child process: the baseline alone, so its llama.cpp thread team runs alone
-        in_process_worker(args.max_tokens)
+        in_process_worker(args.max_tokens, args.threads)
         return
     if args.quick:
         args.rounds, args.max_tokens, args.requests = 2, 64, 100
+    args.load = f"{os.getloadavg()[0]:.2f}"
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
 
     home = Path(tempfile.mkdtemp(prefix="modelatlas-bench-serve-"))
     progress(f"starting servers (logs in {home})")
-    env, secret = prepare_home(home / "home")
+    env, secret = prepare_home(home / "home", args.threads)
     ports = [free_port() for _ in range(3)]
-    ours = Server(
-        "modelatlas serve", f"http://127.0.0.1:{ports[0]}/v1", MODEL, {"Authorization": f"Bearer {secret}"}
-    )
-    open_ = Server("modelatlas serve --no-auth", f"http://127.0.0.1:{ports[1]}/v1", MODEL, {})
+    key = {"Authorization": f"Bearer {secret}"}
+    ours = Server("modelatlas serve", f"http://127.0.0.1:{ports[0]}/v1", SERVED, key)
+    open_ = Server("modelatlas serve --no-auth", f"http://127.0.0.1:{ports[1]}/v1", SERVED, {})
     peer = Server("llama_cpp.server", f"http://127.0.0.1:{ports[2]}/v1", "smollm2", {})
     with contextlib.ExitStack() as stack:
-        stack.enter_context(running(ours_args(ports[0], True), ports[0], "/health", home / "ours.log", env))
-        stack.enter_context(running(ours_args(ports[1], False), ports[1], "/health", home / "open.log", env))
-        stack.enter_context(
-            running(llama_server_args(ports[2]), ports[2], "/v1/models", home / "peer.log", env)
-        )
-        base = Baseline(args.max_tokens)
+        for port, args_, log, ready in (
+            (ports[0], ours_args(ports[0], True), "ours.log", "/health"),
+            (ports[1], ours_args(ports[1], False), "open.log", "/health"),
+            (ports[2], llama_server_args(ports[2], args.threads), "peer.log", "/v1/models"),
+        ):
+            stack.enter_context(running(args_, port, ready, home / log, env))
+        base = Baseline(args.max_tokens, args.threads)
         stack.callback(base.close)
         progress("servers ready")
         check = check_chunk_counts(peer, args.max_tokens)  # also its warm-up

@@ -116,6 +116,17 @@ def problem_of(response: schemathesis.Response) -> str | None:
     return None
 
 
+def problem_of_401(response: schemathesis.Response) -> str | None:
+    """A 401 for a missing or mangled key is right; it must still be the envelope."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return "401: the error is not JSON"
+    if not (isinstance(body, dict) and set(body.get("error", {})) == ENVELOPE):
+        return "401: not OpenAI's error envelope"
+    return None
+
+
 def conformance_problem(case, response: schemathesis.Response) -> str | None:
     """A whole JSON answer must match the response schema the document declares for it."""
     content_type = (response.headers.get("content-type") or [""])[0]
@@ -148,7 +159,11 @@ def fuzz(operation, mode: GenerationMode, served: Served, session, tally: Counte
             case.body["model"] = model
         response = case.call(base_url=served.url, session=session, headers=headers, timeout=30)
         tally[(operation.label, mode.value, response.status_code)] += 1
-        problem = problem_of(response) or conformance_problem(case, response)
+        sent_key = response.request.headers.get("Authorization") == headers["Authorization"]
+        if response.status_code == 401 and not sent_key:  # a negative case mangled the key itself
+            problem = problem_of_401(response)
+        else:
+            problem = problem_of(response) or conformance_problem(case, response)
         if problem:
             body = case.body if case.body is not None else case.query
             problems.append(f"{operation.label} [{mode.value}] {problem}; sent {body!r:.300}")

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 
 from modelatlas import __version__
 from modelatlas.errors import ModelAtlasError
-from modelatlas.serve import chat, embeddings
+from modelatlas.serve import chat, embeddings, openapi
 from modelatlas.serve.auth import Gate
 from modelatlas.serve.errors import error_response
 from modelatlas.serve.limits import RateLimiter
@@ -39,7 +39,7 @@ from modelatlas.serve.protocol import (
 from modelatlas.serve.usage import UsageReport, report
 from modelatlas.store.keys import KeyInfo
 
-_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 429, 500, 503)}
+_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 429, 500, 502, 503)}
 
 
 def get_pool(request: Request) -> ModelPool:
@@ -86,6 +86,7 @@ def create_app(
     for kind in (ModelAtlasError, Exception, RequestValidationError, HTTPException):
         app.add_exception_handler(kind, lambda request, exc: error_response(exc))
     _routes(app)
+    openapi.install(app, auth)
     return app
 
 
