@@ -18,7 +18,7 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(PIP) install -e '.[all,dev]'
 	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 demo: install
 	$(BIN)/modelatlas demo

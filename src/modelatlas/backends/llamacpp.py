@@ -16,6 +16,7 @@ from pydantic import Field
 
 from modelatlas.backends.base import Backend, BackendOptions, TokenLogprobs, as_messages, collect
 from modelatlas.backends.channel import Channel
+from modelatlas.backends.llamacpp_batch import Request
 from modelatlas.backends.llamacpp_engine import (
     Engine,
     Sampling,
@@ -38,6 +39,9 @@ from modelatlas.types import (
 class LlamaCppOptions(BackendOptions):
     n_ctx: int | None = Field(None, ge=16, description="context window; default: trained, capped at 8192")
     n_threads: int | None = Field(None, ge=1)
+    parallel: int = Field(
+        1, ge=1, le=64, description="sequences decoded together (continuous batching); 1: one at a time"
+    )
 
 
 class LlamaCppBackend(Backend):
@@ -57,6 +61,8 @@ class LlamaCppBackend(Backend):
 
     def load(self) -> None:
         self.engine.submit(lambda: self.engine.llm).result()
+        if self.options.parallel > 1:
+            self.engine.submit(self.engine.batcher, self.options.parallel).result()
 
     def identity(self) -> str:
         from modelatlas.backends.identity import fingerprint
@@ -77,24 +83,10 @@ class LlamaCppBackend(Backend):
         channel = Channel(asyncio.get_running_loop())
         cancel = threading.Event()
         sampling = Sampling(params.max_tokens, params.temperature, params.top_p, params.stop, params.seed)
-
-        def work() -> None:
-            try:
-                if cancel.is_set():  # the caller left while this call waited its turn
-                    return
-                tokens = self._tokens(prompt)
-                self.engine.check_fits(self.model_id, len(tokens), params.max_tokens)
-                first = True
-                for piece in self.engine.generate(tokens, sampling, cancel):
-                    if isinstance(piece, str):
-                        channel.put(piece, urgent=first)
-                        first = False
-                    else:
-                        channel.put(("end", len(tokens), *piece), urgent=True)
-            except BaseException as exc:
-                channel.put(exc, urgent=True)
-
-        self.engine.submit(work)
+        if self.options.parallel > 1:
+            self.engine.submit(self._enqueue, prompt, sampling, cancel, channel)
+        else:
+            self.engine.submit(self._run, prompt, sampling, cancel, channel)
         try:
             while True:
                 batch = await channel.get()
@@ -110,6 +102,31 @@ class LlamaCppBackend(Backend):
                     return
         finally:
             cancel.set()
+
+    def _run(self, prompt: Prompt, sampling: Sampling, cancel: threading.Event, channel: Channel) -> None:
+        """One generation alone, start to end (on the engine thread)."""
+        try:
+            if cancel.is_set():  # the caller left while this call waited its turn
+                return
+            tokens = self._tokens(prompt)
+            self.engine.check_fits(self.model_id, len(tokens), sampling.max_tokens)
+            emit = _feeder(channel, len(tokens))
+            for piece in self.engine.generate(tokens, sampling, cancel):
+                emit(piece)
+        except BaseException as exc:
+            channel.put(exc, urgent=True)
+
+    def _enqueue(self, prompt: Prompt, sampling: Sampling, cancel: threading.Event, channel: Channel) -> None:
+        """Hand the generation to the engine's batcher (on the engine thread)."""
+        try:
+            if cancel.is_set():
+                return
+            tokens = self._tokens(prompt)
+            self.engine.check_fits(self.model_id, len(tokens), sampling.max_tokens)
+            batcher = self.engine.batcher(self.options.parallel)
+            batcher.add(Request(tokens, sampling, cancel, _feeder(channel, len(tokens))))
+        except BaseException as exc:
+            channel.put(exc, urgent=True)
 
     def _tokens(self, prompt: Prompt) -> list[int]:
         if isinstance(prompt, str):
@@ -192,6 +209,23 @@ class LlamaCppBackend(Backend):
         if len(tokens) <= hidden:
             raise InvalidRequestError("'prompt' is empty: there is nothing to score or complete.")
         return tokens, hidden
+
+
+def _feeder(channel: Channel, n_in: int):
+    """What hands a generation's output to the channel: the first piece and the end at once."""
+    first = True
+
+    def emit(item) -> None:
+        nonlocal first
+        if isinstance(item, str):
+            channel.put(item, urgent=first)
+            first = False
+        elif isinstance(item, tuple):
+            channel.put(("end", n_in, *item), urgent=True)
+        else:
+            channel.put(item, urgent=True)
+
+    return emit
 
 
 def _columns(engine: Engine, scores: list[TokenScore], start: int) -> dict[str, list]:

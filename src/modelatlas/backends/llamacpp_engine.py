@@ -114,6 +114,7 @@ class Engine:
         self._args = (n_ctx, n_threads, embedding)
         self._llm = None
         self._formatter = None
+        self._batcher = None
         self.users = 0
 
     def submit(self, fn: Callable, *args) -> Future:
@@ -152,9 +153,24 @@ class Engine:
 
     def close(self) -> None:
         """Free the model's memory (run it on the engine thread); using it again reloads it."""
+        batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.close()
         llm, self._llm, self._formatter = self._llm, None, None
         if llm is not None:
             llm.close()
+
+    def batcher(self, parallel: int):
+        """The continuous batcher for ``parallel`` sequences (see llamacpp_batch), made on first
+        use; run this on the engine thread."""
+        from modelatlas.backends.llamacpp_batch import Batcher
+
+        current = self._batcher
+        if current is None or (current.parallel != parallel and current.idle):
+            if current is not None:
+                current.close()
+            self._batcher = Batcher(self, parallel)
+        return self._batcher
 
     @property
     def n_ctx(self) -> int:

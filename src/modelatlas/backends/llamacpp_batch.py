@@ -1,0 +1,249 @@
+"""Continuous batching: several sequences of one llama.cpp engine decoded in one call per step.
+
+The batcher owns a second llama.cpp context on the engine's loaded weights, made for
+``parallel`` sequences (llama-cpp-python's own context holds one). Its KV cache is unified and
+the size of the engine's context: the sequences share it, and a request is admitted only when
+its prompt plus its ``max_tokens`` fit beside what the running ones reserved.
+
+Every llama.cpp call runs on the engine's thread (``Engine.submit``), one decode step per job:
+while sequences are active the step submits itself again, so other jobs queued meanwhile
+(tokenizing a new request, an unbatched call) run between two steps. Each step admits waiting
+requests into free slots, feeds one token for every decoding sequence plus prompt tokens of the
+ones still reading their prompt (chunked to the batch size), decodes once, and samples a token
+for each sequence that needs one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from modelatlas.backends.base import require
+from modelatlas.backends.llamacpp_engine import Sampling, _first_stop, _quiet_stderr
+from modelatlas.errors import BackendError
+
+TOP_K = 40
+
+
+@dataclass
+class Request:
+    """One generation. ``emit`` gets, on the engine thread, text pieces and then a final
+    ``(finish_reason, output_tokens)`` tuple, as ``Engine.generate`` yields them; or an
+    exception instead."""
+
+    tokens: list[int]
+    sampling: Sampling
+    cancel: threading.Event
+    emit: Callable[[object], None]
+
+
+class Sequence:
+    """A request in one of the batch's sequence slots, and the text it has made so far."""
+
+    def __init__(self, request: Request, seq_id: int):
+        self.request = request
+        self.seq_id = seq_id
+        self.pos = 0  # tokens of this sequence in the KV cache
+        self.next = -1  # the last sampled token, fed at the next step
+        self.n_out = 0
+        self.held = ""
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.hold = max((len(s) for s in request.sampling.stop), default=0)
+        self.rng = np.random.default_rng(request.sampling.seed)
+        self.reserved = len(request.tokens) + request.sampling.max_tokens
+
+    @property
+    def prefilling(self) -> bool:
+        return self.pos < len(self.request.tokens)
+
+    def accept(self, piece: bytes) -> str | None:
+        """Add one output token's bytes; the finish reason when the sequence ends with it."""
+        sampling = self.request.sampling
+        self.n_out += 1
+        self.held += self.decoder.decode(piece)
+        cut = _first_stop(self.held, sampling.stop)
+        if cut is not None:
+            self.held = self.held[:cut]
+            return "stop"
+        safe = len(self.held) - self.hold + 1 if self.hold else len(self.held)
+        if safe > 0:
+            self.request.emit(self.held[:safe])
+            self.held = self.held[safe:]
+        return "length" if self.n_out >= sampling.max_tokens else None
+
+    def finish(self, reason: str) -> None:
+        self.held += self.decoder.decode(b"", final=True)
+        if self.held:
+            self.request.emit(self.held)
+        self.request.emit((reason, self.n_out))
+
+
+def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> int:
+    """Greedy at temperature 0; otherwise temperature, top-k 40 and top-p."""
+    if sampling.temperature <= 0:
+        return int(np.argmax(logits))
+    k = min(TOP_K, logits.size)
+    ids = np.argpartition(logits, -k)[-k:]
+    ids = ids[np.argsort(-logits[ids])]
+    scaled = logits[ids].astype(np.float64) / sampling.temperature
+    probs = np.exp(scaled - scaled[0])
+    probs /= probs.sum()
+    if sampling.top_p < 1.0:
+        keep = int(np.searchsorted(np.cumsum(probs), sampling.top_p)) + 1
+        ids, probs = ids[:keep], probs[:keep] / probs[:keep].sum()
+    return int(ids[rng.choice(len(ids), p=probs)])
+
+
+class Batcher:
+    """The batch scheduler of one engine. Create, use and close it on the engine's thread."""
+
+    def __init__(self, engine, parallel: int):
+        llama_cpp = require("llama_cpp", extra="local", package="llama-cpp-python")
+        internals = require("llama_cpp._internals", extra="local", package="llama-cpp-python")
+        self._lib = llama_cpp
+        self.engine = engine
+        llm = engine.llm
+        params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
+        self.n_batch = int(params.n_batch)
+        self.parallel = max(1, min(parallel, self.n_batch))
+        params.n_seq_max = self.parallel
+        params.kv_unified = True
+        self.n_ctx = engine.n_ctx
+        with _quiet_stderr():
+            self.ctx = internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self.n_vocab = llm.n_vocab()
+        self.vocab = llm._model.vocab
+        self.waiting: deque[Request] = deque()
+        self.active: dict[int, Sequence] = {}
+        self.scheduled = False
+        self.closed = False
+
+    @property
+    def idle(self) -> bool:
+        return not self.active and not self.waiting
+
+    def add(self, request: Request) -> None:
+        """Queue a request (on the engine thread); it starts at the next step with room."""
+        if self.closed:
+            request.emit(BackendError("The model was unloaded before this request could run."))
+            return
+        self.waiting.append(request)
+        if not self.scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        self.scheduled = True
+        self.engine.submit(self.step)
+
+    def step(self) -> None:
+        """One decode step for every active sequence; schedules the next while work remains."""
+        self.scheduled = False
+        if self.closed:
+            return
+        try:
+            self._drop_cancelled()
+            self._admit()
+            rows = self._fill()
+            if self.batch.n_tokens > 0:
+                code = self._lib.llama_decode(self.ctx.ctx, self.batch)
+                if code != 0:
+                    raise BackendError(f"llama.cpp could not decode the batch (error {code}).")
+                self._sample(rows)
+        except Exception as exc:  # every running request learns of it; the batcher goes on
+            self._fail_all(exc)
+        if not self.idle:
+            self._schedule()
+
+    def _drop_cancelled(self) -> None:
+        for seq in [s for s in self.active.values() if s.request.cancel.is_set()]:
+            self._end(seq, "cancelled")
+        for request in [r for r in self.waiting if r.cancel.is_set()]:
+            self.waiting.remove(request)
+            request.emit(("cancelled", 0))
+
+    def _admit(self) -> None:
+        """Move waiting requests into free slots, first come first served, while the KV cache
+        has room for each one's prompt and output."""
+        reserved = sum(s.reserved for s in self.active.values())
+        while self.waiting and len(self.active) < self.parallel:
+            request = self.waiting[0]
+            need = len(request.tokens) + request.sampling.max_tokens
+            if self.active and reserved + need > self.n_ctx:
+                return
+            self.waiting.popleft()
+            seq_id = min(set(range(self.parallel)) - set(self.active))
+            self.active[seq_id] = Sequence(request, seq_id)
+            reserved += need
+
+    def _fill(self) -> list[tuple[int, Sequence]]:
+        """Put this step's tokens in the batch; the rows whose logits a sequence samples from."""
+        rows: list[tuple[int, Sequence]] = []
+        n = 0
+        for seq in self.active.values():  # one token for each sequence past its prompt
+            if not seq.prefilling:
+                self._put(n, seq.next, seq, True)
+                rows.append((n, seq))
+                n += 1
+        for seq in self.active.values():  # then prompts, as much as the batch holds
+            tokens = seq.request.tokens
+            while seq.prefilling and n < self.n_batch:
+                last = seq.pos == len(tokens) - 1
+                self._put(n, tokens[seq.pos], seq, last)
+                if last:
+                    rows.append((n, seq))
+                n += 1
+        self.batch.n_tokens = n
+        return rows
+
+    def _put(self, i: int, token: int, seq: Sequence, logits: bool) -> None:
+        batch = self.batch
+        batch.token[i] = token
+        batch.pos[i] = seq.pos
+        batch.n_seq_id[i] = 1
+        batch.seq_id[i][0] = seq.seq_id
+        batch.logits[i] = logits
+        seq.pos += 1
+
+    def _sample(self, rows: list[tuple[int, Sequence]]) -> None:
+        lib = self._lib
+        for i, seq in rows:
+            logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self.ctx.ctx, i), shape=(self.n_vocab,))
+            token = sample(logits, seq.request.sampling, seq.rng)
+            if lib.llama_vocab_is_eog(self.vocab, token):
+                self._end(seq, "stop")
+                continue
+            finish = seq.accept(self.engine.piece(token))
+            if finish is not None:
+                self._end(seq, finish)
+            else:
+                seq.next = token
+
+    def _end(self, seq: Sequence, reason: str) -> None:
+        """Finish a sequence: its last text and counts out, its slot and KV cells freed."""
+        del self.active[seq.seq_id]
+        self._lib.llama_memory_seq_rm(self.ctx.memory, seq.seq_id, -1, -1)
+        seq.finish(reason)
+
+    def _fail_all(self, exc: BaseException) -> None:
+        requests = [s.request for s in self.active.values()] + list(self.waiting)
+        self.active.clear()
+        self.waiting.clear()
+        if self.ctx.memory is not None:
+            self._lib.llama_memory_clear(self.ctx.memory, True)
+        for request in requests:
+            request.emit(exc)
+
+    def close(self) -> None:
+        """Fail what is still queued and free the context and batch (on the engine thread)."""
+        if self.closed:
+            return
+        self._fail_all(BackendError("The model was unloaded while this request ran."))
+        self.closed = True
+        self._lib.llama_batch_free(self.batch)
+        self.ctx.close()
