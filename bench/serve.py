@@ -29,7 +29,7 @@ context capped at 8192, every core). On a machine busy with other work, `--threa
 steadier figures: a llama.cpp thread team that loses a core stalls at every barrier.
 
     .venv/bin/python bench/serve.py [--quick] [--rounds 5] [--max-tokens 128] [--requests 300]
-                                    [--threads N]
+                                    [--threads N] [--parallel N]
 """
 
 from __future__ import annotations
@@ -192,8 +192,10 @@ def running(args: list[str], port: int, ready: str, log: Path, env: dict[str, st
                     proc.wait()
 
 
-def ours_args(port: int, auth: bool) -> list[str]:
+def ours_args(port: int, auth: bool, parallel: int | None = None) -> list[str]:
     args = ["-m", "modelatlas", "serve", "--model", SERVED, "--model", ECHO, "--port", str(port)]
+    if parallel is not None:
+        args += ["--parallel", str(parallel)]
     return args if auth else [*args, "--no-auth"]
 
 
@@ -352,7 +354,7 @@ def report(args, rates: dict[str, list[float]], times: dict[str, list[float]], c
     print(
         f"model: {Path(path).name} (bundled as {MODEL}; served as {SERVED}), n_ctx {n_ctx}, "
         f"{args.threads} threads on every side; {len(PROMPTS)} prompts, max_tokens {args.max_tokens}, "
-        f"greedy; {args.rounds} round(s)"
+        f"greedy; {args.rounds} round(s); serve --parallel {args.parallel or 'default'}"
     )
     print(f"machine load average: {args.load} at the start, {os.getloadavg()[0]:.2f} at the end")
     print(f"token count check: {check}")
@@ -397,6 +399,9 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="llama.cpp threads on every side"
     )
+    parser.add_argument(
+        "--parallel", type=int, help="`modelatlas serve --parallel N` (default: the server's own default)"
+    )
     parser.add_argument("--side", choices=["in-process"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:  # child process: the baseline alone, so its llama.cpp thread team runs alone
@@ -417,8 +422,8 @@ def main() -> None:
     peer = Server("llama_cpp.server", f"http://127.0.0.1:{ports[2]}/v1", "smollm2", {})
     with contextlib.ExitStack() as stack:
         for port, args_, log, ready in (
-            (ports[0], ours_args(ports[0], True), "ours.log", "/health"),
-            (ports[1], ours_args(ports[1], False), "open.log", "/health"),
+            (ports[0], ours_args(ports[0], True, args.parallel), "ours.log", "/health"),
+            (ports[1], ours_args(ports[1], False, args.parallel), "open.log", "/health"),
             (ports[2], llama_server_args(ports[2], args.threads), "peer.log", "/v1/models"),
         ):
             stack.enter_context(running(args_, port, ready, home / log, env))

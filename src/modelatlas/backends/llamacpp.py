@@ -2,7 +2,9 @@
 
 Chat uses the file's own chat template; a plain string is completed as is. Every caller of
 the same file shares one loaded engine, whose own thread runs the calls one at a time: concurrent
-async callers never interleave, and the event loop stays free.
+async callers never interleave, and the event loop stays free. With the option ``parallel``
+above 1, generations without log-probabilities go through the engine's batcher instead
+(llamacpp_batch): up to ``parallel`` of them decode together, one step at a time on that thread.
 """
 
 from __future__ import annotations
@@ -124,7 +126,12 @@ class LlamaCppBackend(Backend):
             tokens = self._tokens(prompt)
             self.engine.check_fits(self.model_id, len(tokens), sampling.max_tokens)
             batcher = self.engine.batcher(self.options.parallel)
-            batcher.add(Request(tokens, sampling, cancel, _feeder(channel, len(tokens))))
+            emit = _feeder(channel, len(tokens))
+            if batcher.fits(len(tokens) + sampling.max_tokens):
+                batcher.add(Request(tokens, sampling, cancel, emit))
+                return
+            for piece in self.engine.generate(tokens, sampling, cancel):  # too long for a slot
+                emit(piece)
         except BaseException as exc:
             channel.put(exc, urgent=True)
 

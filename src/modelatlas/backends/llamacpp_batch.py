@@ -1,9 +1,12 @@
 """Continuous batching: several sequences of one llama.cpp engine decoded in one call per step.
 
 The batcher owns a second llama.cpp context on the engine's loaded weights, made for
-``parallel`` sequences (llama-cpp-python's own context holds one). Its KV cache is unified and
-the size of the engine's context: the sequences share it, and a request is admitted only when
-its prompt plus its ``max_tokens`` fit beside what the running ones reserved.
+``parallel`` sequences (llama-cpp-python's own context holds one). Each sequence slot has its
+own KV cache stream (``kv_unified`` off) as long as the engine's context, capped so that all of
+them hold at most ``MAX_CELLS`` tokens; a longer request runs alone, unbatched. Own streams
+keep a sequence's output independent of the others: with one shared cache, a sequence's cells
+interleave with theirs, the attention sums run in another order, and greedy answers drift
+apart in the last bits.
 
 Every llama.cpp call runs on the engine's thread (``Engine.submit``), one decode step per job:
 while sequences are active the step submits itself again, so other jobs queued meanwhile
@@ -28,6 +31,7 @@ from modelatlas.backends.llamacpp_engine import Sampling, _first_stop, _quiet_st
 from modelatlas.errors import BackendError
 
 TOP_K = 40
+MAX_CELLS = 16384  # KV cache cells (tokens) of all the slots together
 
 
 @dataclass
@@ -55,7 +59,6 @@ class Sequence:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.hold = max((len(s) for s in request.sampling.stop), default=0)
         self.rng = np.random.default_rng(request.sampling.seed)
-        self.reserved = len(request.tokens) + request.sampling.max_tokens
 
     @property
     def prefilling(self) -> bool:
@@ -107,15 +110,18 @@ class Batcher:
         internals = require("llama_cpp._internals", extra="local", package="llama-cpp-python")
         self._lib = llama_cpp
         self.engine = engine
+        self.requested = parallel
         llm = engine.llm
         params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
         self.n_batch = int(params.n_batch)
         self.parallel = max(1, min(parallel, self.n_batch))
+        per_slot = min(engine.n_ctx, MAX_CELLS // self.parallel)
         params.n_seq_max = self.parallel
-        params.kv_unified = True
-        self.n_ctx = engine.n_ctx
+        params.kv_unified = False
+        params.n_ctx = per_slot * self.parallel
         with _quiet_stderr():
             self.ctx = internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        self.n_ctx = min(per_slot, llama_cpp.llama_n_ctx_seq(self.ctx.ctx))
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self.n_vocab = llm.n_vocab()
         self.vocab = llm._model.vocab
@@ -129,7 +135,8 @@ class Batcher:
         return not self.active and not self.waiting
 
     def add(self, request: Request) -> None:
-        """Queue a request (on the engine thread); it starts at the next step with room."""
+        """Queue a request (on the engine thread); it starts at the next step with a free slot.
+        Check first that it :meth:`fits`."""
         if self.closed:
             request.emit(BackendError("The model was unloaded before this request could run."))
             return
@@ -167,19 +174,15 @@ class Batcher:
             self.waiting.remove(request)
             request.emit(("cancelled", 0))
 
+    def fits(self, n_tokens: int) -> bool:
+        """Whether a prompt and its output of ``n_tokens`` in all fit one slot."""
+        return n_tokens <= self.n_ctx
+
     def _admit(self) -> None:
-        """Move waiting requests into free slots, first come first served, while the KV cache
-        has room for each one's prompt and output."""
-        reserved = sum(s.reserved for s in self.active.values())
+        """Move waiting requests into free slots, first come first served."""
         while self.waiting and len(self.active) < self.parallel:
-            request = self.waiting[0]
-            need = len(request.tokens) + request.sampling.max_tokens
-            if self.active and reserved + need > self.n_ctx:
-                return
-            self.waiting.popleft()
             seq_id = min(set(range(self.parallel)) - set(self.active))
-            self.active[seq_id] = Sequence(request, seq_id)
-            reserved += need
+            self.active[seq_id] = Sequence(self.waiting.popleft(), seq_id)
 
     def _fill(self) -> list[tuple[int, Sequence]]:
         """Put this step's tokens in the batch; the rows whose logits a sequence samples from."""

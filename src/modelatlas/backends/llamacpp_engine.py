@@ -166,7 +166,7 @@ class Engine:
         from modelatlas.backends.llamacpp_batch import Batcher
 
         current = self._batcher
-        if current is None or (current.parallel != parallel and current.idle):
+        if current is None or (current.requested != parallel and current.idle):
             if current is not None:
                 current.close()
             self._batcher = Batcher(self, parallel)

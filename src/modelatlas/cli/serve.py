@@ -44,6 +44,15 @@ def serve_command(
     prices: Annotated[
         str | None, typer.Option("--prices", help="YAML file: model id -> {input, output, per_hour}.")
     ] = None,
+    parallel: Annotated[
+        int,
+        typer.Option(
+            "--parallel",
+            min=1,
+            max=64,
+            help="Requests a local llama.cpp model decodes together (continuous batching); 1: one at a time.",
+        ),
+    ] = 4,
 ) -> None:
     """Serve models behind an OpenAI-compatible API (/v1/chat/completions, /v1/embeddings, ...)."""
     import uvicorn
@@ -57,7 +66,12 @@ def serve_command(
         check_no_auth(host)
     book = PriceBook.from_options(price_input, price_output, price_hour, prices)
     app = create_app(
-        model or None, queue_size=queue_size, auth=not no_auth, prices=book, memory_budget_gb=memory_budget
+        model or None,
+        queue_size=queue_size,
+        auth=not no_auth,
+        prices=book,
+        memory_budget_gb=memory_budget,
+        parallel=parallel,
     )
     names = ", ".join(app.state.pool.records) or "no models"
     err = console(stderr=True)

@@ -61,11 +61,13 @@ def create_app(
     auth: bool = True,
     prices: PriceBook | None = None,
     memory_budget_gb: float | None = None,
+    parallel: int = 4,
 ) -> FastAPI:
-    """The OpenAI-compatible API serving ``models`` (default: every runnable local model)."""
+    """The OpenAI-compatible API serving ``models`` (default: every runnable local model);
+    llama.cpp models decode up to ``parallel`` requests together."""
     pool = ModelPool.from_ids(models, queue_size, memory_budget_gb)
     prices = prices or PriceBook()
-    pool.records = {i: prices.apply(r) for i, r in pool.records.items()}
+    pool.records = {i: _batched(prices.apply(r), parallel) for i, r in pool.records.items()}
     limiter = RateLimiter()
     metrics = Metrics(pool)
     meter = Meter(limiter, metrics)
@@ -88,6 +90,13 @@ def create_app(
     _routes(app)
     openapi.install(app, auth)
     return app
+
+
+def _batched(record, parallel: int):
+    """A llama.cpp model's record set to decode ``parallel`` requests together."""
+    if record.backend != "llamacpp":
+        return record
+    return record.model_copy(update={"options": {**record.options, "parallel": parallel}})
 
 
 def _routes(app: FastAPI) -> None:

@@ -1,0 +1,163 @@
+"""Continuous batching in the llamacpp backend (option ``parallel``), on the bundled SmolLM2."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from modelatlas.backends import load_model
+from modelatlas.backends.llamacpp_batch import sample
+from modelatlas.backends.llamacpp_engine import Sampling
+from modelatlas.catalog.records import ModelRecord
+from modelatlas.types import Message
+from tests.conftest import run
+
+PROMPTS = {
+    "hash": "Explain what a hash table is.",
+    "autumn": "Write a short poem about autumn leaves.",
+    "copper": "List three uses of copper.",
+    "cat": "Why do cats purr?",
+}
+
+
+def _batched(path: str, parallel: int, n_ctx: int):
+    record = ModelRecord(
+        id=f"file/smol-x{parallel}",
+        backend="llamacpp",
+        location=path,
+        options={"n_ctx": n_ctx, "parallel": parallel},
+    )
+    return load_model(record, max_concurrency=8)
+
+
+@pytest.fixture(scope="module")
+def smol4(smollm2_path):
+    return _batched(smollm2_path, 4, 2048)
+
+
+@pytest.fixture(scope="module")
+def smol2(smollm2_path):
+    return _batched(smollm2_path, 2, 1024)
+
+
+def _chat(text: str) -> list[Message]:
+    return [Message.user(text)]
+
+
+def _active(model) -> int:
+    engine = model.backend.engine
+    return engine.submit(lambda: len(engine.batcher(model.backend.options.parallel).active)).result()
+
+
+def test_concurrent_streams_match_each_alone(smol4):
+    alone = {k: run(smol4.generate(_chat(p), max_tokens=40)) for k, p in PROMPTS.items()}
+
+    async def together():
+        return await asyncio.gather(*(smol4.generate(_chat(p), max_tokens=40) for p in PROMPTS.values()))
+
+    results = dict(zip(PROMPTS, run(together())))
+    for key, out in results.items():
+        assert out.text == alone[key].text
+        assert out.usage == alone[key].usage and out.finish_reason == alone[key].finish_reason
+    assert "hash" in results["hash"].text.lower()
+    assert "copper" in results["copper"].text.lower()
+    assert all(len(r.text.split()) >= 5 for r in results.values())
+
+
+def test_streamed_chunks_add_up_to_the_answer(smol4):
+    async def both():
+        chunks = [c async for c in smol4.stream(_chat(PROMPTS["cat"]), max_tokens=30)]
+        whole = await smol4.generate(_chat(PROMPTS["cat"]), max_tokens=30)
+        return chunks, whole
+
+    chunks, whole = run(both())
+    assert len([c for c in chunks if c.text]) >= 2
+    assert "".join(c.text for c in chunks if c.text) == whole.text
+    assert chunks[-1].usage.output_tokens == whole.usage.output_tokens
+    assert chunks[-1].timing.ttft_s is not None
+
+
+def test_output_tokens_are_the_tokens_generated(smol4):
+    prompt = _chat(PROMPTS["hash"])
+    longer = run(smol4.generate(prompt, max_tokens=24))
+    for n in (1, 5, 12):
+        out = run(smol4.generate(prompt, max_tokens=n))
+        assert out.usage.output_tokens == n and out.finish_reason == "length"
+        assert longer.text.startswith(out.text)
+    assert longer.usage.input_tokens == out.usage.input_tokens > 5
+
+
+def test_stop_string_and_max_tokens_while_others_run(smol4):
+    async def both():
+        return await asyncio.gather(
+            smol4.generate("1, 2, 3, 4, 5,", max_tokens=40, stop=(" 8",)),
+            smol4.generate(_chat(PROMPTS["autumn"]), max_tokens=17),
+        )
+
+    counted, poem = run(both())
+    assert " 8" not in counted.text and "7" in counted.text and counted.finish_reason == "stop"
+    assert poem.usage.output_tokens == 17 and poem.finish_reason == "length"
+
+
+def test_more_requests_than_slots_wait_and_all_complete(smol2):
+    prompts = [_chat(f"Write a short sentence about the number {n}.") for n in range(5)]
+    alone = [run(smol2.generate(p, max_tokens=20)).text for p in prompts]
+
+    async def together():
+        return await asyncio.gather(*(smol2.generate(p, max_tokens=20) for p in prompts))
+
+    results = run(together())
+    assert [r.text for r in results] == alone
+    assert all(r.text.strip() and r.usage.output_tokens > 0 for r in results)
+    assert _active(smol2) == 0
+
+
+def test_cancelled_stream_frees_its_slot_and_the_others_go_on(smol2):
+    async def scenario():
+        other = asyncio.create_task(smol2.generate(_chat(PROMPTS["hash"]), max_tokens=150))
+        async for chunk in smol2.stream(_chat("Tell me a long story."), max_tokens=400):
+            if chunk.text:
+                break  # the client leaves: its slot must come free
+        await asyncio.sleep(0.2)
+        running = await asyncio.to_thread(_active, smol2)
+        third = await asyncio.wait_for(smol2.generate(_chat(PROMPTS["cat"]), max_tokens=60), 60)
+        return running, await other, third
+
+    running, other, third = run(scenario())
+    assert running == 1  # the story is gone; the other answer still runs
+    assert other.usage.output_tokens > 10 and third.usage.output_tokens > 10
+    assert other.text == run(smol2.generate(_chat(PROMPTS["hash"]), max_tokens=150)).text
+    assert _active(smol2) == 0
+
+
+def test_seeded_sampling_is_reproducible_in_a_batch(smol4):
+    params = {"max_tokens": 24, "temperature": 0.8, "seed": 7}
+    alone = run(smol4.generate(_chat(PROMPTS["autumn"]), **params)).text
+
+    async def together():
+        return await asyncio.gather(
+            smol4.generate(_chat(PROMPTS["autumn"]), **params),
+            smol4.generate(_chat(PROMPTS["copper"]), **params),
+        )
+
+    assert run(together())[0].text == alone
+
+
+def test_sampler_keeps_to_top_p():
+    logits = np.array([5.0, 4.0, -10.0, -10.0], dtype=np.float32)
+    rng = np.random.default_rng(0)
+    greedy = Sampling(8, 0.0, 1.0, (), 0)
+    assert sample(logits, greedy, rng) == 0
+    nucleus = Sampling(8, 1.0, 0.5, (), 0)
+    assert {sample(logits, nucleus, rng) for _ in range(50)} == {0}
+    wide = Sampling(8, 1.0, 1.0, (), 0)
+    assert {sample(logits, wide, rng) for _ in range(200)} == {0, 1}
+
+
+def test_parallel_one_keeps_the_unbatched_path(smollm2_path):
+    model = _batched(smollm2_path, 1, 512)
+    out = run(model.generate(_chat(PROMPTS["copper"]), max_tokens=8))
+    assert out.usage.output_tokens == 8
+    assert model.backend.engine._batcher is None
