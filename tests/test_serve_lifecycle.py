@@ -107,3 +107,18 @@ def test_a_model_over_the_budget_loads_alone(caplog):
     assert after == [BASE]
     assert freed  # the pool let the engine go (and its memory, when nobody else holds it)
     assert any("more than the memory budget" in r.getMessage() for r in caplog.records)
+
+
+def test_the_memory_need_counts_the_batch_kv_cache():
+    """--parallel N gives a llama.cpp model a second KV cache: the budget must count it."""
+    from modelatlas.backends.gguf_header import kv_bytes_per_token
+    from modelatlas.catalog.resolve import resolve
+    from modelatlas.serve.models import batch_cache_gb, memory_need
+
+    alone = resolve(CHAT)
+    batched = alone.model_copy(update={"options": {**alone.options, "parallel": 4}})
+    # SmolLM2-135M: 30 layers, 3 KV heads of 64 dimensions, f16 K and V
+    assert kv_bytes_per_token(alone.location) == 2 * 30 * 3 * 64 * 2
+    assert batch_cache_gb(alone) == 0
+    assert batch_cache_gb(batched) == pytest.approx(23040 * 16384 / 2**30)
+    assert memory_need(batched) == pytest.approx(memory_need(alone) + batch_cache_gb(batched))

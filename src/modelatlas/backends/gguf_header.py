@@ -93,3 +93,21 @@ def _skip(f, kind: int) -> None:
                 _skip(f, item_kind)
     else:
         raise ValueError(f"unknown GGUF value type {kind}")
+
+
+def kv_bytes_per_token(path: str | Path, bytes_per_value: int = 2) -> int | None:
+    """Bytes of K and V cache one token takes (f16 cells), from the header; None if unknown."""
+    keys = read_keys(path, ["general.architecture"])
+    arch = keys.get("general.architecture")
+    if not isinstance(arch, str):
+        return None
+    names = ("block_count", "embedding_length", "attention.head_count", "attention.head_count_kv")
+    facts = read_keys(path, [f"{arch}.{n}" for n in names] + [f"{arch}.attention.key_length"])
+    layers = facts.get(f"{arch}.block_count")
+    width = facts.get(f"{arch}.embedding_length")
+    heads = facts.get(f"{arch}.attention.head_count")
+    kv_heads = facts.get(f"{arch}.attention.head_count_kv", heads)
+    if not all(isinstance(v, int) and v > 0 for v in (layers, width, heads, kv_heads)):
+        return None
+    head_dim = facts.get(f"{arch}.attention.key_length") or width // heads
+    return 2 * layers * kv_heads * int(head_dim) * bytes_per_value

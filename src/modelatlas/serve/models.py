@@ -203,7 +203,24 @@ def memory_need(record: ModelRecord) -> float:
         size = path.stat().st_size
     elif path is not None and path.is_dir():
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return estimate_gb(size, record.parameters, context_length=record.context_length) or 0.0
+    need = estimate_gb(size, record.parameters, context_length=record.context_length) or 0.0
+    return need + batch_cache_gb(record)
+
+
+def batch_cache_gb(record: ModelRecord) -> float:
+    """The KV cache of a llama.cpp model's batch context (``parallel`` > 1), from its header."""
+    parallel = int(record.options.get("parallel", 1) or 1)
+    if record.backend != "llamacpp" or parallel <= 1 or not record.location:
+        return 0.0
+    from modelatlas.backends.gguf_header import kv_bytes_per_token
+    from modelatlas.backends.llamacpp_batch import MAX_CELLS
+
+    try:
+        per_token = kv_bytes_per_token(record.location)
+    except (OSError, ValueError):
+        return 0.0
+    context = record.context_length or MAX_CELLS
+    return (per_token or 0) * min(MAX_CELLS, parallel * context) / 2**30
 
 
 def check_key(record: ModelRecord) -> None:
