@@ -161,3 +161,14 @@ def test_parallel_one_keeps_the_unbatched_path(smollm2_path):
     out = run(model.generate(_chat(PROMPTS["copper"]), max_tokens=8))
     assert out.usage.output_tokens == 8
     assert model.backend.engine._batcher is None
+
+
+def test_sampler_drops_tokens_under_min_p_before_the_temperature():
+    """As in llama.cpp's chain: a hot temperature cannot revive a token min-p already dropped."""
+    logits = np.zeros(100, dtype=np.float32)
+    logits[7] = 10.0  # every other token is e^-10 times less likely: far under 5% of token 7
+    rng = np.random.default_rng(0)
+    hot = Sampling(max_tokens=1, temperature=2.0, top_p=1.0, stop=(), seed=0)
+    assert {sample(logits, hot, rng) for _ in range(200)} == {7}
+    logits[3] = 9.5  # 61% as likely as token 7: kept, and drawn sometimes
+    assert {sample(logits, hot, rng) for _ in range(200)} == {3, 7}

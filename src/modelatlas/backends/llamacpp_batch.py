@@ -31,6 +31,7 @@ from modelatlas.backends.llamacpp_engine import Sampling, _first_stop, _quiet_st
 from modelatlas.errors import BackendError
 
 TOP_K = 40
+MIN_P = 0.05  # llama-cpp-python's default, so sampled answers read alike on both paths
 MAX_CELLS = 16384  # KV cache cells (tokens) of all the slots together
 
 
@@ -87,19 +88,24 @@ class Sequence:
 
 
 def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> int:
-    """Greedy at temperature 0; otherwise temperature, top-k 40 and top-p."""
+    """Greedy at temperature 0; otherwise llama.cpp's default chain as llama-cpp-python sets it
+    up: top-k 40, top-p, min-p 0.05 (against the likeliest token), then the temperature."""
     if sampling.temperature <= 0:
         return int(np.argmax(logits))
     k = min(TOP_K, logits.size)
     ids = np.argpartition(logits, -k)[-k:]
     ids = ids[np.argsort(-logits[ids])]
-    scaled = logits[ids].astype(np.float64) / sampling.temperature
-    probs = np.exp(scaled - scaled[0])
+    raw = logits[ids].astype(np.float64)
+    probs = np.exp(raw - raw[0])
     probs /= probs.sum()
     if sampling.top_p < 1.0:
         keep = int(np.searchsorted(np.cumsum(probs), sampling.top_p)) + 1
-        ids, probs = ids[:keep], probs[:keep] / probs[:keep].sum()
-    return int(ids[rng.choice(len(ids), p=probs)])
+        ids, raw, probs = ids[:keep], raw[:keep], probs[:keep]
+    likely = probs >= MIN_P * probs[0]
+    ids, raw = ids[likely], raw[likely]
+    scaled = raw / sampling.temperature
+    final = np.exp(scaled - scaled.max())
+    return int(ids[rng.choice(len(ids), p=final / final.sum())])
 
 
 class Batcher:
