@@ -185,3 +185,23 @@ def test_tokens_longer_than_32_bytes_keep_their_text(server):
     logprobs = choice_of(scored(server, CHAT, code))["logprobs"]
     assert "".join(logprobs["tokens"]) == code
     assert max(len(t) for t in logprobs["tokens"]) > 32
+
+
+def test_token_logprobs_go_through_the_model_wrapper():
+    """Timing, cost and the call log cover scored completions too."""
+    from modelatlas.backends.loader import load_model
+
+    calls = []
+    model = load_model(BASE)
+    model.on_call = calls.append
+
+    async def score():
+        try:
+            return await model.token_logprobs("The sky is", None, top=2, echo=True)
+        finally:
+            await model.aclose()
+
+    scored = asyncio.run(score())
+    assert scored.prompt == "The sky is" and scored.token_logprobs[0] is None
+    assert [c.kind for c in calls] == ["logprobs"] and calls[0].ok
+    assert calls[0].usage.input_tokens == scored.usage.input_tokens > 0

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from modelatlas.backends.base import Backend, collect
+from modelatlas.backends.base import Backend, TokenLogprobs, collect
 from modelatlas.backends.cache import StoreCache, cache_key
 from modelatlas.backends.retry import RetryPolicy, with_retries
 from modelatlas.catalog.records import ModelRecord
@@ -154,6 +154,26 @@ class Model:
             return await with_retries(
                 lambda: self.backend.loglikelihood(context, continuation), self.retry, self._warn
             )
+
+    async def token_logprobs(
+        self, prompt: str | list[int], params: GenerationParams | None, top: int = 0, echo: bool = False
+    ) -> TokenLogprobs:
+        """A completion with each token's log-probability (see ``Backend.token_logprobs``),
+        with the wrapper's retries, concurrency limit, timing, cost and call log."""
+        await self.load()
+        start = time.perf_counter()
+        try:
+            async with self._slot():
+                result = await with_retries(
+                    lambda: self.backend.token_logprobs(prompt, params, top, echo), self.retry, self._warn
+                )
+        except ModelAtlasError as exc:
+            self._log("logprobs", False, Usage(), Timing(latency_s=time.perf_counter() - start), exc)
+            raise
+        latency = time.perf_counter() - start
+        result.usage.cost_usd = self._cost(result.usage, latency)
+        self._log("logprobs", True, result.usage, Timing(latency_s=latency))
+        return result
 
     async def aclose(self) -> None:
         await self.backend.aclose()

@@ -90,7 +90,7 @@ async def _scored_choice(model: Model, req: CompletionRequest, prompt: str | lis
             params = _params(req, await fit_max_tokens(model, prompt, req.max_tokens))
         else:  # the backend checks that the token ids plus the output fit its context
             params = _params(req, req.max_tokens or DEFAULT_MAX_TOKENS)
-    scored = await backend.token_logprobs(prompt, params, req.logprobs or 0, req.echo)
+    scored = await model.token_logprobs(prompt, params, req.logprobs or 0, req.echo)
     logprobs = None
     if req.logprobs is not None:
         logprobs = CompletionLogprobs(
