@@ -143,6 +143,9 @@ def test_playground_streams_both_local_models_with_stats(studio):
     # Deltas come before their model's stats.
     positions = [i for i, e in enumerate(stream) if e.get("index") == 1]
     assert stream[positions[-1]]["type"] == "stats"
+    # The two local models take turns on the engine thread: both stream at once.
+    deltas = [e["index"] for e in stream if e["type"] == "delta"]
+    assert deltas.index(1) < len(deltas) - 1 - deltas[::-1].index(0), deltas
 
 
 @pytest.mark.slow

@@ -43,13 +43,24 @@ class PromptRequest(BaseModel):
 
 
 def get_model(model_id: str) -> Model:
-    """The studio's one Model for ``model_id``, loaded on first use."""
+    """The studio's one Model for ``model_id``, loaded on first use.
+
+    Local llama.cpp models decode through a batch of their own (``parallel``): each decode step
+    is one job on the shared engine thread, so two local models take turns token by token and
+    both panes stream at once, instead of the second waiting for the whole first answer."""
     model = _loaded.get(model_id)
     if model is None:
         from modelatlas.backends.loader import load_model
+        from modelatlas.catalog.resolve import resolve
 
-        model = _loaded[model_id] = load_model(model_id, log_calls=True)
+        record = resolve(model_id)
+        if record.backend == "llamacpp":
+            record = record.model_copy(update={"options": {**record.options, "parallel": INTERLEAVE}})
+        model = _loaded[model_id] = load_model(record, log_calls=True)
     return model
+
+
+INTERLEAVE = 2  # sequences per local model: the playground and the arena ask one prompt at a time
 
 
 def text_model_ids() -> list[str]:
