@@ -10,6 +10,7 @@ each other) made an evaluation of two models slower than running them one after 
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import contextlib
 import ctypes
@@ -82,6 +83,19 @@ def release_engine(engine: Engine) -> Future:
         for key in [k for k, known in _engines.items() if known is engine]:
             del _engines[key]
     return engine.submit(engine.close)
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free the models still loaded when the interpreter exits, while llama_cpp can (its own
+    finalizers fail once the interpreter has torn the module down). The engine thread has
+    finished its jobs by then: Python joins executor threads before atexit handlers run."""
+    with _engines_lock:
+        engines = list(dict.fromkeys(_engines.values()))
+        _engines.clear()
+    for engine in engines:
+        with contextlib.suppress(Exception):
+            engine.close()
 
 
 def check_gguf(path: str) -> None:
