@@ -77,5 +77,6 @@ def _next_steps(summary: dict, report: str) -> None:
     out.print(f"\nOpen the report: [bold]{Path(report).resolve()}[/] (it works offline).")
     if best:
         out.print(f"Best arm here: [bold]{best['model']}[/].")
-        out.print(f"Serve it:       modelatlas serve --model {best['model_id']}")
+        out.print("Serve it:        modelatlas keys create my-app   (prints the API key once)")
+        out.print(f"                 modelatlas serve --model {best['model_id']}")
     out.print("Explore it all:  modelatlas studio --open")
