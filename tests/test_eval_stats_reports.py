@@ -242,6 +242,11 @@ def test_leaderboard_renders():
     assert "b@few-shot" in text and "1.00" in text and "1.00–1.00" in text
     assert "a better" not in text and "b@few-shot better" in text
     assert leaderboard([summary, summary]) is not None
+    narrow = Console(record=True, width=80)
+    print_summary(summary, narrow)
+    text = narrow.export_text()
+    assert "a better" in text and "b@few-shot better" not in text  # b@few-shot is a in that pair
+    assert " err " in text  # arm a has errors; with none, the column is left out
 
 
 # --- files ------------------------------------------------------------------------------------

@@ -65,9 +65,14 @@ def models_table(summary: dict[str, Any]) -> Table:
         caption="metric: mean, 95% CI below",
         caption_justify="left",
     )
+    # n and err only when they tell something (the title gives the item count)
+    show_n = len({m["n"] for m in models}) > 1
+    show_err = any(m["errors"] for m in models)
     table.add_column("arm", style="cyan", overflow="fold", min_width=18)
-    table.add_column("n", justify="right")
-    table.add_column("err", justify="right")
+    if show_n:
+        table.add_column("n", justify="right")
+    if show_err:
+        table.add_column("err", justify="right")
     for name in names:
         table.add_column(name, justify="right")
     for column in ("p50 s", "tok/s", "cost"):
@@ -75,10 +80,10 @@ def models_table(summary: dict[str, Any]) -> Table:
     for rank, m in enumerate(models):
         best = rank == 0 and bool(names) and m["metrics"][names[0]]["mean"] is not None
         latency = m["latency"]["p50"]
+        counts = ([str(m["n"])] if show_n else []) + ([str(m["errors"])] if show_err else [])
         table.add_row(
             Text(("★ " if best else "") + short[m["model"]]),
-            str(m["n"]),
-            str(m["errors"]),
+            *counts,
             *[_metric_cell(m["metrics"][name]) for name in names],
             "-" if latency is None else f"{latency:.2f}",
             fmt(m["tokens_per_s"], 0),
@@ -88,15 +93,18 @@ def models_table(summary: dict[str, Any]) -> Table:
     return table
 
 
-def _verdict(row: dict[str, Any], short: dict[str, str]) -> Text:
+def _verdict(row: dict[str, Any], short: dict[str, str], narrow: bool) -> Text:
     if not row["significant"]:
         return Text("no significant difference", style="dim")
+    if narrow:  # the row names a and b already
+        return Text(row["verdict"], style="bold")
     winner = row["a"] if row["verdict"] == "a better" else row["b"]
     return Text(f"{short.get(winner, winner)} better", style="bold")
 
 
-def pairwise_table(summary: dict[str, Any]) -> Table | None:
-    """Significant differences first; the rest are counted in the caption when there are many."""
+def pairwise_table(summary: dict[str, Any], narrow: bool = False) -> Table | None:
+    """Significant differences first; the rest are counted in the caption when there are many.
+    ``narrow``: a terminal under 120 columns, where the verdict says "a better" or "b better"."""
     rows = summary.get("pairwise", [])
     if not rows:
         return None
@@ -117,7 +125,7 @@ def pairwise_table(summary: dict[str, Any]) -> Table | None:
         ci = "-" if r["ci_low"] is None else f"{fmt(r['ci_low'], 3)}–{fmt(r['ci_high'], 3)}"
         p = "-" if r["p_value"] is None else f"{r['p_value']:.3g}"
         pair = f"{short.get(r['a'], r['a'])}\nvs {short.get(r['b'], r['b'])}"
-        table.add_row(pair, r["metric"], fmt(r["diff"], 3), ci, p, _verdict(r, short))
+        table.add_row(pair, r["metric"], fmt(r["diff"], 3), ci, p, _verdict(r, short, narrow))
     return table
 
 
@@ -134,15 +142,16 @@ def judge_table(summary: dict[str, Any]) -> Table | None:
     return table
 
 
-def leaderboard(summary: dict[str, Any] | Sequence[dict[str, Any]]) -> RenderableType:
+def leaderboard(summary: dict[str, Any] | Sequence[dict[str, Any]], narrow: bool = False) -> RenderableType:
     """The tables of one summary, or of several runs' summaries, as one rich renderable."""
     summaries = [summary] if isinstance(summary, dict) else list(summary)
     parts: list[RenderableType] = []
     for s in summaries:
-        tables = [models_table(s), pairwise_table(s), judge_table(s)]
+        tables = [models_table(s), pairwise_table(s, narrow), judge_table(s)]
         parts.extend(t for t in tables if t is not None)
     return Group(*parts)
 
 
 def print_summary(summary: dict[str, Any] | Sequence[dict[str, Any]], console: Console | None = None) -> None:
-    (console or Console()).print(leaderboard(summary))
+    console = console or Console()
+    console.print(leaderboard(summary, narrow=console.width < 120))
