@@ -74,3 +74,15 @@ def test_a_bad_key_form_says_what_is_wrong(page):
     assert "tpm must be a whole number" in alert.inner_text()
     assert page.get_by_label("Name").input_value() == "limited"  # the form keeps what was typed
     assert page.locator('tr[data-key="limited"]').count() == 0
+
+
+def test_a_post_from_another_site_is_refused(studio):
+    """Another site's page cannot create or revoke keys through the user's browser (CSRF)."""
+    from modelatlas.store.keys import list_keys
+
+    form = {"name": "planted"}
+    foreign = httpx.post(f"{studio}/deployments/keys", data=form, headers={"Origin": "http://evil.example"})
+    assert foreign.status_code == 403
+    assert list_keys() == []
+    own = httpx.post(f"{studio}/deployments/keys", data=form, headers={"Origin": studio})
+    assert own.status_code == 200 and [k.name for k in list_keys()] == ["planted"]

@@ -245,3 +245,9 @@ def test_studio_command_is_registered():
     result = CliRunner().invoke(app, ["studio", "--help"])
     assert result.exit_code == 0
     assert "--port" in result.output and "--open" in result.output and "--host" in result.output
+
+
+def test_studio_refuses_a_public_address_without_allow_remote():
+    result = CliRunner().invoke(app, ["studio", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "no login" in result.output and "--allow-remote" in result.output

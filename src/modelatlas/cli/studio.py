@@ -14,12 +14,25 @@ def studio_command(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8765,
     open_browser: Annotated[bool, typer.Option("--open", help="Open the studio in a web browser.")] = False,
+    allow_remote: Annotated[
+        bool,
+        typer.Option("--allow-remote", help="Listen on a non-loopback address (the studio has no login)."),
+    ] = False,
 ) -> None:
     """Open the studio: catalog, model cards, benchmarks, playground, arena, runs, improve, deployments."""
     import uvicorn
 
+    from modelatlas.errors import ConfigError
+    from modelatlas.serve.auth import is_loopback
     from modelatlas.studio import create_app
 
+    if not is_loopback(host) and not allow_remote:
+        raise ConfigError(
+            f"The studio has no login, and on {host} anyone who reaches it could create API keys "
+            "and run models.",
+            hint="Keep the default 127.0.0.1 (tunnel to it with ssh -L 8765:127.0.0.1:8765), "
+            "or add --allow-remote if the network is yours alone.",
+        )
     app = create_app()
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     console(stderr=True).print(f"modelatlas studio on {url}", soft_wrap=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
@@ -25,8 +26,22 @@ def create_app() -> FastAPI:
     app.add_exception_handler(HTTPException, _error_page)
     app.add_exception_handler(ModelAtlasError, _error_page)
     _plumbing(app)
+    _same_origin_only(app)
     _pages(app)
     return app
+
+
+def _same_origin_only(app: FastAPI) -> None:
+    """Refuse a POST that another site's page sends through the user's browser (CSRF): the
+    browser names that page's origin, which differs from the studio's own address."""
+
+    @app.middleware("http")
+    async def check_origin(request: Request, call_next):
+        origin = request.headers.get("origin")
+        unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
+        if unsafe and origin and urlsplit(origin).netloc != request.headers.get("host"):
+            return PlainTextResponse("Refused: this request came from another site's page.", status_code=403)
+        return await call_next(request)
 
 
 def _pages(app: FastAPI) -> None:
