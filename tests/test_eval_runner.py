@@ -152,6 +152,14 @@ def test_runs_cli_and_cards_show_results(qa, echo_models, tmp_path):
     assert any(r["run_id"] == run_a and r["metric"] == "exact_match" for r in card["results"])
     missing = runner.invoke(app, ["runs", "show", run_a[:-1]])
     assert missing.exit_code == 2 and "Did you mean" in missing.output
+    board = json.loads(runner.invoke(app, ["runs", "leaderboard", "--json"]).output)
+    assert board["metric"] == "exact_match" and board["datasets"] == ["qa.jsonl"]
+    means = [e["mean"] for e in board["entries"]]
+    assert {e["run_id"] for e in board["entries"]} == {run_a, run_b} and means == sorted(means, reverse=True)
+    table = runner.invoke(app, ["runs", "leaderboard", "--metric", "exact_match"])
+    assert table.exit_code == 0 and "Leaderboard on exact_match" in table.output
+    unknown = runner.invoke(app, ["runs", "leaderboard", "--metric", "bleu"])
+    assert unknown.exit_code == 2 and "exact_match" in unknown.output
 
 
 def _count_items(db) -> int:

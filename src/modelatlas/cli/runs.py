@@ -84,6 +84,59 @@ def compare(run_a: str, run_b: str, json_out: Annotated[bool, typer.Option("--js
     console().print(table)
 
 
+@app.command("leaderboard")
+@handle_errors
+def leaderboard(
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Only runs on this dataset file name.")
+    ] = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="Rank by this metric.")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every run's arms ranked on one metric, across runs and datasets (the studio's Benchmarks)."""
+    from modelatlas.errors import ConfigError
+    from modelatlas.evals.leaderboard import across_runs
+
+    board = across_runs(dataset, metric)
+    if dataset and dataset not in board["datasets"]:
+        known = ", ".join(board["datasets"]) or "none yet"
+        raise ConfigError(f"No run on a dataset named {dataset!r}.", hint=f"Datasets: {known}.")
+    if metric and board["metric"] != metric:
+        known = ", ".join(board["metrics"]) or "none yet"
+        raise ConfigError(f"No run scored {metric!r}.", hint=f"Metrics: {known}.")
+    if json_out:
+        print_json(board)
+        return
+    if not board["entries"]:
+        console().print("No runs yet. Make one: modelatlas eval DATASET -m MODEL")
+        return
+    _print_board(board)
+
+
+def _print_board(board: dict) -> None:
+    from rich.table import Table
+
+    from modelatlas.evals.report_terminal import fmt_ci, fmt_cost
+
+    table = Table(title=f"Leaderboard on {board['metric']} across runs", title_justify="left")
+    for column in ("#", "model", "strategy", "dataset", "run", board["metric"], "n", "p50 s", "$/1k"):
+        table.add_column(column, justify="right" if column in ("#", "n", "p50 s", "$/1k") else "left")
+    for rank, e in enumerate(board["entries"], 1):
+        p50 = "-" if e["latency_p50"] is None else f"{e['latency_p50']:.2f}"
+        table.add_row(
+            str(rank),
+            e["model_id"],
+            e["strategy"],
+            e["dataset"],
+            e["run_id"],
+            fmt_ci(e),
+            str(e["n"]),
+            p50,
+            fmt_cost(e["cost_per_1k"]),
+        )
+    console().print(table)
+
+
 @app.command("export")
 @handle_errors
 def export(

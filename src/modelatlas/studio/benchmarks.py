@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from modelatlas.evals.leaderboard import across_runs
 from modelatlas.studio import charts
-from modelatlas.studio.leaderboard import across_runs
 from modelatlas.studio.web import render
 
 router = APIRouter()

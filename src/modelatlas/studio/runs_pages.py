@@ -7,8 +7,8 @@ from starlette.exceptions import HTTPException
 
 from modelatlas.errors import ConfigError, ModelAtlasError
 from modelatlas.evals import records
+from modelatlas.evals.leaderboard import arm_entries, summary_of
 from modelatlas.studio import charts
-from modelatlas.studio.leaderboard import arm_entries, summary_of
 from modelatlas.studio.web import render
 
 router = APIRouter()
