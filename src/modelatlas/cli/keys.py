@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -29,7 +27,7 @@ def create(
     json_out: Annotated[bool, typer.Option("--json", help="Print the key as JSON.")] = False,
 ) -> None:
     """Create a key and print its secret once (only a salted hash is stored)."""
-    from modelatlas.store.keys import create_key
+    from modelatlas.store.keys import create_key, parse_expiry
 
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
     key, secret = create_key(
@@ -85,29 +83,6 @@ def revoke(name: Annotated[str, typer.Argument(help="The key's name or id.")]) -
 
     key = revoke_key(name)
     console().print(f"Revoked key {escape(key.name)} ({key.id}).")
-
-
-def parse_expiry(text: str | None) -> datetime | None:
-    """A date, a date-time (UTC unless a zone is given), or a duration from now (30d, 12h, 90m)."""
-    from modelatlas.errors import ConfigError
-
-    if not text:
-        return None
-    text = text.strip()
-    match = re.fullmatch(r"(\d+)\s*([dhm])", text)
-    if match:
-        unit = {"d": "days", "h": "hours", "m": "minutes"}[match.group(2)]
-        return datetime.now(UTC) + timedelta(**{unit: int(match.group(1))})
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"--expires {text!r} is not a date.", hint="Use a date like 2026-12-31, or a duration like 30d."
-        ) from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    if moment <= datetime.now(UTC):
-        raise ConfigError(f"--expires {text} is in the past.", hint="Give a later date.")
-    return moment
 
 
 def _row(key) -> dict:

@@ -18,9 +18,8 @@ def usage_command(
 ) -> None:
     """Requests, tokens and cost metered by the server."""
     from modelatlas.errors import ConfigError, InvalidRequestError
-    from modelatlas.serve.usage import parse_since
     from modelatlas.store.keys import get_key
-    from modelatlas.store.usage import GROUPS, usage_totals
+    from modelatlas.store.usage import GROUPS, parse_since, usage_totals
 
     if by not in GROUPS:
         raise ConfigError(f"--by must be one of {', '.join(GROUPS)}, not {by!r}.", hint="Example: --by model")

@@ -3,13 +3,13 @@ optimizer step (training loss, and validation loss when it was measured)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from modelatlas.store.db import session
-from modelatlas.store.schema import FineTune, FineTuneStep, utcnow
+from modelatlas.store.schema import FineTune, FineTuneStep, as_utc, utcnow
 
 FIELDS = (
     "id",
@@ -122,8 +122,6 @@ def list_finetunes(
 def _as_dict(row: FineTune) -> dict[str, Any]:
     data = {name: getattr(row, name) for name in FIELDS}
     for name in ("created_at", "finished_at"):
-        value = data[name]
-        if value is not None and value.tzinfo is None:  # SQLite keeps no zone: it was written as UTC
-            data[name] = value.replace(tzinfo=UTC)
+        data[name] = as_utc(data[name])
     data["params"] = dict(data["params"] or {})
     return data

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from modelatlas.store.db import session
-from modelatlas.store.schema import Run, RunItem, StudioJob, utcnow
+from modelatlas.store.schema import Run, RunItem, StudioJob, as_utc, utcnow
 
 STATUSES = ("queued", "running", "done", "failed")
 FINISHED = ("done", "failed")
@@ -117,12 +117,6 @@ def _job(row: StudioJob) -> Job:
         run_id=row.run_id,
         error=row.error,
         pid=row.pid,
-        created_at=_aware(row.created_at),
-        finished_at=_aware(row.finished_at),
+        created_at=as_utc(row.created_at),
+        finished_at=as_utc(row.finished_at),
     )
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)  # SQLite keeps no zone: it was written as UTC

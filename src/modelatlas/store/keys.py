@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from modelatlas.errors import KeyConflictError, UnknownKeyError
+from modelatlas.errors import ConfigError, KeyConflictError, UnknownKeyError
 from modelatlas.store.db import session
-from modelatlas.store.schema import ApiKey, utcnow
+from modelatlas.store.schema import ApiKey, as_utc, utcnow
 
 PREFIX = "ma-"
 
@@ -41,7 +42,7 @@ class KeyInfo:
 
     @property
     def expired(self) -> bool:
-        return self.expires_at is not None and _aware(self.expires_at) <= utcnow()
+        return self.expires_at is not None and as_utc(self.expires_at) <= utcnow()
 
     @property
     def status(self) -> str:
@@ -134,6 +135,27 @@ def verify_secret(secret: str) -> KeyInfo | None:
         return _info(row)
 
 
+def parse_expiry(text: str | None) -> datetime | None:
+    """A date, a date-time (UTC unless a zone is given), or a duration from now (30d, 12h, 90m)."""
+    if not text:
+        return None
+    text = text.strip()
+    match = re.fullmatch(r"(\d+)\s*([dhm])", text)
+    if match:
+        unit = {"d": "days", "h": "hours", "m": "minutes"}[match.group(2)]
+        return datetime.now(UTC) + timedelta(**{unit: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"--expires {text!r} is not a date.", hint="Use a date like 2026-12-31, or a duration like 30d."
+        ) from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment <= datetime.now(UTC):
+        raise ConfigError(f"--expires {text} is in the past.", hint="Give a later date.")
+    return moment
+
+
 def _hash(salt: str, secret: str) -> str:
     return hashlib.sha256(f"{salt}:{secret}".encode()).hexdigest()
 
@@ -146,13 +168,7 @@ def _info(row: ApiKey) -> KeyInfo:
         tpm=row.tpm,
         budget_usd=row.budget_usd,
         models=list(row.models) if row.models else None,
-        expires_at=_aware(row.expires_at),
-        created_at=_aware(row.created_at),
-        revoked_at=_aware(row.revoked_at),
+        expires_at=as_utc(row.expires_at),
+        created_at=as_utc(row.created_at),
+        revoked_at=as_utc(row.revoked_at),
     )
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)

@@ -4,14 +4,13 @@ run; model cards and leaderboards read them back."""
 from __future__ import annotations
 
 import math
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
 
 from modelatlas.errors import InvalidRequestError
 from modelatlas.store.db import session
-from modelatlas.store.schema import EvalResult
+from modelatlas.store.schema import EvalResult, as_utc
 
 FIELDS = (
     "id",
@@ -75,9 +74,7 @@ def results_for_model(model_id: str) -> list[dict[str, Any]]:
 
 def _as_dict(row: EvalResult) -> dict[str, Any]:
     data = {name: getattr(row, name) for name in FIELDS}
-    created = data["created_at"]
-    if created is not None and created.tzinfo is None:  # SQLite keeps no zone: it was written as UTC
-        data["created_at"] = created.replace(tzinfo=UTC)
+    data["created_at"] = as_utc(data["created_at"])
     return data
 
 

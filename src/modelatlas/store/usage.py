@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from modelatlas.errors import InvalidRequestError
 from modelatlas.store.db import session
 from modelatlas.store.schema import UsageRecord
 
@@ -51,23 +52,8 @@ def record_usage(records: list[Usage]) -> None:
     if not records:
         return
     with session() as s:
-        s.add_all(
-            UsageRecord(
-                key_id=r.key_id,
-                key_name=r.key_name,
-                model_id=r.model_id,
-                endpoint=r.endpoint,
-                status=r.status,
-                input_tokens=r.input_tokens,
-                output_tokens=r.output_tokens,
-                cost_usd=r.cost_usd,
-                latency_s=r.latency_s,
-                streamed=r.streamed,
-                cancelled=r.cancelled,
-                created_at=r.created_at or datetime.now(UTC),
-            )
-            for r in records
-        )
+        now = datetime.now(UTC)
+        s.add_all(UsageRecord(**{**asdict(r), "created_at": r.created_at or now}) for r in records)
 
 
 def usage_totals(
@@ -124,6 +110,20 @@ def usage_records(
         return [_usage(r) for r in s.scalars(query)]
 
 
+def parse_since(text: str | None) -> datetime | None:
+    """A date or date-time (ISO 8601; UTC when no zone is given)."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequestError(
+            f"'since' must be a date like 2026-11-01 or 2026-11-01T09:30, not {text!r}.",
+            hint="Use ISO 8601.",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _filtered(query, key_id: str | None, since: datetime | None):
     if key_id is not None:
         query = query.where(UsageRecord.key_id == key_id)
@@ -138,18 +138,5 @@ def _text():
     return String()
 
 
-def _usage(r: UsageRecord) -> Usage:
-    return Usage(
-        model_id=r.model_id,
-        endpoint=r.endpoint,
-        status=r.status,
-        input_tokens=r.input_tokens,
-        output_tokens=r.output_tokens,
-        cost_usd=r.cost_usd,
-        latency_s=r.latency_s,
-        key_id=r.key_id,
-        key_name=r.key_name,
-        streamed=r.streamed,
-        cancelled=r.cancelled,
-        created_at=r.created_at,
-    )
+def _usage(row: UsageRecord) -> Usage:
+    return Usage(**{f.name: getattr(row, f.name) for f in fields(Usage)})

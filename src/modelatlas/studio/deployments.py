@@ -24,16 +24,15 @@ def deployments_page(request: Request):
 
 @router.post("/deployments/keys")
 async def create_key_form(request: Request):
-    from modelatlas.cli.keys import parse_expiry
-    from modelatlas.store.keys import create_key
+    from modelatlas.store.keys import create_key, parse_expiry
 
     form = await _form(request)
     try:
         key, secret = create_key(
             form.get("name", ""),
-            rpm=_int(form, "rpm"),
-            tpm=_int(form, "tpm"),
-            budget_usd=_float(form, "budget"),
+            rpm=_number(form, "rpm"),
+            tpm=_number(form, "tpm"),
+            budget_usd=_number(form, "budget", float),
             models=[m.strip() for m in form.get("models", "").split(",") if m.strip()] or None,
             expires_at=parse_expiry(form.get("expires") or None),
         )
@@ -134,24 +133,16 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0].strip() for k, v in parse_qs(body).items()}
 
 
-def _int(form: dict, name: str) -> int | None:
+def _number(form: dict, name: str, kind: type = int):
+    """The form field as a number (None when empty); a ValueError that names it otherwise."""
     value = form.get(name)
     if not value:
         return None
     try:
-        return int(value)
+        return kind(value)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {value!r}.") from None
-
-
-def _float(form: dict, name: str) -> float | None:
-    value = form.get(name)
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, not {value!r}.") from None
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{name} must be {what}, not {value!r}.") from None
 
 
 def _message(exc: Exception) -> str:
