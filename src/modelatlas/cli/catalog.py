@@ -14,32 +14,29 @@ app = typer.Typer(
 )
 
 
+Modality = Annotated[str | None, typer.Option(help="An input or output modality: text, image, audio, …")]
+Arch = Annotated[str | None, typer.Option(help="decoder-only, encoder-only, encoder-decoder, diffusion")]
+Licence = Annotated[str | None, typer.Option(help="Licence, matched as a substring (apache, mit, …).")]
+Proprietary = Annotated[bool, typer.Option("--proprietary", help="Only models without open weights.")]
+Fits = Annotated[bool, typer.Option("--fits", help="Only models that fit in this machine's memory.")]
+
+
 @app.command("search")
 @handle_errors
 def search(
     query: Annotated[str | None, typer.Argument(help="Words of the name, matched fuzzily.")] = None,
     task: Annotated[str | None, typer.Option(help="chat, code, embeddings, text-generation, …")] = None,
-    modality: Annotated[
-        str | None, typer.Option(help="An input or output modality: text, image, audio, …")
-    ] = None,
-    arch: Annotated[
-        str | None, typer.Option(help="decoder-only, encoder-only, encoder-decoder, diffusion")
-    ] = None,
-    license: Annotated[
-        str | None, typer.Option(help="Licence, matched as a substring (apache, mit, …).")
-    ] = None,
+    modality: Modality = None,
+    arch: Arch = None,
+    license: Licence = None,
     open_: Annotated[bool, typer.Option("--open", help="Only models with open weights.")] = False,
-    proprietary: Annotated[
-        bool, typer.Option("--proprietary", help="Only models without open weights.")
-    ] = False,
+    proprietary: Proprietary = False,
     local: Annotated[bool, typer.Option("--local", help="Only models that run on this machine.")] = False,
     hosted: Annotated[bool, typer.Option("--hosted", help="Only hosted models.")] = False,
     provider: Annotated[str | None, typer.Option(help="A provider id, e.g. openai, azure, local.")] = None,
     max_price: Annotated[float | None, typer.Option(help="Most USD per 1M input tokens.")] = None,
     min_context: Annotated[int | None, typer.Option(help="Least context window, in tokens.")] = None,
-    fits: Annotated[
-        bool, typer.Option("--fits", help="Only models that fit in this machine's memory.")
-    ] = False,
+    fits: Fits = False,
     runnable: Annotated[bool, typer.Option("--runnable", help="Only models that can run now.")] = False,
     collection: Annotated[str | None, typer.Option(help="A collection (see `catalog collections`).")] = None,
     sort: Annotated[str, typer.Option(help="relevance, price, context, release or name.")] = "relevance",

@@ -9,52 +9,66 @@ import typer
 
 from modelatlas.cli.common import console, handle_errors, print_json
 
+Dataset = Annotated[str, typer.Argument(help="JSONL, CSV or a Hugging Face datasets folder.")]
+ModelIds = Annotated[list[str] | None, typer.Option("--model", "-m", help="A model id; repeat for more.")]
+Strategies = Annotated[
+    list[str] | None,
+    typer.Option(help="zero-shot, one-shot, few-shot:K[:similar] or rag:KB[:K]; repeatable."),
+]
+Metrics = Annotated[list[str] | None, typer.Option(help="A metric name; repeatable (default: by dataset).")]
+Judge = Annotated[str | None, typer.Option(help="The model that judges (judge_* metrics).")]
+Limit = Annotated[int | None, typer.Option(min=1, help="Only the first N items.")]
+Concurrency = Annotated[int, typer.Option(min=1, help="Calls in flight per model.")]
+RunName = Annotated[str | None, typer.Option(help="A name to find the run by.")]
+Resume = Annotated[str | None, typer.Option(help="Finish the run RUN_ID; redo nothing done.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Estimate tokens and cost, then stop.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+Report = Annotated[str | None, typer.Option(help="Write a standalone HTML report to this path.")]
+Samples = Annotated[str | None, typer.Option(help="Write the per-item results as JSONL to this path.")]
+Examples = Annotated[str | None, typer.Option(help="Few-shot examples file (default: train.jsonl beside).")]
+System = Annotated[str | None, typer.Option(help="System prompt, or @FILE to read it.")]
+Template = Annotated[
+    str | None, typer.Option(help="Jinja2 template file for each question ({{ input }}, fields).")
+]
+MaxTokens = Annotated[int, typer.Option(min=1, help="Most tokens per answer.")]
+Temperature = Annotated[float, typer.Option(min=0.0, max=2.0)]
+PricePerHour = Annotated[float | None, typer.Option(help="USD per hour of compute for local models.")]
+Pattern = Annotated[str | None, typer.Option(help="Pattern for the regex metric.")]
+K = Annotated[int, typer.Option(help="k for recall_at_k and ndcg.")]
+
+
+def _field(what: str):
+    return Annotated[str, typer.Option(help=f"The dataset field holding {what}.")]
+
 
 @handle_errors
 def eval_command(
-    dataset: Annotated[str, typer.Argument(help="JSONL, CSV or a Hugging Face datasets folder.")],
-    model: Annotated[
-        list[str] | None, typer.Option("--model", "-m", help="A model id; repeat for more.")
-    ] = None,
-    strategy: Annotated[
-        list[str] | None,
-        typer.Option(help="zero-shot, one-shot, few-shot:K[:similar] or rag:KB[:K]; repeatable."),
-    ] = None,
-    metric: Annotated[
-        list[str] | None, typer.Option(help="A metric name; repeatable (default: by dataset).")
-    ] = None,
-    judge: Annotated[str | None, typer.Option(help="The model that judges (judge_* metrics).")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items.")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Calls in flight per model.")] = 4,
-    run_name: Annotated[str | None, typer.Option(help="A name to find the run by.")] = None,
-    resume: Annotated[str | None, typer.Option(help="Finish the run RUN_ID; redo nothing done.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate tokens and cost, then stop.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    report: Annotated[str | None, typer.Option(help="Write a standalone HTML report to this path.")] = None,
-    samples: Annotated[
-        str | None, typer.Option(help="Write the per-item results as JSONL to this path.")
-    ] = None,
-    examples: Annotated[
-        str | None, typer.Option(help="Few-shot examples file (default: train.jsonl beside).")
-    ] = None,
-    system: Annotated[str | None, typer.Option(help="System prompt, or @FILE to read it.")] = None,
-    template: Annotated[
-        str | None, typer.Option(help="Jinja2 template file for each question ({{ input }}, fields).")
-    ] = None,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per answer.")] = 128,
-    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
-    price_per_hour: Annotated[
-        float | None, typer.Option(help="USD per hour of compute for local models.")
-    ] = None,
-    pattern: Annotated[str | None, typer.Option(help="Pattern for the regex metric.")] = None,
-    k: Annotated[int, typer.Option(help="k for recall_at_k and ndcg.")] = 5,
-    input_field: Annotated[str, typer.Option(help="The dataset field holding the input.")] = "input",
-    reference_field: Annotated[str, typer.Option(help="The field holding the reference(s).")] = "reference",
-    id_field: Annotated[str, typer.Option(help="The field holding the item id.")] = "id",
-    choices_field: Annotated[
-        str, typer.Option(help="The field holding multiple-choice options.")
-    ] = "choices",
-    answer_field: Annotated[str, typer.Option(help="The field holding the right choice.")] = "answer",
+    dataset: Dataset,
+    model: ModelIds = None,
+    strategy: Strategies = None,
+    metric: Metrics = None,
+    judge: Judge = None,
+    limit: Limit = None,
+    concurrency: Concurrency = 4,
+    run_name: RunName = None,
+    resume: Resume = None,
+    dry_run: DryRun = False,
+    json_out: JsonOut = False,
+    report: Report = None,
+    samples: Samples = None,
+    examples: Examples = None,
+    system: System = None,
+    template: Template = None,
+    max_tokens: MaxTokens = 128,
+    temperature: Temperature = 0.0,
+    price_per_hour: PricePerHour = None,
+    pattern: Pattern = None,
+    k: K = 5,
+    input_field: _field("the input") = "input",
+    reference_field: _field("the reference(s)") = "reference",
+    id_field: _field("the item id") = "id",
+    choices_field: _field("multiple-choice options") = "choices",
+    answer_field: _field("the right choice") = "answer",
 ) -> None:
     """Run DATASET through one or more models and strategies, score it, and compare them."""
     from modelatlas.evals.datasets import Fields

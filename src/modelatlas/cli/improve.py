@@ -59,22 +59,22 @@ def improve_command(
     result = build_report(summary, setup, price_per_hour)
     _save(result)
     if report:
-        from modelatlas.evals import records
-        from modelatlas.evals.report_html import write_html
-        from modelatlas.strategies.improve_html import improve_section
-
-        write_html(
-            summary,
-            records.load_items(run_id),
-            plan.dataset.items,
-            report,
-            intro_html=improve_section(result),
-        )
+        _write_html(result, summary, run_id, plan, report)
     if json_out:
         print_json(result)
         return
     _outputs(run_id, summary, plan, json_out=False, report=None, samples=None)
     _table(result)
+
+
+def _write_html(result: dict, summary: dict, run_id: str, plan, path: str) -> None:
+    """The evaluation's HTML report, opened by the improve section."""
+    from modelatlas.evals import records
+    from modelatlas.evals.report_html import write_html
+    from modelatlas.strategies.improve_html import improve_section
+
+    items = records.load_items(run_id)
+    write_html(summary, items, plan.dataset.items, path, intro_html=improve_section(result))
 
 
 def _save(result: dict) -> None:
