@@ -1,0 +1,41 @@
+"""Hardening: who owns a running run (pid, host, heartbeat); usage records opened in flight.
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    _runs_upgrade()
+    _usage_upgrade()
+
+
+def downgrade() -> None:
+    _usage_downgrade()
+    _runs_downgrade()
+
+
+# Runs: the owner of a running run (filled in by the runs work).
+def _runs_upgrade() -> None:
+    pass
+
+
+def _runs_downgrade() -> None:
+    pass
+
+
+# Usage: records written when a request starts (filled in by the metering work).
+def _usage_upgrade() -> None:
+    pass
+
+
+def _usage_downgrade() -> None:
+    pass
