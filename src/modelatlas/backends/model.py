@@ -14,11 +14,13 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from modelatlas.backends.base import Backend, TokenLogprobs, collect
 from modelatlas.backends.cache import StoreCache, cache_key
 from modelatlas.backends.retry import RetryPolicy, with_retries
 from modelatlas.catalog.records import ModelRecord
-from modelatlas.errors import ConfigError, ModelAtlasError, TransientError
+from modelatlas.errors import ConfigError, InvalidRequestError, ModelAtlasError, TransientError, suggest
 from modelatlas.types import (
     Chunk,
     Completion,
@@ -131,12 +133,14 @@ class Model:
             return await self._generate_whole(prompt, params)
         return await collect(self._stream(prompt, params, kind="generate"), self.id)
 
-    async def stream(
+    def stream(
         self, prompt: Prompt, params: GenerationParams | None = None, **overrides
     ) -> AsyncIterator[Chunk]:
-        """Chunks as they come; the last one carries the finish reason and the priced usage."""
-        async for chunk in self._stream(prompt, _params(params, overrides), kind="stream"):
-            yield chunk
+        """Chunks as they come; the last one carries the finish reason and the priced usage.
+
+        A plain function returning the generator, so bad options fail here, at the call.
+        """
+        return self._stream(prompt, _params(params, overrides), kind="stream")
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
         texts = list(texts)
@@ -258,8 +262,35 @@ class Model:
 
 
 def _params(params: GenerationParams | None, overrides: dict) -> GenerationParams:
+    """The call's settings, validated like construction-time options.
+
+    ``model_copy(update=...)`` skips validation, so ``max_tokns=2`` or ``temperature=-5`` used to
+    reach the backend unnoticed; here they fail before any call, cache look-up or log entry.
+    """
     params = params or GenerationParams()
-    return params.model_copy(update=overrides) if overrides else params
+    if not overrides:
+        return params
+    try:
+        return GenerationParams.model_validate({**params.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise _bad_params(exc) from None
+
+
+def _bad_params(exc: ValidationError) -> InvalidRequestError:
+    known = list(GenerationParams.model_fields)
+    problems, close = [], []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "params"
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown option {name!r}")
+            close += [c for c in suggest(name, known) if c not in close]
+        else:
+            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+    hint = f"Did you mean {' or '.join(map(repr, close))}? " if close else ""
+    return InvalidRequestError(
+        f"Bad generation options: {'; '.join(problems)}.",
+        hint=f"{hint}Allowed options: {', '.join(known)}.",
+    )
 
 
 def _timing(start: float, first: float | None, end: float, output_tokens: int) -> Timing:
