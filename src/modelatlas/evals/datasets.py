@@ -2,8 +2,13 @@
 
 Fields: ``input`` (or chat ``messages``), ``reference`` (a string or a list), optional
 ``choices`` and ``answer`` (an index, a letter or the choice's text) for multiple choice, ``id``,
-and any other field kept as metadata. ``Fields`` maps other names onto these. A dataset is
-identified by the hash of its content, whatever the file format.
+and any other field kept as metadata. ``Fields`` maps other names onto these. Rows in the
+fine-tuning formats are read too: a chat whose last turn is the assistant's has that turn as its
+reference (the turns before it are the input), and ``prompt``/``completion`` are input and
+reference. A dataset is identified by the hash of its content, whatever the file format.
+
+Files are UTF-8 (a byte-order mark is accepted). Every problem, from undecodable bytes to a
+value of the wrong type, is a DatasetError naming the file and line, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,40 +95,105 @@ def content_hash(items: list[Item]) -> str:
     return digest.hexdigest()
 
 
-def _jsonl_rows(path: Path):
+BOM = "\ufeff"
+# Deeper JSON is no dataset row: 100,000 levels overflow json's parser (RecursionError) and 500
+# levels pydantic's serialiser (which stops at "Maximum serialization depth exceeded").
+MAX_DEPTH = 64
+TOO_DEEP = object()
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The file's lines (endings kept), decoded as UTF-8 one by one, so a bad byte has a line."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         raise DatasetError(f"Cannot read {path}: {exc.strerror}.") from None
     with handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
+        for line_no, raw in enumerate(handle, start=1):
+            if b"\0" in raw:
                 raise DatasetError(
-                    f"{path}:{line_no}: not valid JSON ({exc.msg} at column {exc.colno}).",
-                    hint="Each line must be one JSON object.",
+                    f"{path}:{line_no}: a NUL byte: this looks like a binary file, not text.",
+                    hint="Give a UTF-8 JSONL or CSV file.",
+                )
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte, column = raw[exc.start], exc.start + 1
+                raise DatasetError(
+                    f"{path}:{line_no}: not UTF-8 text (byte 0x{byte:02x} at column {column}).",
+                    hint="Save the file as UTF-8 (for example: iconv -f latin1 -t utf-8).",
                 ) from None
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}.")
-            yield line_no, row
+            yield line_no, text.removeprefix(BOM) if line_no == 1 else text
+
+
+def _jsonl_rows(path: Path):
+    for line_no, line in _lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{line_no}"
+        try:
+            row = json.loads(line, parse_constant=_no_constant(where))
+        except json.JSONDecodeError as exc:
+            raise DatasetError(
+                f"{where}: not valid JSON ({exc.msg} at column {exc.colno}).",
+                hint="Each line must be one JSON object.",
+            ) from None
+        except RecursionError:
+            row = TOO_DEEP  # reported just below, as for any row nested too deeply
+        if row is TOO_DEEP or _too_deep(row):
+            raise DatasetError(f"{where}: the JSON is nested more than {MAX_DEPTH} levels deep.")
+        if not isinstance(row, dict):
+            raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}.")
+        yield line_no, row
+
+
+def _no_constant(where: str):
+    def refuse(name: str):
+        raise DatasetError(
+            f"{where}: {name} is not a JSON value.", hint="Write null, a number or a string instead."
+        )
+
+    return refuse
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests more than MAX_DEPTH lists or objects (checked without recursion)."""
+    todo = [(value, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            todo.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _csv_rows(path: Path):
-    with path.open(encoding="utf-8", newline="") as handle:
-        for line_no, row in enumerate(csv.DictReader(handle), start=2):
-            yield line_no, {k: _maybe_json(v) for k, v in row.items() if k is not None}
+    lines = _lines(path)
+    reader = csv.DictReader(text for _, text in lines)
+    try:
+        for row in reader:
+            line_no = reader.line_num  # the row's last line (a quoted cell may span lines)
+            if any(cell.strip() for cell in row.pop(None, [])):
+                raise DatasetError(f"{path}:{line_no}: more cells than the header has columns.")
+            yield line_no, {k: _maybe_json(v, f"{path}:{line_no}") for k, v in row.items()}
+    except csv.Error as exc:
+        raise DatasetError(f"{path}:{reader.line_num}: not valid CSV ({exc}).") from None
 
 
-def _maybe_json(value: str | None) -> Any:
+def _maybe_json(value: str | None, where: str) -> Any:
     """CSV cells holding a JSON list (references, choices) become lists."""
     if value and value.strip().startswith("["):
         try:
-            return json.loads(value)
+            parsed = json.loads(value, parse_constant=_no_constant(where))
         except json.JSONDecodeError:
             return value
+        except RecursionError:
+            parsed = TOO_DEEP
+        if parsed is TOO_DEEP or _too_deep(parsed):
+            raise DatasetError(f"{where}: the JSON is nested more than {MAX_DEPTH} levels deep.")
+        return parsed
     return value
 
 
@@ -149,6 +221,7 @@ def _hf_rows(path: Path):
 
 def _item(row: dict, line: int, index: int, f: Fields, path: Path) -> Item:
     where = f"{path}:{line}"
+    row = _fine_tuning_row(row, f, where)
     text, messages = row.get(f.input), row.get(f.messages)
     if (text is None or text == "") and not messages:
         raise DatasetError(
@@ -156,34 +229,104 @@ def _item(row: dict, line: int, index: int, f: Fields, path: Path) -> Item:
             hint=f"Fields found: {', '.join(row) or 'none'}. Map yours with --input-field.",
         )
     known = {f.input, f.reference, f.id, f.messages, f.choices, f.answer}
-    try:
-        choices = row.get(f.choices) or None
-        return Item(
-            id=str(row.get(f.id) if row.get(f.id) not in (None, "") else f"row-{index + 1}"),
-            input=None if text is None else str(text),
-            messages=[Message.model_validate(m) for m in messages] if messages else None,
-            reference=_references(row.get(f.reference)),
-            choices=[str(c) for c in choices] if choices else None,
-            answer=_answer(row.get(f.answer), choices, where),
-            metadata={k: v for k, v in row.items() if k not in known},
-            line=line,
+    choices = _choices(row.get(f.choices), f.choices, where)
+    item_id = row.get(f.id)
+    return Item(
+        id=_text(item_id, f.id, where) if item_id not in (None, "") else f"row-{index + 1}",
+        input=None if text is None else _text(text, f.input, where),
+        messages=_messages(messages, f.messages, where) if messages else None,
+        reference=_texts(row.get(f.reference), f.reference, where),
+        choices=choices,
+        answer=_answer(row.get(f.answer), choices, where),
+        metadata={k: v for k, v in row.items() if k not in known},
+        line=line,
+    )
+
+
+def _fine_tuning_row(row: dict, f: Fields, where: str) -> dict:
+    """A row in a fine-tuning format, as an item: a chat ending with the assistant's turn has
+    that turn as its reference; ``prompt``/``completion`` are input and reference."""
+    if row.get(f.reference) not in (None, "", []):
+        return row
+    messages = row.get(f.messages)
+    if isinstance(messages, list) and len(messages) > 1 and isinstance(messages[-1], dict):
+        last = messages[-1]
+        if last.get("role") == "assistant" and isinstance(last.get("content"), str) and not row.get(f.input):
+            return {**row, f.messages: messages[:-1], f.reference: last["content"]}
+    if row.get(f.input) is None and not messages and "prompt" in row and "completion" in row:
+        rest = {k: v for k, v in row.items() if k not in ("prompt", "completion")}
+        return {**rest, f.input: row["prompt"], f.reference: row["completion"]}
+    return row
+
+
+def _text(value: Any, field: str, where: str) -> str:
+    """A text field: a string, or a number written as one. Anything else is a mistake that
+    ``str()`` would hide (``{'a': 1}`` or ``nan`` as the reference)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise DatasetError(
+            f"{where}: field {field!r} must be text, got {_kind(value)} {_short(value)}.",
+            hint="Write it as a string (or a list of strings, for references and choices).",
         )
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise DatasetError(f"{where}: field {'.'.join(map(str, err['loc']))}: {err['msg']}.") from None
+    return str(value)
 
 
-def _references(value: Any) -> list[str]:
+def _texts(value: Any, field: str, where: str) -> list[str]:
+    """A field holding one text or a list of texts (references, choices)."""
     if value is None or value == "":
         return []
     if isinstance(value, list):
-        return [str(v) for v in value]
-    return [str(value)]
+        return [_text(v, f"{field}[{i}]", where) for i, v in enumerate(value)]
+    return [_text(value, field, where)]
+
+
+def _choices(value: Any, field: str, where: str) -> list[str] | None:
+    if value is None or value == "" or value == []:
+        return None
+    if not isinstance(value, list):
+        raise DatasetError(
+            f"{where}: field {field!r} must be a list of texts, got {_kind(value)} {_short(value)}.",
+            hint='For example: ["Paris", "Lyon"] (in a CSV cell too).',
+        )
+    return _texts(value, field, where)
+
+
+def _messages(value: Any, field: str, where: str) -> list[Message]:
+    if not isinstance(value, list):
+        raise DatasetError(
+            f"{where}: field {field!r} must be a list of {{role, content}} objects, got {_kind(value)}.",
+            hint='For example: [{"role": "user", "content": "Hi"}]',
+        )
+    messages = []
+    for i, message in enumerate(value):
+        try:
+            messages.append(Message.model_validate(message))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            at = "".join(f".{p}" for p in err["loc"])
+            raise DatasetError(
+                f"{where}: field {field}[{i}]{at}: {err['msg']}.",
+                hint="Each message is an object with a role (system, user, assistant) and a text content.",
+            ) from None
+    return messages
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return f"({text[:40]}...)" if len(text) > 40 else f"({text})"
 
 
 def _answer(value: Any, choices: list | None, where: str) -> int | None:
     if value is None or value == "" or not choices:
         return None
+    if isinstance(value, bool):
+        raise DatasetError(f"{where}: answer {value!r} is not an index, a letter or one of the choices.")
     if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
         index = int(value)
     elif isinstance(value, str) and len(value.strip()) == 1 and value.strip().isalpha():
