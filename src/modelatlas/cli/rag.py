@@ -54,10 +54,21 @@ def index_command(
             rebuild=rebuild,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+    print_index_report(name, report)
+
+
+def print_index_report(name: str, report) -> None:
+    """The run's counts on stdout; each binary file left out as a warning on stderr."""
+    for warning in report.warnings:
+        console(stderr=True).print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
+    skipped = [f"{report.skipped} skipped (not .txt, .md, .html or .pdf)"] if report.skipped else []
+    if report.binary:
+        skipped.append(f"{len(report.binary)} skipped (binary content, not text)")
     console().print(
         f"Knowledge base [bold]{escape(name)}[/]: {report.chunks} chunks. Files: {report.added} added, "
         f"{report.updated} updated, {report.removed} removed, {report.unchanged} unchanged"
-        + (f", {report.skipped} skipped (not .txt, .md, .html or .pdf)." if report.skipped else ".")
+        + "".join(f", {part}" for part in skipped)
+        + "."
     )
 
 

@@ -10,7 +10,7 @@ from modelatlas.rag.ask import Answer, Citation, ask, context_prompt, pack
 from modelatlas.rag.index import aindex, index
 from modelatlas.rag.manifest import Manifest
 from modelatlas.rag.search import KnowledgeBase, list_kbs, open_kb
-from modelatlas.rag.types import DocChunk, Hit, IndexReport, Position
+from modelatlas.rag.types import DocChunk, Hit, IndexReport, Position, SkippedFile
 
 __all__ = [
     "Answer",
@@ -21,6 +21,7 @@ __all__ = [
     "KnowledgeBase",
     "Manifest",
     "Position",
+    "SkippedFile",
     "aindex",
     "ask",
     "context_prompt",

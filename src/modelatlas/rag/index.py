@@ -23,9 +23,9 @@ from pathlib import Path
 from modelatlas.errors import RagError
 from modelatlas.rag.aio import run_sync
 from modelatlas.rag.manifest import FileEntry, Manifest, check_name, load_manifest, locked, now, save_manifest
-from modelatlas.rag.readers import Found, find_documents
+from modelatlas.rag.readers import Found, binary_reason, find_documents
 from modelatlas.rag.stores import STORES, Store, generation_of, open_store, table_name
-from modelatlas.rag.types import IndexReport
+from modelatlas.rag.types import IndexReport, SkippedFile
 from modelatlas.rag.writing import Changes, plan_changes, read_chunks, store_chunks
 
 DEFAULT_EMBEDDER = "local/all-minilm-l6-v2"
@@ -149,6 +149,12 @@ async def _probe(model, wanted: KbSettings) -> int:
 async def _update(name, found: Found, wanted: KbSettings, old, rebuild, model, dimensions, progress):
     fresh = old is None or rebuild
     changes = plan_changes(found.files, old, rebuild)
+    binary = drop_binary(changes)
+    if not changes.hashes:
+        raise RagError(
+            f"No text documents to index: {_listing(binary)}.",
+            hint="Give files whose content is text (UTF-8 or UTF-16), or convert them first.",
+        )
     chunks = read_chunks(changes, wanted, model.count_tokens)  # any unreadable file fails here
     generation = generation_of(old.table) + 1 if old else 1
     table = table_name(name, generation, wanted.url) if fresh else old.table
@@ -171,7 +177,32 @@ async def _update(name, found: Found, wanted: KbSettings, old, rebuild, model, d
         unchanged=len(changes.unchanged),
         chunks=manifest.chunks,
         skipped=found.skipped,
+        binary=tuple(binary),
     )
+
+
+def drop_binary(changes: Changes) -> list[SkippedFile]:
+    """Take the new or changed files whose content is not text out of this run, so that no
+    garbage is embedded; one indexed before (now binary) is removed from the knowledge base."""
+    skipped = []
+    for source in changes.to_embed:
+        reason = binary_reason(Path(source), changes.data[source])
+        if reason is None:
+            continue
+        skipped.append(SkippedFile(source, reason))
+        if source in changes.updated:
+            changes.updated.remove(source)
+            changes.removed.append(source)
+        else:
+            changes.added.remove(source)
+        del changes.hashes[source], changes.data[source]
+    changes.removed.sort()
+    return skipped
+
+
+def _listing(files: list[SkippedFile], limit: int = 3) -> str:
+    shown = "; ".join(f"{f.source} ({f.reason})" for f in files[:limit])
+    return shown + (f"; and {len(files) - limit} more" if len(files) > limit else "")
 
 
 def _clean(store: Store, old: Manifest) -> None:

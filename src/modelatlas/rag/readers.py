@@ -2,10 +2,13 @@
 
 Folders are walked recursively (hidden files and folders are left out); files of other kinds
 are skipped and counted. HTML loses its tags, scripts and styles; PDF text comes from pypdf.
+A .txt, .md or .html file whose bytes are not text (an image renamed, a database) is skipped
+too, and named: its "text" would be replacement characters that match every query badly.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 from collections.abc import Iterable
@@ -19,6 +22,10 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# Share of characters that may be undecodable or control characters in a text file: a Latin-1
+# file read as UTF-8 loses only its accents (a few percent), random bytes lose over half.
+MAX_BAD_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,33 @@ def read_text(path: Path, data: bytes) -> str:
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
         return pdf_text(path, data)
-    text = data.decode("utf-8-sig", errors="replace")
+    if data.startswith(UTF16_BOMS):  # Windows tools write UTF-16 with a byte order mark
+        text = data.decode("utf-16", errors="replace")
+    else:
+        text = data.decode("utf-8-sig", errors="replace")
     if suffix in HTML_SUFFIXES:
         return html_text(text)
     return text
+
+
+def binary_reason(path: Path, data: bytes) -> str | None:
+    """Why the bytes of a text or HTML document are not text (None when they are; a PDF is
+    binary by nature and is read by pypdf)."""
+    if path.suffix.lower() in PDF_SUFFIXES:
+        return None
+    if data.startswith(UTF16_BOMS):
+        try:
+            data.decode("utf-16")
+        except UnicodeDecodeError:
+            return "it starts like UTF-16 text but is not valid UTF-16"
+        return None
+    if b"\x00" in data:
+        return "it contains NUL bytes (binary data)"
+    text = data.decode("utf-8", errors="replace")
+    bad = sum(1 for ch in text if ch == "\ufffd" or (ch < " " and ch not in "\t\n\r\f\v\x1b"))
+    if text and bad / len(text) > MAX_BAD_SHARE:
+        return f"{bad} of its {len(text)} characters are not text (not UTF-8, or control characters)"
+    return None
 
 
 def pdf_text(path: Path, data: bytes) -> str:

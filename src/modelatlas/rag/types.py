@@ -57,8 +57,19 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class SkippedFile:
+    """A document left out of an index run, and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class IndexReport:
-    """What one index run did, counted in files (``chunks``: the knowledge base's total after it)."""
+    """What one index run did, counted in files (``chunks``: the knowledge base's total after it).
+
+    ``skipped``: files of a kind we do not read; ``binary``: .txt, .md or .html files whose
+    content is not text, left out (a file indexed before that became binary is removed)."""
 
     added: int
     updated: int
@@ -66,3 +77,8 @@ class IndexReport:
     unchanged: int
     chunks: int
     skipped: int
+    binary: tuple[SkippedFile, ...] = ()
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"Skipped {f.source}: {f.reason}; it was not indexed." for f in self.binary]
