@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from typing import Annotated, Literal
 
 import typer
 
@@ -50,6 +51,14 @@ Parallel = Annotated[
         help="Requests a local llama.cpp model decodes together (continuous batching); 1: one at a time.",
     ),
 ]
+LogFormat = Annotated[
+    Literal["text", "json"],
+    typer.Option(
+        "--log-format",
+        help="The log on stderr (one access line per request, errors with tracebacks): text, "
+        "or json (one JSON object per line).",
+    ),
+]
 
 
 @handle_errors
@@ -65,15 +74,18 @@ def serve_command(
     price_hour: PriceHour = None,
     prices: Prices = None,
     parallel: Parallel = 4,
+    log_format: LogFormat = "text",
 ) -> None:
     """Serve models behind an OpenAI-compatible API (/v1/chat/completions, /v1/embeddings, ...)."""
     from modelatlas.serve import create_app
     from modelatlas.serve.auth import check_no_auth
+    from modelatlas.serve.logs import configure
     from modelatlas.serve.prices import PriceBook
 
     if no_auth:
         check_no_auth(host)
     book = PriceBook.from_options(price_input, price_output, price_hour, prices)
+    configure(log_format)
     app = create_app(
         model or None,
         queue_size=queue_size,
@@ -82,10 +94,10 @@ def serve_command(
         memory_budget_gb=memory_budget,
         parallel=parallel,
     )
-    _run(app, host, port, auth=not no_auth)
+    _run(app, host, port, auth=not no_auth, log_format=log_format)
 
 
-def _run(app, host: str, port: int, auth: bool) -> None:
+def _run(app, host: str, port: int, auth: bool, log_format: str = "text") -> None:
     """Announce the server (for the studio's Deployments page) and run it until stopped."""
     import uvicorn
 
@@ -93,11 +105,13 @@ def _run(app, host: str, port: int, auth: bool) -> None:
 
     names = ", ".join(app.state.pool.records) or "no models"
     err = console(stderr=True)
-    err.print(f"Serving {names} on http://{host}:{port}/v1", soft_wrap=True)
+    say = logging.getLogger("modelatlas.serve").info if log_format == "json" else err.print
+    say(f"Serving {names} on http://{host}:{port}/v1")  # json: stderr holds only JSON lines
     if not auth:
-        err.print("Authentication is off (--no-auth): any local process can call it.")
+        say("Authentication is off (--no-auth): any local process can call it.")
     announced = announce(host, port, list(app.state.pool.records), auth=auth)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # Our log setup (serve/logs.py) for uvicorn too; our access log replaces uvicorn's.
+        uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None, access_log=False)
     finally:
         withdraw(announced)

@@ -39,6 +39,7 @@ def usage_command(
                     "output_tokens": r.output_tokens,
                     "total_tokens": r.total_tokens,
                     "cost_usd": r.cost_usd,
+                    "unfinished": r.unfinished,
                 }
                 for r in rows
             ]
@@ -56,14 +57,20 @@ def _print(rows, by: str, key: str | None) -> None:
     title = "Usage" + (f" of key {key}" if key else "") + f" by {by}"
     table = Table(title=title, title_justify="left", show_footer=True)
     table.add_column(by, footer="total")
-    for column in ("requests", "input tokens", "output tokens", "cost (USD)"):
+    # Requests with no final record (in flight, or their server was killed): shown only then.
+    unfinished = any(r.unfinished for r in rows)
+    fields = ["requests", "input_tokens", "output_tokens"] + (["unfinished"] if unfinished else [])
+    for column in [f.replace("_", " ") for f in fields] + ["cost (USD)"]:
         table.add_column(column, justify="right")
     for r in rows:
-        table.add_row(
-            r.group, f"{r.requests:,}", f"{r.input_tokens:,}", f"{r.output_tokens:,}", f"{r.cost_usd:.6f}"
-        )
-    totals = [sum(getattr(r, f) for r in rows) for f in ("requests", "input_tokens", "output_tokens")]
+        table.add_row(r.group, *[f"{getattr(r, f):,}" for f in fields], f"{r.cost_usd:.6f}")
+    totals = [f"{sum(getattr(r, f) for r in rows):,}" for f in fields]
     cost = sum(r.cost_usd for r in rows)
-    for column, value in zip(table.columns[1:], [*[f"{t:,}" for t in totals], f"{cost:.6f}"], strict=True):
+    for column, value in zip(table.columns[1:], [*totals, f"{cost:.6f}"], strict=True):
         column.footer = value
     console().print(table)
+    if unfinished:
+        console().print(
+            "unfinished: requests still running, or cut off when their server was killed "
+            "(their tokens and cost are not known)."
+        )

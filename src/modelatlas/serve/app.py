@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from modelatlas import __version__
 from modelatlas.errors import ModelAtlasError
 from modelatlas.serve import chat, embeddings, openapi
+from modelatlas.serve.access_log import AccessLog
 from modelatlas.serve.auth import Gate
 from modelatlas.serve.errors import error_response
 from modelatlas.serve.limits import RateLimiter
@@ -36,6 +37,7 @@ from modelatlas.serve.protocol import (
     ModelCard,
     ModelList,
 )
+from modelatlas.serve.reserve import worst_case
 from modelatlas.serve.usage import UsageReport, report
 from modelatlas.store.keys import KeyInfo
 
@@ -83,6 +85,7 @@ def create_app(
     app.state.gate = Gate(auth, limiter)
     app.state.metrics = metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(AccessLog)  # outermost: its note sees the key checked by the guard
     # Our errors get their own handler: the one for Exception runs in Starlette's outermost
     # middleware, which answers and then re-raises (a logged traceback for a plain 404).
     for kind in (ModelAtlasError, Exception, RequestValidationError, HTTPException):
@@ -110,7 +113,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.post("/v1/embeddings", response_model=EmbeddingResponse)
     async def create_embeddings(req: EmbeddingRequest, request: Request, response: Response, key: Key):
-        ticket, headers = await _admit(request, key, req.model, "embeddings", False)
+        ticket, headers = await _admit(request, key, req.model, "embeddings", False, req)
         try:
             answer = await embeddings.embed(request.app.state.pool, req)
         except BaseException as exc:
@@ -144,16 +147,17 @@ def _routes(app: FastAPI) -> None:
         return {"status": "ok", "models": list(pool.records), "loaded": pool.loaded}
 
 
-async def _admit(request: Request, key: KeyInfo | None, model_id: str, endpoint: str, streamed: bool):
+async def _admit(request: Request, key: KeyInfo | None, model_id: str, endpoint: str, streamed: bool, req):
     state = request.app.state
     record = state.pool.record(model_id)
-    headers = await state.gate.admit(key, model_id)
-    return state.meter.ticket(key, record, endpoint, streamed), headers
+    worst = await worst_case(state.pool, key, record, req)  # reserved until the ticket closes
+    headers, hold = await state.gate.admit(key, model_id, worst)
+    return state.meter.ticket(key, record, endpoint, streamed, hold), headers
 
 
 async def _answer(req: chat.TextRequest, request: Request, key: KeyInfo | None, endpoint: str):
     pool = request.app.state.pool
-    ticket, headers = await _admit(request, key, req.model, endpoint, req.stream)
+    ticket, headers = await _admit(request, key, req.model, endpoint, req.stream, req)
     if not req.stream:
         try:
             answer = await chat.complete(pool, req)

@@ -10,7 +10,8 @@ import ipaddress
 import time
 
 from modelatlas.errors import AuthenticationError, ConfigError, PermissionDeniedError
-from modelatlas.serve.limits import RateLimiter
+from modelatlas.serve.access_log import note_key, note_model
+from modelatlas.serve.limits import Hold, RateLimiter, Worst
 from modelatlas.store.keys import KeyInfo, verify_secret
 from modelatlas.store.usage import key_totals
 
@@ -40,12 +41,17 @@ class Gate:
             raise AuthenticationError(
                 f"The key {key.name!r} expired on {key.expires_at:%Y-%m-%d %H:%M} UTC.", hint=_CREATE
             )
+        note_key(key)  # for the access log: the key's id, never its secret
         return key
 
-    async def admit(self, key: KeyInfo | None, model_id: str) -> dict[str, str]:
-        """Check the key may use the model and is within its limits; the x-ratelimit-* headers."""
+    async def admit(
+        self, key: KeyInfo | None, model_id: str, worst: Worst | None = None
+    ) -> tuple[dict[str, str], Hold | None]:
+        """Check the key may use the model and is within its limits, and reserve the request's
+        ``worst`` case; the x-ratelimit-* headers and the hold that its ticket settles."""
+        note_model(model_id)
         if key is None:
-            return {}
+            return {}, None
         if not key.allows(model_id):
             raise PermissionDeniedError(
                 f"The key {key.name!r} may not use {model_id}.",
@@ -54,7 +60,7 @@ class Gate:
         spent = 0.0
         if key.budget_usd is not None and not self.limiter.knows(key.id):
             spent = (await asyncio.to_thread(key_totals, key.id)).cost_usd
-        return self.limiter.admit(key, spent)
+        return self.limiter.admit(key, spent, worst)
 
     async def _verify(self, secret: str) -> KeyInfo | None:
         now = time.monotonic()

@@ -57,6 +57,8 @@ def error_response(exc: BaseException) -> JSONResponse:
         status, code, message = 500, "internal_error", _INTERNAL
     kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     body = ErrorResponse(error=ErrorInfo(message=message, type=kind, param=param, code=code))
+    if status >= 500 and isinstance(exc, ModelAtlasError):  # every 5xx in the log, with its traceback
+        log.error("%s answered %d: %s", type(exc).__name__, status, exc.message, exc_info=exc)
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 

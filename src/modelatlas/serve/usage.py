@@ -1,4 +1,7 @@
-"""GET /v1/usage: the calling key's own usage, summed by day or model."""
+"""GET /v1/usage: the calling key's own usage, summed by day or model.
+
+``unfinished`` counts the requests among them with no final record: running now, or cut off
+when their server was killed (their tokens and cost are not known, and count as 0)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ class UsageGroup(BaseModel):
     output_tokens: int
     total_tokens: int
     cost_usd: float
+    unfinished: int = 0
 
 
 class UsageReport(BaseModel):
@@ -31,6 +35,7 @@ class UsageReport(BaseModel):
     output_tokens: int
     total_tokens: int
     cost_usd: float
+    unfinished: int = 0
     data: list[UsageGroup]
 
 
@@ -48,5 +53,6 @@ async def report(meter, key: KeyInfo | None, by: str, since: str | None) -> Usag
         output_tokens=sum(g.output_tokens for g in data),
         total_tokens=sum(g.total_tokens for g in data),
         cost_usd=sum(g.cost_usd for g in data),
+        unfinished=sum(g.unfinished for g in data),
         data=data,
     )

@@ -202,6 +202,10 @@ class UsageRecord(Base):
     streamed: Mapped[bool] = mapped_column(Boolean, default=False)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # Written "in_flight" when the request starts, "done" when it ends: a server killed
+    # mid-request leaves its requests in flight, not missing. "interrupted": open at a stop.
+    request_id: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True, index=True)
+    state: Mapped[str] = mapped_column(String(16), default="done", server_default="done")
 
 
 class ArenaVote(Base):

@@ -1,11 +1,16 @@
-"""Usage records of `modelatlas serve`: one row per request, summed by day, model or key."""
+"""Usage records of `modelatlas serve`: one row per request, summed by day, model or key.
+
+A row is written when its request starts (state "in_flight") and completed when it ends
+("done"); one a server left open at a graceful stop is "interrupted". A row still in flight
+is a request running now, or one whose server was killed: either way it is counted, and the
+totals say how many of their requests are unfinished."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, update
 
 from modelatlas.errors import InvalidRequestError
 from modelatlas.store.db import session
@@ -30,6 +35,8 @@ class Usage:
     streamed: bool = False
     cancelled: bool = False
     created_at: datetime | None = None
+    request_id: str | None = None
+    state: str = "done"  # or "in_flight", "interrupted"
 
 
 @dataclass(frozen=True)
@@ -41,19 +48,26 @@ class UsageTotal:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    unfinished: int = 0  # requests in flight, or cut off by a crash or a stop
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
 
-def record_usage(records: list[Usage]) -> None:
-    """Write usage records in one transaction."""
-    if not records:
+def record_usage(records: list[Usage], finished: list[Usage] = ()) -> None:
+    """Write new usage records and complete ``finished`` ones (found by their request id,
+    written in flight before) in one transaction."""
+    if not records and not finished:
         return
     with session() as s:
         now = datetime.now(UTC)
         s.add_all(UsageRecord(**{**asdict(r), "created_at": r.created_at or now}) for r in records)
+        for r in finished:
+            values = {k: v for k, v in asdict(r).items() if k not in ("request_id", "created_at")}
+            query = update(UsageRecord).where(UsageRecord.request_id == r.request_id).values(**values)
+            if s.execute(query).rowcount == 0:  # its in-flight row is gone: write it whole
+                s.add(UsageRecord(**{**asdict(r), "created_at": r.created_at or now}))
 
 
 def usage_totals(
@@ -73,10 +87,14 @@ def usage_totals(
         func.coalesce(func.sum(UsageRecord.input_tokens), 0),
         func.coalesce(func.sum(UsageRecord.output_tokens), 0),
         func.coalesce(func.sum(UsageRecord.cost_usd), 0.0),
+        _unfinished(),
     ).group_by(column)
     query = _filtered(query, key_id, since)
     with session() as s:
-        rows = [UsageTotal(str(g), int(n), int(i), int(o), float(c)) for g, n, i, o, c in s.execute(query)]
+        rows = [
+            UsageTotal(str(g), int(n), int(i), int(o), float(c), int(u))
+            for g, n, i, o, c, u in s.execute(query)
+        ]
     if by == "day":
         return sorted(rows, key=lambda r: r.group)
     return sorted(rows, key=lambda r: (-r.cost_usd, -r.total_tokens, r.group))
@@ -90,13 +108,14 @@ def key_totals(key_id: str, since: datetime | None = None) -> UsageTotal:
             func.coalesce(func.sum(UsageRecord.input_tokens), 0),
             func.coalesce(func.sum(UsageRecord.output_tokens), 0),
             func.coalesce(func.sum(UsageRecord.cost_usd), 0.0),
+            _unfinished(),
         ),
         key_id,
         since,
     )
     with session() as s:
-        n, i, o, c = s.execute(query).one()
-    return UsageTotal(key_id, int(n), int(i), int(o), float(c))
+        n, i, o, c, u = s.execute(query).one()
+    return UsageTotal(key_id, int(n), int(i), int(o), float(c), int(u))
 
 
 def usage_records(
@@ -130,6 +149,10 @@ def _filtered(query, key_id: str | None, since: datetime | None):
     if since is not None:
         query = query.where(UsageRecord.created_at >= since)
     return query
+
+
+def _unfinished():
+    return func.coalesce(func.sum(case((UsageRecord.state != "done", 1), else_=0)), 0)
 
 
 def _text():

@@ -34,8 +34,16 @@ def _runs_downgrade() -> None:
 
 # Usage: records written when a request starts (filled in by the metering work).
 def _usage_upgrade() -> None:
-    pass
+    # A record is written "in_flight" when a request starts and completed ("done") when it
+    # ends, found again by its request_id; the rows already there are finished requests.
+    with op.batch_alter_table("usage_records") as batch:
+        batch.add_column(sa.Column("request_id", sa.String(32), nullable=True))
+        batch.add_column(sa.Column("state", sa.String(16), nullable=False, server_default="done"))
+    op.create_index("ix_usage_records_request_id", "usage_records", ["request_id"], unique=True)
 
 
 def _usage_downgrade() -> None:
-    pass
+    op.drop_index("ix_usage_records_request_id", "usage_records")
+    with op.batch_alter_table("usage_records") as batch:
+        batch.drop_column("state")
+        batch.drop_column("request_id")
