@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from modelatlas import __version__
 from modelatlas.errors import ModelAtlasError
+from modelatlas.hosts import host_allowed, host_name
 from modelatlas.studio.web import STATIC_DIR, render
 
 FAVICON = (
@@ -20,15 +23,54 @@ FAVICON = (
 )
 
 
-def create_app() -> FastAPI:
-    """The studio web UI, reading and writing the same home folder as the CLI."""
+def create_app(allowed_hosts: Iterable[str] = (), any_address: bool = False) -> FastAPI:
+    """The studio web UI, reading and writing the same home folder as the CLI.
+
+    It answers requests addressed to a loopback host or one of ``allowed_hosts``; with
+    ``any_address`` (listening on 0.0.0.0 or ::) also any IP address written as the host."""
     app = FastAPI(title="modelatlas studio", version=__version__, docs_url=None, redoc_url=None)
     app.add_exception_handler(HTTPException, _error_page)
     app.add_exception_handler(ModelAtlasError, _error_page)
     _plumbing(app)
     _same_origin_only(app)
     _pages(app)
+    _own_hosts_only(app, tuple(allowed_hosts), any_address)  # added last: it runs first
     return app
+
+
+def _own_hosts_only(app: FastAPI, allowed: tuple[str, ...], any_address: bool) -> None:
+    """Refuse every request addressed to a name that is not the studio's (DNS rebinding).
+
+    A page on evil.example can make its name resolve to 127.0.0.1 and then read the studio's
+    pages and post its forms as same-origin requests: the browser sends Host and Origin both
+    evil.example, so the Origin check cannot tell. The Host header still names the attacker's
+    domain, and that is what this refuses. An IP address as the host cannot come from rebinding
+    (the page's origin is then that address), so a studio on all addresses accepts any."""
+
+    @app.middleware("http")
+    async def check_host(request: Request, call_next):
+        header = request.headers.get("host")
+        if host_allowed(header, allowed) or (any_address and _is_address(host_name(header))):
+            return await call_next(request)
+        shown = (header or "")[:100]
+        port = (request.scope.get("server") or (None, "PORT"))[1]
+        return PlainTextResponse(
+            f"Refused: this studio answers only at its own address, not at host {shown!r}.\n"
+            f"Open it at http://127.0.0.1:{port}/, or start it with --allow-host NAME "
+            "to accept another name.\n",
+            status_code=400,
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+
+
+def _is_address(name: str | None) -> bool:
+    if name is None:
+        return False
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _same_origin_only(app: FastAPI) -> None:

@@ -25,6 +25,7 @@ from modelatlas.studio.playground import (
     problem,
     read_json,
     stream_events,
+    studio_record,
     text_model_ids,
 )
 from modelatlas.studio.web import render
@@ -66,9 +67,7 @@ def _has_its_key(model_id: str) -> bool:
     """A hosted model is drawn at random only when its API key is in the environment."""
     import os
 
-    from modelatlas.catalog.resolve import resolve
-
-    env = resolve(model_id).options.get("api_key_env")
+    env = studio_record(model_id).options.get("api_key_env")
     return not env or bool(os.environ.get(env))
 
 

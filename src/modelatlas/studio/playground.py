@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelatlas.backends.model import Model
+from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import ConfigError, ModelAtlasError
 from modelatlas.studio.web import render
 from modelatlas.types import Chunk
@@ -51,9 +52,8 @@ def get_model(model_id: str) -> Model:
     model = _loaded.get(model_id)
     if model is None:
         from modelatlas.backends.loader import load_model
-        from modelatlas.catalog.resolve import resolve
 
-        record = resolve(model_id)
+        record = studio_record(model_id)
         if record.backend == "llamacpp":
             record = record.model_copy(update={"options": {**record.options, "parallel": INTERLEAVE}})
         model = _loaded[model_id] = load_model(record, log_calls=True)
@@ -61,6 +61,40 @@ def get_model(model_id: str) -> Model:
 
 
 INTERLEAVE = 2  # sequences per local model: the playground and the arena ask one prompt at a time
+
+
+def studio_record(model_id: str) -> ModelRecord:
+    """The record of a model id: a bundled, registered or catalog model, never a file path.
+
+    The CLI's ``resolve`` also takes a path and looks at the disk, so its error said whether a
+    file existed; a web page must not learn that about this machine (any page could ask before
+    the studio refused other hosts). A path is refused by its shape alone, before any lookup."""
+    from modelatlas import store
+    from modelatlas.catalog.bundled import is_bundled, resolve_bundled
+    from modelatlas.catalog.catalog import load_catalog
+
+    if is_bundled(model_id):
+        return resolve_bundled(model_id)
+    data = store.get_registered(model_id)
+    if data is not None:
+        return ModelRecord.model_validate(data)
+    if looks_like_path(model_id):
+        raise ConfigError(
+            f"The studio takes model ids, not file paths ({model_id[:80]!r}).",
+            hint="Add the file as a model first (modelatlas models add ID --path FILE), then pick ID.",
+        )
+    return load_catalog().get(model_id)
+
+
+def looks_like_path(model_id: str) -> bool:
+    """A file path by its spelling (without looking at the disk)."""
+    text = model_id.strip()
+    return (
+        text.startswith((".", "/", "~", "\\"))
+        or "\\" in text
+        or text.lower().endswith((".gguf", ".bin", ".safetensors"))
+        or (len(text) > 1 and text[1] == ":")  # C:\models
+    )
 
 
 def text_model_ids() -> list[str]:
@@ -158,12 +192,10 @@ async def playground_stream(request: Request):
 
 def model_problems(model_ids: list[str]) -> list[str]:
     """A message for each id that names no model this studio can find, or one that writes no text."""
-    from modelatlas.catalog.resolve import resolve
-
     problems = []
     for model_id in model_ids:
         try:
-            record = resolve(model_id)
+            record = studio_record(model_id)
         except ModelAtlasError as exc:
             problems.append(error_message(exc))
             continue
