@@ -55,7 +55,14 @@ def endpoint_record(
 
 
 def file_record(model_id: str, path: str, mode: Mode = "chat") -> ModelRecord:
+    """A record for a .gguf file or a Hugging Face folder, refused when the file is broken."""
+    from modelatlas.catalog.file_check import check_gguf, check_hf_folder
+
     found = record_for_path(Path(path))
+    if found.backend == "llamacpp":
+        check_gguf(found.location)
+    else:
+        check_hf_folder(found.location)
     return found.model_copy(update={"id": model_id, "mode": mode})
 
 

@@ -91,25 +91,34 @@ def eval_command(
         "price_per_hour": price_per_hour,
         "metric_options": {"pattern": pattern, "k": k} if pattern else {"k": k},
     }
+    asked["limit"] = limit
     if resume:
-        asked.update(_resumed(resume, concurrency))
-    plan = make_plan(
-        dataset, asked.pop("models"), limit=limit, fields=fields, pool_path=examples, name=run_name, **asked
-    )
+        asked.update(_resumed(resume, concurrency, limit))
+    plan = make_plan(dataset, asked.pop("models"), fields=fields, pool_path=examples, name=run_name, **asked)
     if dry_run:
         _print_estimate(plan, json_out)
         return
+    _check_writable(report, "--report")
+    _check_writable(samples, "--samples")
     run_id, summary = _run(plan, resume, quiet=json_out)
     _outputs(run_id, summary, plan, json_out, report, samples)
+    _fail_if_failed(run_id, summary)
 
 
-def _resumed(run_id: str, concurrency: int) -> dict:
-    """The settings a run started with: a resumed run keeps them, whatever the command line says."""
+def _resumed(run_id: str, concurrency: int, limit: int | None) -> dict:
+    """The settings a run started with: a resumed run keeps them, whatever the command line says.
+
+    Refused at once when another live process still runs it."""
+    from modelatlas.evals.owner import check_free
     from modelatlas.evals.records import get_run
 
     run = get_run(run_id)
+    check_free(run_id)
     saved = run.params
     return {
+        # the limit decides which items (and so the dataset hash); runs from before it was
+        # stored fall back to the command line's
+        "limit": saved.get("limit", limit),
         "models": run.models,
         "strategies": run.strategies,
         "metrics": run.metrics,
@@ -123,6 +132,50 @@ def _resumed(run_id: str, concurrency: int) -> dict:
         "price_per_hour": saved.get("price_per_hour"),
         "metric_options": saved.get("metric_options") or {"k": 5},
     }
+
+
+def _check_writable(path: str | None, option: str) -> None:
+    """Refuse, before the run starts, an output path that cannot be written (not after it)."""
+    if not path:
+        return
+    from pathlib import Path
+
+    from modelatlas.errors import ConfigError
+
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ConfigError(f"{option} {path} is a folder.", hint=f"Give a file path, e.g. {path}/out.jsonl.")
+    if not target.parent.is_dir():
+        raise ConfigError(
+            f"{option} {path}: the folder {target.parent} does not exist.",
+            hint=f"Create it first (mkdir -p {target.parent}) or pick another path.",
+        )
+    existed = target.exists()
+    try:  # the real test: permissions, read-only mounts and root all answer the same way here
+        with open(target, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"{option} {path} cannot be written: {exc.strerror}.", hint="Pick a path you can write to."
+        ) from None
+    if not existed:
+        target.unlink()
+
+
+def _fail_if_failed(run_id: str, summary: dict) -> None:
+    """Exit non-zero when every answer was an error: such a run is no result (and ranks nowhere)."""
+    if summary.get("status") != "failed":
+        return
+    from modelatlas.errors import ModelAtlasError
+    from modelatlas.evals.records import load_items
+
+    first = next((r for r in load_items(run_id) if r.output.error), None)
+    cause = f" The first error ({first.model}): {first.output.error}" if first else ""
+    raise ModelAtlasError(
+        f"Every answer in run {run_id} failed, so the run is marked failed and ranks on no "
+        f"leaderboard.{cause}",
+        hint='Check the model on one prompt: modelatlas run MODEL "Hello".',
+    )
 
 
 def _text(value: str | None) -> str | None:

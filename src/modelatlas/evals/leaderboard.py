@@ -55,7 +55,8 @@ def arm_entries(summary: dict, metric: str) -> list[dict]:
 def across_runs(dataset: str | None, metric: str | None, limit: int = 200) -> dict:
     """Every run's arms on ``dataset`` (a file name) and ``metric``, best first, with the choices.
 
-    With no metric given (or one no matching run has), the first metric of the newest matching run."""
+    With no metric given (or one no matching run has), the first metric of the newest matching run.
+    A failed run (every answer an error) and an arm that answered nothing rank nowhere."""
     from modelatlas.evals.metrics.registry import get_metric
 
     runs = [r for r in records.list_runs(limit) if r.status != "failed"]
@@ -67,7 +68,7 @@ def across_runs(dataset: str | None, metric: str | None, limit: int = 200) -> di
     entries: list[dict] = []
     for run in chosen:
         if metric in run.metrics:
-            entries += arm_entries(summary_of(run), metric)
+            entries += [e for e in arm_entries(summary_of(run), metric) if e["errors"] < e["n"]]
     higher = get_metric(metric).higher_is_better if metric else True
     scored = sorted((e for e in entries if e["mean"] is not None), key=lambda e: e["mean"], reverse=higher)
     entries = scored + [e for e in entries if e["mean"] is None]

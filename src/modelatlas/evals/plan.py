@@ -34,6 +34,7 @@ class Plan:
     template_path: str | None = None
     ranked: dict[str, list[int]] | None = None  # for few-shot:K:similar, filled before the run
     arm_list: list[tuple[str, Strategy]] | None = None  # explicit arms (e.g. `improve`)
+    limit: int | None = None  # only the first N items: stored, so that a resume reads the same N
 
     @property
     def arms(self) -> list[tuple[str, Strategy]]:
@@ -61,6 +62,7 @@ class Plan:
             "concurrency": self.concurrency,
             "price_per_hour": self.price_per_hour,
             "metric_options": self.metric_options,
+            "limit": self.limit,
         }
 
 
@@ -93,6 +95,7 @@ def make_plan(
         strategies=[parse_strategy(s) for s in dict.fromkeys(strategies or ["zero-shot"])],
         metrics={name: get_metric(name) for name in dict.fromkeys(chosen)},
         judge=judge,
+        limit=limit,
         **settings,
     )
     if arms:

@@ -1,4 +1,10 @@
-"""Runs in the store: created, written item by item as they finish, read back for reports."""
+"""Runs in the store: created, written item by item as they finish, read back for reports.
+
+Storing an item or a pair is idempotent: when a (run, model, strategy, item) row exists already
+(a run taken over from an owner that was only slow, not dead, answered it too), the first stored
+result wins and the later one is dropped. The first is the one any report may have shown already,
+and both came from the same model with the same settings.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 
 from modelatlas.errors import ConfigError, suggest
+from modelatlas.evals import owner
 from modelatlas.evals.types import ItemResult, Output, PairResult, RunInfo, Score
 from modelatlas.store.db import session
 from modelatlas.store.schema import Run, RunItem, RunPair
@@ -29,6 +36,7 @@ def create_run(info: RunInfo) -> None:
                 dataset_n=info.dataset_n,
                 config=config,
                 status=info.status,
+                **owner.mine(),
             )
         )
 
@@ -61,18 +69,27 @@ def set_status(run_id: str, status: str) -> None:
 def save_item(result: ItemResult) -> None:
     """Write one finished item at once (its own transaction): a crash loses nothing done."""
     scores = {name: score.model_dump(mode="json") for name, score in result.scores.items()}
+    row = {
+        "run_id": result.run_id,
+        "model_id": result.model,
+        "strategy": result.strategy,
+        "item_id": result.item_id,
+        "item_index": result.index,
+        "output": result.output.model_dump(mode="json"),
+        "scores": scores,
+        "created_at": datetime.now(UTC),
+    }
+    _insert_first(RunItem, row, ["run_id", "model_id", "strategy", "item_id"])
+
+
+def _insert_first(table, row: dict, unique: list[str]) -> None:
+    """INSERT the row unless one with the same ``unique`` columns exists (then keep that one)."""
     with session() as s:
-        s.add(
-            RunItem(
-                run_id=result.run_id,
-                model_id=result.model,
-                strategy=result.strategy,
-                item_id=result.item_id,
-                item_index=result.index,
-                output=result.output.model_dump(mode="json"),
-                scores=scores,
-            )
-        )
+        if s.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        s.execute(insert(table).values(**row).on_conflict_do_nothing(index_elements=unique))
 
 
 def load_items(run_id: str) -> list[ItemResult]:
@@ -102,17 +119,23 @@ def done_keys(run_id: str) -> set[tuple[str, str, str]]:
 
 
 def save_pair(pair: PairResult) -> None:
+    row = {
+        "run_id": pair.run_id,
+        "metric": pair.metric,
+        "a": pair.a,
+        "b": pair.b,
+        "item_id": pair.item_id,
+        "score": pair.score.model_dump(mode="json"),
+        "created_at": datetime.now(UTC),
+    }
+    _insert_first(RunPair, row, ["run_id", "metric", "a", "b", "item_id"])
+
+
+def all_failed(run_id: str) -> bool:
+    """Whether the run has answers and every one of them is an error (a broken model, say)."""
     with session() as s:
-        s.add(
-            RunPair(
-                run_id=pair.run_id,
-                metric=pair.metric,
-                a=pair.a,
-                b=pair.b,
-                item_id=pair.item_id,
-                score=pair.score.model_dump(mode="json"),
-            )
-        )
+        outputs = s.scalars(select(RunItem.output).where(RunItem.run_id == run_id)).all()
+    return bool(outputs) and all(o.get("error") for o in outputs)
 
 
 def load_pairs(run_id: str) -> list[PairResult]:
@@ -151,10 +174,20 @@ def _info(row: Run) -> RunInfo:
         metrics=config.get("metrics", []),
         judge=config.get("judge"),
         params=config.get("params", {}),
-        status=row.status,
+        status=_status(row),
         created_at=_iso(row.created_at),
         finished_at=_iso(row.finished_at),
+        owner_pid=row.owner_pid,
+        owner_host=row.owner_host,
+        heartbeat_at=_iso(row.heartbeat_at),
     )
+
+
+def _status(row: Run) -> str:
+    """The stored status, except that a running run whose owner is gone shows as interrupted."""
+    if row.status == "running" and not owner.alive(row.owner_pid, row.owner_host, row.heartbeat_at):
+        return "interrupted"
+    return row.status
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -147,9 +147,25 @@ def leaderboard(summary: dict[str, Any] | Sequence[dict[str, Any]], narrow: bool
     summaries = [summary] if isinstance(summary, dict) else list(summary)
     parts: list[RenderableType] = []
     for s in summaries:
-        tables = [models_table(s), pairwise_table(s, narrow), judge_table(s)]
+        tables = [models_table(s), pairwise_table(s, narrow), judge_table(s), status_note(s)]
         parts.extend(t for t in tables if t is not None)
     return Group(*parts)
+
+
+def status_note(summary: dict[str, Any]) -> Text | None:
+    """A line under the tables for a run that is not a finished result."""
+    status, run_id = summary.get("status"), summary.get("run_id")
+    if status == "failed":
+        return Text(
+            "Failed: every answer was an error, so this run ranks on no leaderboard.", style="bold red"
+        )
+    if status == "interrupted":
+        path = (summary.get("dataset") or {}).get("path", "DATASET")
+        return Text(
+            f"Interrupted: its process is gone. Finish it: modelatlas eval {path} --resume {run_id}",
+            style="yellow",
+        )
+    return None
 
 
 def print_summary(summary: dict[str, Any] | Sequence[dict[str, Any]], console: Console | None = None) -> None:

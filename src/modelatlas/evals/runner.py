@@ -12,7 +12,7 @@ from itertools import combinations
 
 from modelatlas.backends.model import Model
 from modelatlas.errors import ConfigError
-from modelatlas.evals import records
+from modelatlas.evals import owner, records
 from modelatlas.evals.answer import answer, score_all
 from modelatlas.evals.metrics.base import Context
 from modelatlas.evals.plan import Plan
@@ -50,31 +50,41 @@ def pending(plan: Plan, run_id: str) -> list[tuple]:
 
 
 async def execute(plan: Plan, run: RunInfo, progress: Progress | None = None) -> None:
-    """Answer and score what is pending, then the pairwise judgements; mark the run done."""
-    records.set_status(run.id, "running")
-    try:
-        models = {m: _load(m, plan) for m in plan.models}
-        ctx = Context(
-            judge=_load(plan.judge, plan) if plan.judge else None,
-            embedder=_embedder(plan),
-            options=plan.metric_options,
-        )
-        if any(s.select == "similar" for s in plan.strategies) and plan.ranked is None:
-            from modelatlas.backends.loader import load_model
-            from modelatlas.strategies.prompting import rank_by_similarity
+    """Answer and score what is pending, then the pairwise judgements; mark the run done.
 
-            plan.ranked = await rank_by_similarity(plan.dataset.items, plan.pool, load_model(plan.embedder))
-        lanes = _lanes(models, plan)
-        jobs = [
-            _in_lane(lanes[m], _one(run.id, models[m], s, i, item, plan, ctx, progress))
-            for m, s, i, item in pending(plan, run.id)
-        ]
-        await asyncio.gather(*jobs)
-        await _pairs(run.id, plan, ctx, progress)
+    This process owns the run while it goes (refused if another live process does) and keeps
+    its heartbeat fresh. A run whose every answer is an error is marked failed, not done."""
+    owner.claim(run.id)
+    heart = asyncio.create_task(owner.beating(run.id))
+    try:
+        await _work(plan, run, progress)
     except BaseException:
         records.set_status(run.id, "interrupted")
         raise
-    records.set_status(run.id, "done")
+    finally:
+        heart.cancel()
+    records.set_status(run.id, "failed" if records.all_failed(run.id) else "done")
+
+
+async def _work(plan: Plan, run: RunInfo, progress: Progress | None) -> None:
+    models = {m: _load(m, plan) for m in plan.models}
+    ctx = Context(
+        judge=_load(plan.judge, plan) if plan.judge else None,
+        embedder=_embedder(plan),
+        options=plan.metric_options,
+    )
+    if any(s.select == "similar" for s in plan.strategies) and plan.ranked is None:
+        from modelatlas.backends.loader import load_model
+        from modelatlas.strategies.prompting import rank_by_similarity
+
+        plan.ranked = await rank_by_similarity(plan.dataset.items, plan.pool, load_model(plan.embedder))
+    lanes = _lanes(models, plan)
+    jobs = [
+        _in_lane(lanes[m], _one(run.id, models[m], s, i, item, plan, ctx, progress))
+        for m, s, i, item in pending(plan, run.id)
+    ]
+    await asyncio.gather(*jobs)
+    await _pairs(run.id, plan, ctx, progress)
 
 
 def _lanes(models: dict[str, Model], plan: Plan) -> dict[str, asyncio.Semaphore]:

@@ -111,9 +111,12 @@ class RunInfo(BaseModel):
     metrics: list[str]
     judge: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    status: str = "running"  # running, done, failed, interrupted
+    status: str = "running"  # running, done, failed (every answer errored), interrupted
     created_at: str | None = None
     finished_at: str | None = None
+    owner_pid: int | None = None  # the process that runs (or last ran) it, on owner_host
+    owner_host: str | None = None
+    heartbeat_at: str | None = None  # refreshed while it runs
 
 
 def arm_label(model: str, strategy: str) -> str:

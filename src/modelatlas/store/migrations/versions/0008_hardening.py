@@ -25,11 +25,18 @@ def downgrade() -> None:
 
 # Runs: the owner of a running run (filled in by the runs work).
 def _runs_upgrade() -> None:
-    pass
+    # batch mode: SQLite cannot drop columns in place, so the downgrade needs it; same for both
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(sa.Column("owner_pid", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("owner_host", sa.String(255), nullable=True))
+        batch.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def _runs_downgrade() -> None:
-    pass
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_column("heartbeat_at")
+        batch.drop_column("owner_host")
+        batch.drop_column("owner_pid")
 
 
 # Usage: records written when a request starts (filled in by the metering work).
