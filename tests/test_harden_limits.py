@@ -43,8 +43,8 @@ def start(folder, *extra: str):
     env.pop("MODELATLAS_DATABASE_URL", None)
     args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", FAST, "--model", SLOW]
     args += ["--prices", str(prices), "--queue-size", "64", *extra]
-    log = str(folder / "server.log")
-    return python_server(args, port, ready_path="/health", log_path=log, env=env), f"http://127.0.0.1:{port}", home
+    running = python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env)
+    return running, f"http://127.0.0.1:{port}", home
 
 
 @pytest.fixture(scope="module")
