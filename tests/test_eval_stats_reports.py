@@ -255,6 +255,7 @@ def test_leaderboard_renders():
 def test_jsonl_csv_and_json_files(tmp_path):
     results = _two_arms(6)
     summary = summarize(_run(6), results, METRICS, resamples=100)
+    (tmp_path / "out").mkdir()  # report writers refuse a missing folder (issue 11, item 15)
     write_jsonl(results, tmp_path / "out" / "items.jsonl")
     lines = (tmp_path / "out" / "items.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]

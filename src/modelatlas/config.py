@@ -14,6 +14,8 @@ from pathlib import Path
 
 from modelatlas.errors import ConfigError
 
+HOME_MODE = 0o700  # owner only: umask cannot widen a mode given to mkdir
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -32,14 +34,26 @@ class Settings:
         return self.home / "cache"
 
     def ensure_home(self) -> Path:
+        """The home folder, created private (0700) if it is missing: it holds prompts, answers
+        and votes. A home that exists keeps the mode its owner gave it."""
         try:
-            self.home.mkdir(parents=True, exist_ok=True)
+            self.home.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(
                 f"Cannot create the modelatlas home folder {self.home}: {exc.strerror}.",
                 hint="Set MODELATLAS_HOME to a writable folder.",
             ) from exc
         return self.home
+
+    def make_dirs(self, folder: Path) -> Path:
+        """Create ``folder`` and its parents; when it lies in the home, the home is made first,
+        so that it is private even when a subfolder is the first thing written there. Raises
+        OSError, as ``Path.mkdir`` does."""
+        folder = Path(folder)
+        if folder == self.home or self.home in folder.parents:
+            self.home.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
 
 def settings() -> Settings:

@@ -65,7 +65,7 @@ def _read(path: Path) -> dict:
 
 
 def _write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    settings().make_dirs(path.parent)  # a home made here is made private
     temp = path.with_suffix(f".{os.getpid()}.tmp")
     temp.write_text(json.dumps(data))
     os.replace(temp, path)

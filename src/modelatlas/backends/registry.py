@@ -12,9 +12,13 @@ from functools import cache
 from importlib.metadata import entry_points
 
 from modelatlas.backends.base import Backend
-from modelatlas.errors import ConfigError, UnknownBackendError
+from modelatlas.errors import ConfigError, MissingExtraError, ModelAtlasError, UnknownBackendError
 
 GROUP = "modelatlas.backends"
+
+# The extra of modelatlas that installs what each built-in backend imports.
+# (openai and echo need only modelatlas' own dependencies.)
+EXTRAS = {"llamacpp": "local", "transformers": "finetune"}
 
 # Registered at run time with register(); name -> "module:Class" or a class.
 _extra: dict[str, str | type[Backend]] = {}
@@ -45,7 +49,10 @@ def get_backend_class(name: str) -> type[Backend]:
     if isinstance(target, type):
         return target
     module_name, _, attr = target.partition(":")
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _missing(name, module_name, exc) from None
     cls = getattr(module, attr, None)
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise ConfigError(
@@ -53,3 +60,20 @@ def get_backend_class(name: str) -> type[Backend]:
             hint="Fix the entry point in the plugin's pyproject.toml.",
         )
     return cls
+
+
+def _missing(name: str, module_name: str, exc: ImportError) -> ModelAtlasError:
+    """The error for a backend whose module (or one of its dependencies) does not import."""
+    package = (exc.name or module_name).split(".")[0]
+    if package == "modelatlas":  # a module of our own that fails to import: a broken install
+        return ConfigError(
+            f"The backend {name!r} cannot be loaded: {exc}.",
+            hint="Reinstall modelatlas: pip install --force-reinstall modelatlas",
+        )
+    extra = EXTRAS.get(name)
+    if extra is not None:
+        return MissingExtraError(package, extra)
+    return ConfigError(
+        f"The backend {name!r} needs the Python package {package!r}, which is not installed.",
+        hint=f"Install it with: pip install {package}",
+    )

@@ -229,7 +229,7 @@ def _save_cache(files: dict[str, Any]) -> None:
     path = _cache_path()
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        settings().make_dirs(path.parent)  # a home made here is made private
         tmp.write_text(json.dumps({"version": CACHE_VERSION, "files": files}), encoding="utf-8")
         os.replace(tmp, path)  # atomic: a reader never sees half a file
     except OSError as exc:

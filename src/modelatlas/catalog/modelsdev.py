@@ -33,6 +33,29 @@ _CODE = re.compile(r"(?<![a-z])cod(e|er|ex|estral)(?![a-z])", re.I)
 _TRANSCRIBE = re.compile(r"whisper|transcri|(?<![a-z])(asr|stt)(?![a-z])", re.I)
 _LINK = re.compile(rb"\s*[^\s=\[\]\"'#]+\.toml\s*")
 _RICH_INPUT = {"image", "audio", "video", "pdf"}
+TOO_DEEP = "its values are nested too deeply to be a models.dev catalog."
+# The models.dev field each record field is read from, so an error names what the user sees.
+_SOURCE_FIELD = {
+    "context_length": "limit.context",
+    "max_output": "limit.output",
+    "price": "cost",
+    "knowledge_cutoff": "knowledge",
+    "capabilities.tool_calling": "tool_call",
+    "capabilities.attachments": "attachment",
+    "capabilities.reasoning": "reasoning",
+    "capabilities.structured_output": "structured_output",
+}
+# Fields whose type the mapping relies on before validation: (field, type, item type).
+_SHAPES = (
+    ("limit", dict, None),
+    ("cost", dict, None),
+    ("modalities", dict, None),
+    ("modalities.input", list, str),
+    ("modalities.output", list, str),
+    ("weights", list, dict),
+    ("benchmarks", list, dict),
+    ("links", list, dict),
+)
 
 
 def read_tree(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -83,6 +106,8 @@ def _load(file: Path, hops: int = 0) -> dict[str, Any] | None:
         return _plain(tomllib.loads(raw.decode("utf-8")))
     except tomllib.TOMLDecodeError as exc:
         raise CatalogDataError(f"{file}: invalid TOML: {exc}.") from None
+    except RecursionError:
+        raise CatalogDataError(f"{file}: {TOO_DEEP}") from None
     except UnicodeDecodeError as exc:
         raise CatalogDataError(f"{file}: not UTF-8 text (byte {exc.start}).") from None
 
@@ -141,27 +166,76 @@ def to_records(api: dict[str, Any]) -> list[ModelRecord]:
     """Every provider model as a record, ids ``provider/model`` (sanitised and unique)."""
     records: list[ModelRecord] = []
     seen: set[str] = set()
+    _check_providers(api)
     for provider_id, provider in api.items():
-        if not isinstance(provider, dict) or not isinstance(provider.get("models", {}), dict):
-            raise CatalogDataError(f"provider {provider_id!r}: expected an object with a 'models' object.")
         for model_id, model in provider.get("models", {}).items():
             where = f"{provider_id}/{model_id}"
             if not isinstance(model, dict):
                 raise CatalogDataError(f"{where}: expected an object, got {type(model).__name__}.")
             record_id = _unique(_safe_id(provider_id, model_id), seen)
+            _check_shapes(model, where)
             try:
                 records.append(_record(record_id, provider_id, provider, model_id, model))
             except ValidationError as exc:
                 raise CatalogDataError(f"{where}: {_first_error(exc)}") from None
+            except RecursionError:
+                raise CatalogDataError(f"{where}: {TOO_DEEP}") from None
             except (TypeError, AttributeError, ValueError) as exc:
                 raise CatalogDataError(f"{where}: unexpected data: {exc}") from None
     return records
 
 
+def _check_providers(api: dict[str, Any]) -> None:
+    """The provider fields the mapping reads, with the type it needs."""
+    for provider_id, provider in api.items():
+        if not isinstance(provider, dict) or not isinstance(provider.get("models", {}), dict):
+            raise CatalogDataError(f"provider {provider_id!r}: expected an object with a 'models' object.")
+        env = provider.get("env")
+        if env is not None and not (isinstance(env, list) and all(isinstance(e, str) for e in env)):
+            raise CatalogDataError(
+                f"provider {provider_id!r}: field env: expected a list of variable names, got {_kind(env)}."
+            )
+        for name in ("name", "npm", "api", "doc"):
+            if provider.get(name) is not None and not isinstance(provider[name], str):
+                raise CatalogDataError(
+                    f"provider {provider_id!r}: field {name}: expected a string, got {_kind(provider[name])}."
+                )
+
+
+def _check_shapes(model: dict[str, Any], where: str) -> None:
+    """Fail on a container of the wrong type, naming the field (validation names the rest)."""
+    for dotted, kind, item in _SHAPES:
+        value: Any = model
+        for key in dotted.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            continue
+        if not isinstance(value, kind):
+            wanted = "an object" if kind is dict else "a list"
+            raise CatalogDataError(f"{where}: field {dotted}: expected {wanted}, got {_kind(value)}.")
+        if item is not None and not all(isinstance(v, item) for v in value):
+            bad = next(v for v in value if not isinstance(v, item))
+            wanted = "strings" if item is str else "objects"
+            raise CatalogDataError(f"{where}: field {dotted}: expected a list of {wanted}, got {_kind(bad)}.")
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {_short(value)}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"]) or "record"
-    return f"field {field}: {err['msg']} (got {err.get('input')!r})"
+    for record_field, source_field in _SOURCE_FIELD.items():
+        if field == record_field or field.startswith(record_field + "."):
+            field = source_field + field[len(record_field) :]
+            break
+    return f"field {field}: {err['msg']} (got {_short(err.get('input'))})"
 
 
 def _safe_id(provider_id: str, model_id: str) -> str:

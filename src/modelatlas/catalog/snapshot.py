@@ -95,7 +95,7 @@ def write_snapshot(path: str | Path, records: Iterable[ModelRecord], date: str, 
     facets = [r.facets() for r in records]
     doc = {"format": FORMAT, "date": date, "source": source, "count": len(facets), "records": facets}
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    settings().make_dirs(path.parent)  # the home, if it is made here, is made private
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

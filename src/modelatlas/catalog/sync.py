@@ -93,6 +93,11 @@ def _parse(body: bytes, source: str) -> dict[str, Any]:
         ) from None
     except UnicodeDecodeError as exc:
         raise CatalogDataError(f"{source} is not UTF-8 text (byte {exc.start}).", hint=_kept()) from None
+    except RecursionError:
+        # json's parser recurses once per level: thousands of nested [ or { exhaust the stack.
+        raise CatalogDataError(
+            f"{source} is not a models.dev api.json: its values are nested too deeply.", hint=_kept()
+        ) from None
     if not isinstance(data, dict):
         raise CatalogDataError(
             f"{source} is not a models.dev api.json: expected an object of providers, "

@@ -32,9 +32,9 @@ Template = Annotated[
 ]
 MaxTokens = Annotated[int, typer.Option(min=1, help="Most tokens per answer.")]
 Temperature = Annotated[float, typer.Option(min=0.0, max=2.0)]
-PricePerHour = Annotated[float | None, typer.Option(help="USD per hour of compute for local models.")]
+PricePerHour = Annotated[float | None, typer.Option(min=0, help="USD per hour of compute for local models.")]
 Pattern = Annotated[str | None, typer.Option(help="Pattern for the regex metric.")]
-K = Annotated[int, typer.Option(help="k for recall_at_k and ndcg.")]
+K = Annotated[int, typer.Option(min=1, help="k for recall_at_k and ndcg.")]
 
 
 def _field(what: str):

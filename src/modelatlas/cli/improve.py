@@ -23,11 +23,11 @@ def improve_command(
     epochs: Annotated[int, typer.Option(min=1)] = 1,
     max_steps: Annotated[int | None, typer.Option(min=1, help="Stop fine-tuning after N steps.")] = None,
     lora_r: Annotated[int, typer.Option(min=1)] = 8,
-    lr: Annotated[float, typer.Option(help="Fine-tuning learning rate.")] = 2e-4,
+    lr: Annotated[float, typer.Option(min=0.0, help="Fine-tuning learning rate.")] = 2e-4,
     max_tokens: Annotated[int, typer.Option(min=1)] = 96,
     system: Annotated[str | None, typer.Option(help="System prompt, or @FILE.")] = None,
     price_per_hour: Annotated[
-        float | None, typer.Option(help="USD per compute hour for local models.")
+        float | None, typer.Option(min=0, help="USD per compute hour for local models.")
     ] = None,
     report: Annotated[str | None, typer.Option(help="Write the HTML report here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -84,7 +84,7 @@ def _save(result: dict) -> None:
     from modelatlas.config import settings
 
     folder = settings().home / "improve"
-    folder.mkdir(parents=True, exist_ok=True)
+    settings().make_dirs(folder)  # a home made here is made private
     (folder / f"{result['run_id']}.json").write_text(json.dumps(result, indent=2, default=str))
 
 

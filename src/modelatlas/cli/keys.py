@@ -15,9 +15,13 @@ app = typer.Typer(help="API keys for `modelatlas serve`: create, list, revoke.",
 @handle_errors
 def create(
     name: Annotated[str, typer.Argument(help="A name for the key, e.g. the app that uses it.")],
-    rpm: Annotated[int | None, typer.Option("--rpm", help="Requests per minute at most.")] = None,
-    tpm: Annotated[int | None, typer.Option("--tpm", help="Tokens (in + out) per minute at most.")] = None,
-    budget: Annotated[float | None, typer.Option("--budget", help="USD the key may spend in all.")] = None,
+    rpm: Annotated[int | None, typer.Option("--rpm", min=1, help="Requests per minute at most.")] = None,
+    tpm: Annotated[
+        int | None, typer.Option("--tpm", min=1, help="Tokens (in + out) per minute at most.")
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option("--budget", min=0, help="USD the key may spend in all.")
+    ] = None,
     models: Annotated[
         str | None, typer.Option("--models", help="Comma-separated model ids the key may use (default: all).")
     ] = None,

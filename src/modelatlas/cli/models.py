@@ -55,9 +55,9 @@ def add_model(
     deployment: Annotated[str | None, typer.Option(help="Azure OpenAI deployment name.")] = None,
     path: Annotated[str | None, typer.Option(help="A local .gguf file or Hugging Face folder.")] = None,
     mode: Annotated[str, typer.Option(help="chat, completion or embedding.")] = "chat",
-    context_length: Annotated[int | None, typer.Option(help="Context window in tokens.")] = None,
-    price_input: Annotated[float | None, typer.Option(help="USD per 1M input tokens.")] = None,
-    price_output: Annotated[float | None, typer.Option(help="USD per 1M output tokens.")] = None,
+    context_length: Annotated[int | None, typer.Option(min=1, help="Context window in tokens.")] = None,
+    price_input: Annotated[float | None, typer.Option(min=0, help="USD per 1M input tokens.")] = None,
+    price_output: Annotated[float | None, typer.Option(min=0, help="USD per 1M output tokens.")] = None,
 ) -> None:
     """Add a hosted model, an OpenAI-compatible server's model, or a model file."""
     from modelatlas.catalog import user

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from modelatlas.errors import ConfigError
 from modelatlas.evals.types import ItemResult
 
 CSV_FIELDS = [
@@ -32,18 +33,62 @@ CSV_FIELDS = [
 
 
 def atomic_write(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary file next to ``path``, then move it into place."""
+    """Write ``text`` to a temporary file next to ``path``, then move it into place.
+
+    The folder must exist already: a typo in a path should not silently grow a new tree of
+    folders. The file gets the mode any other program would give it (0644 under umask 022), or
+    keeps the mode of the file it replaces, rather than mkstemp's private 0600."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    check_writable(path)
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        mode = 0o666 & ~_umask()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _unwritable(path, exc) from None
         raise
     return path
+
+
+def check_writable(path: str | Path) -> Path:
+    """Refuse, before any work is done, a path whose folder is missing or which is a folder."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"Cannot write {path}: the folder {folder} does not exist.",
+            hint=f"Create it first (mkdir -p {folder}) or pick another path.",
+        )
+    if path.is_dir():
+        raise ConfigError(f"Cannot write {path}: it is a folder.", hint="Give a file name.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"Cannot write {path}: the folder {folder} is not writable.", hint="Pick another path."
+        )
+    return path
+
+
+def _unwritable(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(f"Cannot write {path}: {exc.strerror or exc}.", hint="Pick another path.")
+
+
+def _umask() -> int:
+    # The only portable way to read the umask is to set it and put it back; both are one
+    # system call, so the window in which another thread could create a file is tiny.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _number(value: float | None) -> float | None:
@@ -72,7 +117,17 @@ def result_record(result: ItemResult) -> dict[str, Any]:
         "ttft_s": _number(out.ttft_s),
         "cost_usd": _number(out.usage.cost_usd),
         "cached": out.cached,
+        # What was sent, exactly, so a reader can see a few-shot prompt really holds its examples.
+        "prompt": _prompt(out.prompt),
+        "examples": out.examples,
+        "examples_short": out.examples_short,
     }
+
+
+def _prompt(prompt) -> str | list[dict] | None:
+    if prompt is None or isinstance(prompt, str):
+        return prompt
+    return [m.model_dump(mode="json") for m in prompt]
 
 
 def write_jsonl(results: Iterable[ItemResult], path: str | Path) -> Path:

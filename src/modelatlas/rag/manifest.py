@@ -114,7 +114,7 @@ def require_manifest(name: str) -> Manifest:
 def save_manifest(manifest: Manifest) -> None:
     """Replace the manifest atomically: readers see the old one or the new one, never a mix."""
     folder = kb_dir(manifest.name)
-    folder.mkdir(parents=True, exist_ok=True)
+    settings().make_dirs(folder)  # a home made here is made private
     fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -132,7 +132,7 @@ def save_manifest(manifest: Manifest) -> None:
 def locked(name: str) -> Iterator[None]:
     """Hold the knowledge base's lock file, so two index runs never write it at once (POSIX)."""
     folder = kb_dir(name)
-    folder.mkdir(parents=True, exist_ok=True)
+    settings().make_dirs(folder)  # a home made here is made private
     try:
         import fcntl
     except ImportError:  # Windows: no advisory lock

@@ -19,7 +19,7 @@ def folder() -> Path:
 def announce(host: str, port: int, models: list[str], auth: bool) -> Path:
     """Write this process's announcement (atomically); returns its path."""
     path = folder() / f"{os.getpid()}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    settings().make_dirs(path.parent)  # a home made here is made private
     data = {
         "pid": os.getpid(),
         "url": f"http://{_visible(host)}:{port}/v1",

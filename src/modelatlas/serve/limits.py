@@ -27,8 +27,21 @@ DEFAULT_WINDOW_S = 60.0
 
 
 def window_seconds() -> float:
+    from modelatlas.errors import ConfigError
+
     value = os.environ.get("MODELATLAS_RATE_WINDOW_S")
-    return float(value) if value else DEFAULT_WINDOW_S
+    if not value:
+        return DEFAULT_WINDOW_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(
+            f"MODELATLAS_RATE_WINDOW_S={value!r} is not a number of seconds above 0.",
+            hint=f"Set it to a number of seconds like {DEFAULT_WINDOW_S:g}, or unset it.",
+        )
+    return seconds
 
 
 @dataclass(frozen=True)

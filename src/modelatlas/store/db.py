@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
+import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import URL, Engine, create_engine, event, inspect, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelatlas.config import settings
-from modelatlas.errors import StoreError
+from modelatlas.errors import ConfigError, StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+DB_MODE = 0o600
+# The pip package of each database driver module SQLAlchemy imports for a URL.
+DRIVERS = {
+    "psycopg": "'psycopg[binary]'",
+    "psycopg2": "psycopg2-binary",
+    "pg8000": "pg8000",
+    "asyncpg": "asyncpg",
+    "pymysql": "pymysql",
+    "MySQLdb": "mysqlclient",
+}
 
 
 def _alembic_config(connection=None):
@@ -50,19 +62,63 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def create(url: str) -> Engine:
     """A new engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"Cannot create the folder for the database {path}: {exc.strerror}.",
-                hint="Set MODELATLAS_HOME or MODELATLAS_DATABASE_URL to a writable place.",
-            ) from exc
-    engine = create_engine(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"The database URL {_redacted(url)!r} cannot be read.",
+            hint="Use sqlite:////path/to/modelatlas.db or postgresql+psycopg://user@host/db "
+            "in MODELATLAS_DATABASE_URL.",
+        ) from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        _prepare_sqlite_file(Path(parsed.database))
+    try:
+        engine = create_engine(url)
+    except ImportError as exc:
+        raise _missing_driver(parsed, exc) from None
+    except ArgumentError as exc:  # an unknown dialect or driver name
+        raise ConfigError(
+            f"The database URL {parsed.render_as_string()!r} names no database modelatlas can use: {exc}.",
+            hint="Use sqlite:///PATH or postgresql+psycopg://... in MODELATLAS_DATABASE_URL.",
+        ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the database file owner-only (0600) before SQLite does (0644): it holds prompts,
+    answers and votes. SQLite gives its -wal and -shm files the database file's mode."""
+    try:
+        settings().make_dirs(path.parent)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, DB_MODE)
+        os.close(fd)
+    except FileExistsError:
+        pass  # an existing database keeps the mode its owner gave it
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot create the database {path}: {exc.strerror}.",
+            hint="Set MODELATLAS_HOME or MODELATLAS_DATABASE_URL to a writable place.",
+        ) from exc
+
+
+def _missing_driver(url: URL, exc: ImportError) -> ConfigError:
+    """The pip command for the database driver the URL names."""
+    module = (exc.name or url.get_driver_name() or "").split(".")[0]
+    package = DRIVERS.get(module, module)
+    hint = f"Install it with: pip install {package}"
+    if url.get_backend_name() == "postgresql" and module != "psycopg":
+        hint += " (or pip install 'psycopg[binary]' and write the URL as postgresql+psycopg://...)"
+    return ConfigError(
+        f"The database URL {url.render_as_string()!r} needs the Python package {module!r}, "
+        "which is not installed.",
+        hint=hint + ".",
+    )
+
+
+def _redacted(url: str) -> str:
+    """``url`` without a password (user:secret@ becomes user:***@)."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 @cache
@@ -112,7 +168,8 @@ def _migration_lock(eng: Engine) -> Iterator[None]:
     if not db or db == ":memory:":
         yield
         return
-    with open(f"{db}.migrate.lock", "w") as handle:
+    fd = os.open(f"{db}.migrate.lock", os.O_CREAT | os.O_WRONLY, DB_MODE)
+    with os.fdopen(fd, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
