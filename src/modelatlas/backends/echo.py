@@ -2,8 +2,9 @@
 
 It answers with a fixed ``reply``, a reply looked up in ``responses`` by the last user
 message, or the last user message itself. Tokens are whitespace-separated words. It can be
-told to fail a number of times first (``fail_first``), to test retry logic, and to wait
-between tokens (``delay_s``), to test concurrency and timing.
+told to fail a number of times first (``fail_first``), to test retry logic, to fail in the
+middle of a stream after some tokens (``fail_after``), to test what a client sees then, and to
+wait between tokens (``delay_s``), to test concurrency and timing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from pydantic import Field
 
 from modelatlas.backends.base import Backend, BackendOptions
-from modelatlas.errors import ContextLengthExceededError, RateLimitError
+from modelatlas.errors import BackendError, ContextLengthExceededError, RateLimitError
 from modelatlas.types import (
     Chunk,
     Completion,
@@ -32,6 +33,7 @@ class EchoOptions(BackendOptions):
     responses: dict[str, str] = Field(default_factory=dict)
     delay_s: float = Field(0.0, ge=0.0)
     fail_first: int = Field(0, ge=0)
+    fail_after: int | None = Field(None, ge=0)  # tokens streamed before a BackendError
     retry_after_s: float | None = 0.0
     context_length: int = Field(4096, ge=1)
     dimensions: int = Field(8, ge=1)
@@ -93,6 +95,8 @@ class EchoBackend(Backend):
     async def stream(self, prompt: Prompt, params: GenerationParams) -> AsyncIterator[Chunk]:
         words, n_in = self._start(prompt, params)
         for i, word in enumerate(words):
+            if i == self.options.fail_after:
+                raise BackendError(f"echo: simulated failure after {i} tokens")
             await asyncio.sleep(self.options.delay_s)
             yield Chunk(text=word if i == 0 else " " + word)
         finish = "length" if len(words) == params.max_tokens else "stop"

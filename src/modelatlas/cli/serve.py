@@ -51,6 +51,28 @@ Parallel = Annotated[
         help="Requests a local llama.cpp model decodes together (continuous batching); 1: one at a time.",
     ),
 ]
+
+MaxBody = Annotated[
+    float,
+    typer.Option("--max-body-mb", min=0.001, help="Largest request body in MB; a larger one gets 413."),
+]
+ReadTimeout = Annotated[
+    float,
+    typer.Option(
+        "--read-timeout",
+        min=0.1,
+        help="Seconds a client may take to send a request's headers, and again its body; "
+        "slower ones get 408 and are disconnected.",
+    ),
+]
+ShutdownTimeout = Annotated[
+    float,
+    typer.Option(
+        "--shutdown-timeout",
+        min=0,
+        help="On SIGTERM, seconds running requests may take to finish; then they end with an error.",
+    ),
+]
 LogFormat = Annotated[
     Literal["text", "json"],
     typer.Option(
@@ -74,6 +96,9 @@ def serve_command(
     price_hour: PriceHour = None,
     prices: Prices = None,
     parallel: Parallel = 4,
+    max_body_mb: MaxBody = 16.0,
+    read_timeout: ReadTimeout = 30.0,
+    shutdown_timeout: ShutdownTimeout = 30.0,
     log_format: LogFormat = "text",
 ) -> None:
     """Serve models behind an OpenAI-compatible API (/v1/chat/completions, /v1/embeddings, ...)."""
@@ -93,15 +118,19 @@ def serve_command(
         prices=book,
         memory_budget_gb=memory_budget,
         parallel=parallel,
+        max_body_mb=max_body_mb,
+        read_timeout_s=read_timeout,
+        shutdown_timeout_s=shutdown_timeout,
+        host=host,
     )
-    _run(app, host, port, auth=not no_auth, log_format=log_format)
+    timeouts = {"read_timeout_s": read_timeout, "shutdown_timeout_s": shutdown_timeout}
+    _run(app, host, port, auth=not no_auth, log_format=log_format, **timeouts)
 
 
-def _run(app, host: str, port: int, auth: bool, log_format: str = "text") -> None:
+def _run(app, host: str, port: int, auth: bool, log_format: str = "text", **timeouts: float) -> None:
     """Announce the server (for the studio's Deployments page) and run it until stopped."""
-    import uvicorn
-
     from modelatlas.serve.deployments import announce, withdraw
+    from modelatlas.serve.server import run
 
     names = ", ".join(app.state.pool.records) or "no models"
     err = console(stderr=True)
@@ -112,6 +141,6 @@ def _run(app, host: str, port: int, auth: bool, log_format: str = "text") -> Non
     announced = announce(host, port, list(app.state.pool.records), auth=auth)
     try:
         # Our log setup (serve/logs.py) for uvicorn too; our access log replaces uvicorn's.
-        uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None, access_log=False)
+        run(app, host, port, **timeouts, log_level="warning", log_config=None, access_log=False)
     finally:
         withdraw(announced)

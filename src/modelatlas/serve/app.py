@@ -16,11 +16,13 @@ from fastapi.responses import StreamingResponse
 from starlette.exceptions import HTTPException
 
 from modelatlas import __version__
-from modelatlas.errors import ModelAtlasError
+from modelatlas.errors import ModelAtlasError, UnknownModelError
 from modelatlas.serve import chat, embeddings, openapi
 from modelatlas.serve.access_log import AccessLog
 from modelatlas.serve.auth import Gate
-from modelatlas.serve.errors import error_response
+from modelatlas.serve.errors import ShuttingDownError, error_response
+from modelatlas.serve.guard import DEFAULT_MAX_BODY_MB, DEFAULT_READ_TIMEOUT_S, KEY_SCOPE, RequestGuard
+from modelatlas.serve.lifetime import DEFAULT_SHUTDOWN_TIMEOUT_S, ClientLeft, Shutdown, watched
 from modelatlas.serve.limits import RateLimiter
 from modelatlas.serve.metering import Meter
 from modelatlas.serve.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
@@ -41,7 +43,7 @@ from modelatlas.serve.reserve import worst_case
 from modelatlas.serve.usage import UsageReport, report
 from modelatlas.store.keys import KeyInfo
 
-_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 429, 500, 502, 503)}
+_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 408, 413, 429, 500, 502, 503)}
 
 
 def get_pool(request: Request) -> ModelPool:
@@ -49,6 +51,8 @@ def get_pool(request: Request) -> ModelPool:
 
 
 async def get_key(request: Request) -> KeyInfo | None:
+    if KEY_SCOPE in request.scope:  # checked already, before the body was read (serve/guard.py)
+        return request.scope[KEY_SCOPE]
     return await request.app.state.gate.authenticate(request.headers.get("authorization"))
 
 
@@ -64,9 +68,14 @@ def create_app(
     prices: PriceBook | None = None,
     memory_budget_gb: float | None = None,
     parallel: int = 4,
+    max_body_mb: float = DEFAULT_MAX_BODY_MB,
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+    shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S,
+    host: str | None = None,
 ) -> FastAPI:
     """The OpenAI-compatible API serving ``models`` (default: every runnable local model);
-    llama.cpp models decode up to ``parallel`` requests together."""
+    llama.cpp models decode up to ``parallel`` requests together. Without ``auth`` it answers
+    only loopback Host headers and ``host`` (the address it listens on)."""
     pool = ModelPool.from_ids(models, queue_size, memory_budget_gb)
     prices = prices or PriceBook()
     pool.records = {i: _batched(prices.apply(r), parallel) for i, r in pool.records.items()}
@@ -74,8 +83,11 @@ def create_app(
     metrics = Metrics(pool)
     meter = Meter(limiter, metrics)
 
+    shutdown = Shutdown(shutdown_timeout_s)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        shutdown.bind(asyncio.get_running_loop())
         yield
         await pool.aclose()
         await asyncio.to_thread(meter.close)
@@ -84,6 +96,10 @@ def create_app(
     app.state.pool, app.state.meter = pool, meter
     app.state.gate = Gate(auth, limiter)
     app.state.metrics = metrics
+    app.state.shutdown = shutdown
+    hosts = None if auth else [host] if host else []
+    guard = {"max_body_mb": max_body_mb, "read_timeout_s": read_timeout_s, "hosts": hosts}
+    app.add_middleware(RequestGuard, gate=app.state.gate, **guard)  # inside the metrics: counted
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(AccessLog)  # outermost: its note sees the key checked by the guard
     # Our errors get their own handler: the one for Exception runs in Starlette's outermost
@@ -149,6 +165,9 @@ def _routes(app: FastAPI) -> None:
 
 async def _admit(request: Request, key: KeyInfo | None, model_id: str, endpoint: str, streamed: bool, req):
     state = request.app.state
+    if model_id not in state.pool.records and key is not None:
+        # "Did you mean" only among the models this key may use: the others stay unnamed.
+        raise UnknownModelError(model_id, [m for m in state.pool.records if key.allows(m)])
     record = state.pool.record(model_id)
     worst = await worst_case(state.pool, key, record, req)  # reserved until the ticket closes
     headers, hold = await state.gate.admit(key, model_id, worst)
@@ -156,16 +175,10 @@ async def _admit(request: Request, key: KeyInfo | None, model_id: str, endpoint:
 
 
 async def _answer(req: chat.TextRequest, request: Request, key: KeyInfo | None, endpoint: str):
-    pool = request.app.state.pool
+    pool, shutdown = request.app.state.pool, request.app.state.shutdown
     ticket, headers = await _admit(request, key, req.model, endpoint, req.stream, req)
     if not req.stream:
-        try:
-            answer = await chat.complete(pool, req)
-        except BaseException as exc:
-            ticket.fail(exc)
-            raise
-        ticket.close(200, answer.usage.prompt_tokens, answer.usage.completion_tokens)
-        return _with_headers(answer, headers)
+        return await _whole(req, request, ticket, headers)
     chunks = chat.open_stream(pool, req)
     try:
         first = await anext(chunks)
@@ -174,9 +187,28 @@ async def _answer(req: chat.TextRequest, request: Request, key: KeyInfo | None, 
         await chunks.aclose()
         raise
     model = await pool.get(req.model)
-    events = chat.sse_events(req, first, chunks, request.is_disconnected, ticket, model)
+    events = chat.sse_events(req, first, chunks, request.is_disconnected, ticket, model, shutdown)
     headers = {"Cache-Control": "no-cache", **headers}
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+
+
+async def _whole(req: chat.TextRequest, request: Request, ticket, headers: dict[str, str]) -> Response:
+    """A whole answer; a client that leaves first cancels the generation, which frees its
+    slot, and is metered for what was generated, as cancelled (status 499, nginx's
+    "client closed request")."""
+    state, progress = request.app.state, chat.Progress()
+    try:
+        answer = await watched(chat.complete(state.pool, req, progress), request.receive, state.shutdown)
+    except ClientLeft:
+        ticket.close(499, *progress.counted(req), cancelled=True)
+        return Response(status_code=499)
+    except BaseException as exc:
+        if isinstance(exc, ShuttingDownError):
+            ticket.close(exc.http_status, *progress.counted(req), cancelled=True)
+        ticket.fail(exc)
+        raise
+    ticket.close(200, answer.usage.prompt_tokens, answer.usage.completion_tokens)
+    return _with_headers(answer, headers)
 
 
 def _with_headers(answer, headers: dict[str, str]) -> Response:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from modelatlas.backends.base import collect
+from modelatlas.backends.model import Model
 from modelatlas.serve import completions
+from modelatlas.serve.errors import ShuttingDownError, error_event
+from modelatlas.serve.lifetime import Shutdown
 from modelatlas.serve.models import ModelPool, fit_max_tokens
 from modelatlas.serve.protocol import (
     AssistantMessage,
@@ -29,6 +34,17 @@ from modelatlas.types import Chunk, GenerationParams, Message, Prompt
 TextRequest = ChatCompletionRequest | CompletionRequest
 
 
+@dataclass
+class Progress:
+    """What a generation produced so far, to meter a request that ends before its answer."""
+
+    model: Model | None = None
+    parts: list[str] = field(default_factory=list)
+
+    def counted(self, req: TextRequest) -> tuple[int, int]:
+        return _counted(self.model, req, "".join(self.parts)) if self.model else (0, 0)
+
+
 def chat_prompt(req: ChatCompletionRequest) -> Prompt:
     role = {"developer": "system"}
     return [Message(role=role.get(m.role, m.role), content=m.text()) for m in req.messages]
@@ -38,13 +54,20 @@ def prompt_of(req: TextRequest) -> Prompt:
     return chat_prompt(req) if isinstance(req, ChatCompletionRequest) else completions.single_prompt(req)
 
 
-async def complete(pool: ModelPool, req: TextRequest) -> ChatCompletionResponse | CompletionResponse:
-    """The whole answer, in the response shape of the request's endpoint."""
+async def complete(
+    pool: ModelPool, req: TextRequest, progress: Progress | None = None
+) -> ChatCompletionResponse | CompletionResponse:
+    """The whole answer, in the response shape of the request's endpoint.
+
+    Collected from the model's stream (what ``Model.generate`` does too), so that ``progress``
+    knows the text so far when the client leaves and the generation is cancelled."""
     if isinstance(req, CompletionRequest) and req.scored:  # echo, logprobs, several prompts
         return await completions.complete(pool, req)
+    progress = progress or Progress()
     async with pool.slot(req.model):
         model, prompt, params = await _prepare(pool, req)
-        result = await model.generate(prompt, params)
+        progress.model = model
+        result = await collect(_noted(model.stream(prompt, params), progress.parts), model.id)
     ident, created = _identity(req)
     usage = usage_info(result.usage.input_tokens, result.usage.output_tokens)
     reason = finish(result.finish_reason)
@@ -72,13 +95,29 @@ async def open_stream(pool: ModelPool, req: TextRequest) -> AsyncIterator[Chunk]
             await stream.aclose()  # stops the generation when the client has gone
 
 
+async def _noted(chunks: AsyncIterator[Chunk], parts: list[str]) -> AsyncIterator[Chunk]:
+    async for chunk in chunks:
+        if chunk.text:
+            parts.append(chunk.text)
+        yield chunk
+
+
 async def sse_events(
-    req: TextRequest, first: Chunk, chunks: AsyncIterator[Chunk], disconnected, ticket, model
+    req: TextRequest,
+    first: Chunk,
+    chunks: AsyncIterator[Chunk],
+    disconnected,
+    ticket,
+    model,
+    shutdown: Shutdown,
 ) -> AsyncIterator[str]:
     """Server-sent events in OpenAI's chunk shapes, ending with ``data: [DONE]``.
 
     The ticket meters the final usage when the stream ends, or what was sent when the client
-    leaves early (its text, counted with the model's tokenizer, and the prompt)."""
+    leaves early (its text, counted with the model's tokenizer, and the prompt). An error after
+    the first chunk (the backend failed, the server's shutdown grace period ran out) can no
+    longer change the status: it becomes an error event in OpenAI's shape, then ``[DONE]``,
+    and is metered with its own status."""
     ident, created = _identity(req)
     chat = isinstance(req, ChatCompletionRequest)
     sent: list[str] = []
@@ -101,7 +140,15 @@ async def sse_events(
                 sent.append(chunk.text)
             if await disconnected():
                 return
-            chunk = await anext(chunks, None)
+            try:
+                async with shutdown.limit():
+                    chunk = await anext(chunks, None)
+            except Exception as exc:
+                status, event = error_event(exc)
+                cut = isinstance(exc, ShuttingDownError)  # the server ended it, not the model
+                ticket.close(status, *_counted(model, req, "".join(sent)), cancelled=cut)
+                yield event
+                break
         yield "data: [DONE]\n\n"
     finally:
         await chunks.aclose()
@@ -120,6 +167,7 @@ def _counted(model, req: TextRequest, text: str) -> tuple[int, int]:
 
 
 async def _prepare(pool: ModelPool, req: TextRequest):
+    req.check()  # text that is not valid Unicode, an empty prompt: a metered 400
     model = await pool.get(req.model, mode="text")
     prompt = prompt_of(req)
     max_tokens = await fit_max_tokens(model, prompt, req.requested_tokens())

@@ -34,8 +34,51 @@ _EXPECTED = {
 _INTERNAL = "The server had an error while processing your request. Please try again."
 
 
+class RequestTooLargeError(ModelAtlasError, ValueError):
+    """A request body over the server's limit (``--max-body-mb``)."""
+
+    http_status = 413
+    code = "request_too_large"
+
+
+class RequestTimeoutError(ModelAtlasError, TimeoutError):
+    """A client that took longer than ``--read-timeout`` to send its request."""
+
+    http_status = 408
+    code = "request_timeout"
+
+
+class HostNotAllowedError(ModelAtlasError, PermissionError):
+    """A Host header this server does not answer (a DNS-rebinding page, say)."""
+
+    http_status = 400
+    code = "host_not_allowed"
+
+
+class ShuttingDownError(ModelAtlasError):
+    """The server is stopping and its grace period for running requests is over."""
+
+    http_status = 503
+    code = "server_shutting_down"
+
+
 def error_response(exc: BaseException) -> JSONResponse:
     """The status, the envelope and any Retry-After header for ``exc`` (never a stack trace)."""
+    status, body, headers = error_body(exc)
+    if status >= 500 and isinstance(exc, ModelAtlasError):  # every 5xx in the log, with its traceback
+        log.error("%s answered %d: %s", type(exc).__name__, status, exc.message, exc_info=exc)
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def error_event(exc: BaseException) -> tuple[int, str]:
+    """The status of ``exc`` and the server-sent event that tells a client of a stream about it
+    (OpenAI's shape: ``data: {"error": {...}}``)."""
+    status, body, _ = error_body(exc)
+    return status, f"data: {body.model_dump_json()}\n\n"
+
+
+def error_body(exc: BaseException) -> tuple[int, ErrorResponse, dict[str, str]]:
+    """The status, the envelope and the headers (Retry-After, say) for ``exc``."""
     headers: dict[str, str] = {}
     param = None
     if isinstance(exc, ModelAtlasError):
@@ -57,9 +100,7 @@ def error_response(exc: BaseException) -> JSONResponse:
         status, code, message = 500, "internal_error", _INTERNAL
     kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     body = ErrorResponse(error=ErrorInfo(message=message, type=kind, param=param, code=code))
-    if status >= 500 and isinstance(exc, ModelAtlasError):  # every 5xx in the log, with its traceback
-        log.error("%s answered %d: %s", type(exc).__name__, status, exc.message, exc_info=exc)
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    return status, body, headers
 
 
 def _retryable(exc: TransientError) -> bool:
