@@ -8,15 +8,25 @@ import typer
 
 from modelatlas.cli.common import console, handle_errors, print_json
 
+Samples = Annotated[
+    str | None, typer.Option(help="Write the per-item results, with the exact prompts sent, as JSONL.")
+]
+Train = Annotated[str | None, typer.Option(help="Training data: fine-tuning, and few-shot examples.")]
+Finetune = Annotated[
+    bool,
+    typer.Option(
+        "--finetune/--no-finetune", help="Fine-tune on --train (off: it is only the few-shot pool)."
+    ),
+]
+
 
 @handle_errors
 def improve_command(
     model: Annotated[str, typer.Option("--model", "-m", help="The model to improve.")],
     dataset: Annotated[str, typer.Option(help="The test set (JSONL, CSV or datasets folder).")],
     docs: Annotated[str | None, typer.Option(help="A folder of documents for RAG.")] = None,
-    train: Annotated[
-        str | None, typer.Option(help="Training data: fine-tuning, and few-shot examples.")
-    ] = None,
+    train: Train = None,
+    finetune: Finetune = True,
     few_shot: Annotated[int, typer.Option(min=0, help="Examples for the few-shot approach (0: skip).")] = 3,
     metric: Annotated[list[str] | None, typer.Option(help="Metrics; the first decides.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N test items.")] = None,
@@ -30,6 +40,7 @@ def improve_command(
         float | None, typer.Option(min=0, help="USD per compute hour for local models.")
     ] = None,
     report: Annotated[str | None, typer.Option(help="Write the HTML report here.")] = None,
+    samples: Samples = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Which is worth it for this use case: prompting, RAG or fine-tuning? Measured, side by side."""
@@ -39,8 +50,9 @@ def improve_command(
     from modelatlas.strategies.improve_report import build_report
 
     args = {"epochs": epochs, "lora_r": lora_r, "lr": lr, "max_steps": max_steps}
+    improving.check_few_shot(dataset, train, few_shot, limit)  # before minutes of fine-tuning
     with console(stderr=True).status("Preparing: indexing documents and fine-tuning where asked…"):
-        setup = improving.prepare(model, docs=docs, train=train, finetune_args=args)
+        setup = improving.prepare(model, docs=docs, train=train if finetune else None, finetune_args=args)
     tuned = setup.finetune["model_id"] if setup.finetune else None
     setup.approaches = improving.approaches(model, few_shot=few_shot, has_pool=True, kb=setup.kb, tuned=tuned)
     plan = make_plan(
@@ -60,6 +72,8 @@ def improve_command(
     _save(result)
     if report:
         _write_html(result, summary, run_id, plan, report)
+    if samples:
+        _write_samples(run_id, samples)
     if json_out:
         print_json(result)
         return
@@ -75,6 +89,14 @@ def _write_html(result: dict, summary: dict, run_id: str, plan, path: str) -> No
 
     items = records.load_items(run_id)
     write_html(summary, items, plan.dataset.items, path, intro_html=improve_section(result))
+
+
+def _write_samples(run_id: str, path: str) -> None:
+    """Per item: the answer, the scores and the prompt as sent (a few-shot arm's examples show)."""
+    from modelatlas.evals import records
+    from modelatlas.evals.report_files import write_jsonl
+
+    write_jsonl(records.load_items(run_id), path)
 
 
 def _save(result: dict) -> None:
@@ -121,6 +143,8 @@ def _table(result: dict) -> None:
             delta = f"{vs['diff']:+.3f}\n{vs['ci_low']:+.3f}…{vs['ci_high']:+.3f}"
             p = f"{vs['p_value']:.2g}"
             verdict = {"better": "[green]better[/]", "worse": "[red]worse[/]"}.get(vs["verdict"], "n.s.")
+        if r.get("invalid"):
+            verdict = "[red]no examples[/]"
         train = f"{r['training_seconds'] / 60:.1f} min" if r.get("training_seconds") else ""
         tokens = f"{r['context_tokens']:.0f}" if r.get("context_tokens") else "?"
         table.add_row(

@@ -16,6 +16,7 @@ async def evaluate(plan, progress=None) -> tuple[str, dict]:
     await runner.execute(plan, run, progress)
     summary = summary_for(run.id)
     publish(run, summary)
+    warn_short_examples(summary)
     return run.id, summary
 
 
@@ -34,4 +35,26 @@ async def resume(plan, run_id: str, progress=None) -> tuple[str, dict]:
     await runner.execute(plan, run, progress)
     summary = summary_for(run_id)
     publish(run, summary)
+    warn_short_examples(summary)
     return run_id, summary
+
+
+def warn_short_examples(summary: dict) -> None:
+    """Say which few-shot arms sent fewer examples than asked (the context guard, a small pool):
+    an arm that sent none is zero-shot under another name, and its comparison says nothing."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    for arm in summary["models"]:
+        if not arm.get("items_short"):
+            continue
+        if arm.get("items_without_examples") == arm["n"]:
+            log.warning("%s sent no examples at all: it ran as zero-shot.", arm["model"])
+        else:
+            log.warning(
+                "%s: %d of %d items got fewer examples than asked (%d missing in all).",
+                arm["model"],
+                arm["items_short"],
+                arm["n"],
+                arm["examples_short"],
+            )

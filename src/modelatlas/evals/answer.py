@@ -14,6 +14,7 @@ MARGIN = 16  # tokens kept free for the chat template's own markers
 
 async def answer(model: Model, strategy: Strategy, item: Item, plan: Plan) -> Output:
     """The model's output for ``item``; a failure becomes ``Output.error``, never an exception."""
+    prompt, extra = None, {}
     try:
         if item.choices and item.answer is not None and "mc_accuracy" in plan.metrics:
             return await _choose(model, strategy, item, plan)
@@ -28,15 +29,23 @@ async def answer(model: Model, strategy: Strategy, item: Item, plan: Plan) -> Ou
             stop=stops_for(model.record.mode),
         )
     except ModelAtlasError as exc:
-        return Output(error=exc.message)
+        return Output(error=exc.message, prompt=prompt, **extra)
     return Output(
         text=done.text.strip(),
         usage=done.usage,
         latency_s=done.timing.latency_s,
         ttft_s=done.timing.ttft_s,
         cached=done.cached,
+        prompt=prompt,
         **extra,
     )
+
+
+def shots(strategy: Strategy, examples: list) -> dict:
+    """How many examples a few-shot prompt holds and how many fewer than asked (for any reason)."""
+    if not strategy.shots:
+        return {}
+    return {"examples": len(examples), "examples_short": strategy.shots - len(examples)}
 
 
 def budget(model: Model, plan: Plan) -> int | None:
@@ -54,7 +63,7 @@ def _with_examples(model: Model, strategy: Strategy, item: Item, plan: Plan):
         prompt = render(item, examples, model.record.mode, plan.system, plan.template)
         used = prompt_tokens(prompt, model.count_tokens) if limit is not None else None
         if used is None or used <= limit or not examples:
-            return prompt, {"dropped": dropped, "prompt_tokens": used}
+            return prompt, {"dropped": dropped, "prompt_tokens": used, **shots(strategy, examples)}
         examples, dropped = examples[:-1], dropped + 1
 
 
@@ -96,12 +105,19 @@ async def _choose(model: Model, strategy: Strategy, item: Item, plan: Plan) -> O
             latency_s=done.timing.latency_s,
             ttft_s=done.timing.ttft_s,
             cached=done.cached,
+            prompt=prompt,
+            **shots(strategy, []),  # the letter prompt holds no examples: counted, not hidden
         )
     examples = examples_for(item, strategy, plan.pool, plan.ranked)
     context = render(item, examples, "completion", plan.system, plan.template)
     scores = [await model.loglikelihood(context, " " + choice) for choice in item.choices]
     best = max(range(len(scores)), key=lambda i: scores[i].logprob)
-    return Output(text=item.choices[best], choice_logprobs=[s.logprob for s in scores])
+    return Output(
+        text=item.choices[best],
+        choice_logprobs=[s.logprob for s in scores],
+        prompt=context,
+        **shots(strategy, examples),
+    )
 
 
 async def score_all(item: Item, output: Output, metrics: dict[str, Metric], ctx: Context) -> dict[str, Score]:

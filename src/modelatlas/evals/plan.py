@@ -9,7 +9,7 @@ from modelatlas.errors import ConfigError
 from modelatlas.evals.datasets import Dataset, Fields, load_dataset
 from modelatlas.evals.metrics.base import Metric
 from modelatlas.evals.types import Item
-from modelatlas.strategies.prompting import Strategy, parse_strategy
+from modelatlas.strategies.prompting import Strategy, check_pool, parse_strategy
 
 DEFAULT_EMBEDDER = "local/all-minilm-l6-v2"
 
@@ -148,6 +148,8 @@ def check(plan: Plan) -> None:
             "Few-shot needs examples with references.",
             hint="Add references to the dataset, or give a pool file with --examples.",
         )
+    for strategy in plan.strategies:
+        check_pool(strategy, plan.dataset.items, plan.pool)  # none at all: refused; fewer: a warning
 
 
 def _pool(dataset: Dataset, pool_path: str | None) -> list[Item]:

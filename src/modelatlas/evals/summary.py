@@ -122,6 +122,10 @@ def _arm_summary(results: list[ItemResult], metrics: dict[str, Metric], seed: in
             [r.output.prompt_tokens for r in results if r.output.prompt_tokens is not None]
         ),
         "dropped": sum(r.output.dropped for r in results),
+        # Few-shot: examples fewer than asked (any reason), and on how many items.
+        "examples_short": sum(r.output.examples_short for r in results),
+        "items_short": sum(1 for r in results if r.output.examples_short),
+        "items_without_examples": sum(1 for r in results if r.output.examples == 0),
     }
 
 

@@ -51,6 +51,12 @@ class Output(BaseModel):
     # How many few-shot examples or retrieved chunks the context-budget guard left out.
     dropped: int = 0
     prompt_tokens: int | None = None
+    # Few-shot: the examples the prompt holds, and how many fewer than the strategy asks for,
+    # for any reason (a small pool, rows without an answer, the context guard).
+    examples: int | None = None
+    examples_short: int = 0
+    # Exactly what was sent: the messages for a chat model, the text for a completion model.
+    prompt: str | list[Message] | None = None
 
 
 class Score(BaseModel):

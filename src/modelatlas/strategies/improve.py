@@ -53,6 +53,19 @@ def approaches(
     return found
 
 
+def check_few_shot(dataset: str, train: str | None, shots: int, limit: int | None) -> None:
+    """Refuse, before any indexing or fine-tuning, a few-shot approach whose pool holds no
+    example it could send (it would silently run as zero-shot)."""
+    if not (train and shots):
+        return
+    from modelatlas.evals.datasets import load_dataset
+    from modelatlas.strategies.prompting import check_pool, parse_strategy
+
+    items = load_dataset(dataset, limit=limit).items
+    # The plan warns about items short of examples later; here only a pool of none is refused.
+    check_pool(parse_strategy(f"few-shot:{shots}"), items, load_dataset(train).items, warn=False)
+
+
 def prepare(model: str, *, docs: str | None, train: str | None, progress=None, finetune_args=None) -> Setup:
     """Index the documents and fine-tune on the training data, reusing earlier work where it matches."""
     from modelatlas.catalog.resolve import resolve

@@ -44,7 +44,19 @@ def _row(approach: Approach, arm: dict | None, metric, base_label, summary, setu
         latency_p95=arm["latency"]["p95"],
         context_tokens=arm.get("context_tokens"),
         vs_baseline=None if label == base_label else _against(summary, label, base_label, metric),
+        examples_short=arm.get("examples_short", 0),
+        items_short=arm.get("items_short", 0),
     )
+    if arm.get("items_short") and arm.get("items_without_examples") == arm["n"]:
+        # Its prompts were zero-shot's: comparing it with zero-shot would measure nothing.
+        row["invalid"] = f"{approach.strategy} sent no examples at all (it ran as zero-shot)"
+        setup.notes.append(f"{approach.name}: {row['invalid']}; left out of the recommendation.")
+    elif arm.get("items_short"):
+        setup.notes.append(
+            f"{approach.name}: {arm['items_short']} of {arm['n']} items got fewer examples than "
+            f"{approach.strategy} asks for ({arm['examples_short']} missing: the context window "
+            "or the pool)."
+        )
     tuned = setup.finetune if approach.name.startswith("fine-tuned") else None
     if tuned:
         row["training_seconds"] = tuned.get("seconds")
@@ -74,7 +86,11 @@ def recommend(rows: list[dict], metric: str | None) -> str:
     if metric is None or not rows or rows[0].get("missing"):
         return "No results to compare."
     base = rows[0]
-    better = [r for r in rows[1:] if (r.get("vs_baseline") or {}).get("verdict") == "better"]
+    better = [
+        r
+        for r in rows[1:]
+        if not r.get("invalid") and (r.get("vs_baseline") or {}).get("verdict") == "better"
+    ]
     if not better:
         return (
             f"None of the approaches beat {BASELINE} significantly on {metric} over {base['n']} items. "

@@ -9,8 +9,10 @@ transcript and stop at the next question. A Jinja2 template can shape each quest
 
 from __future__ import annotations
 
+import logging
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from modelatlas.errors import ConfigError
@@ -18,6 +20,8 @@ from modelatlas.evals.types import Item
 from modelatlas.types import Message, Prompt
 
 COMPLETION_STOP = ("\nQuestion:", "\n\n")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,11 @@ def parse_strategy(text: str) -> Strategy:
     )
 
 
+def usable(example: Item, item: Item) -> bool:
+    """Whether ``example`` can be shown before ``item``: it has an answer and is not the item."""
+    return example.id != item.id and bool(example.reference) and example.prompt_text != item.prompt_text
+
+
 def examples_for(
     item: Item, strategy: Strategy, pool: list[Item], ranked: dict[str, list[int]] | None = None
 ) -> list[Item]:
@@ -58,15 +67,48 @@ def examples_for(
     (pool indices by similarity to each item) is given, else drawn with a seed fixed per item."""
     if strategy.shots == 0:
         return []
-
-    def usable(p: Item) -> bool:
-        return p.id != item.id and bool(p.reference) and p.prompt_text != item.prompt_text
-
     if strategy.select == "similar" and ranked is not None:
-        return [pool[i] for i in ranked[item.id] if usable(pool[i])][: strategy.shots]
-    candidates = [p for p in pool if usable(p)]
+        return [pool[i] for i in ranked[item.id] if usable(pool[i], item)][: strategy.shots]
+    candidates = [p for p in pool if usable(p, item)]
     rng = random.Random(f"{strategy.seed}:{item.id}")
     return rng.sample(candidates, min(strategy.shots, len(candidates)))
+
+
+def available_examples(items: list[Item], pool: list[Item]) -> list[int]:
+    """For each item, how many pool rows ``usable`` allows before it (counted, not compared
+    pairwise, so 10,000 items against a 10,000-row pool stay instant)."""
+    answered = [p for p in pool if p.reference]
+    ids = Counter(p.id for p in answered)
+    texts = Counter(p.prompt_text for p in answered)
+    both = Counter((p.id, p.prompt_text) for p in answered)
+    return [len(answered) - ids[i.id] - texts[i.prompt_text] + both[(i.id, i.prompt_text)] for i in items]
+
+
+def check_pool(strategy: Strategy, items: list[Item], pool: list[Item], warn: bool = True) -> None:
+    """Refuse a few-shot strategy that the pool leaves without a single example (it would be
+    zero-shot under another name); warn when some items will get fewer examples than asked."""
+    if not strategy.shots:
+        return
+    got = [min(strategy.shots, n) for n in available_examples(items, pool)]
+    if not any(got):
+        answered = sum(1 for p in pool if p.reference)
+        raise ConfigError(
+            f"{strategy.name} would send no examples: {answered} of the {len(pool)} pool rows have "
+            "an answer, and none of them can go before the test items (an example is never the "
+            "item itself).",
+            hint="Give the pool rows a 'reference', or in chat format end each with the assistant's "
+            "answer (--examples for eval, --train for improve).",
+        )
+    short = sum(1 for n in got if n < strategy.shots)
+    if short and warn:
+        log.warning(
+            "%s: %d of %d items get fewer than %d examples: the pool has too few usable rows "
+            "(counted per item as examples_short).",
+            strategy.name,
+            short,
+            len(items),
+            strategy.shots,
+        )
 
 
 async def rank_by_similarity(items: list[Item], pool: list[Item], embedder) -> dict[str, list[int]]:
