@@ -158,6 +158,9 @@ ARM_KEYS = {
     "cached",
     "context_tokens",
     "dropped",
+    "examples_short",
+    "items_short",
+    "items_without_examples",
 }
 PAIR_KEYS = {"a", "b", "metric", "diff", "ci_low", "ci_high", "p_value", "test", "significant", "verdict"}
 
