@@ -30,10 +30,13 @@ def finetune_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
 ) -> None:
     """Fine-tune BASE with LoRA on TRAIN and register it as ft/<base-name>/<name>."""
-    from modelatlas.strategies.finetune import finetune, make_params, prepare
+    from modelatlas.strategies.finetune import clean_leftovers, finetune, make_params, prepare
 
     params = make_params(epochs, lr, lora_r, max_steps, batch_size, seed)
     out = console()
+    interrupted = clean_leftovers()
+    if not json_out:
+        _print_interrupted(interrupted)
     if json_out:
         ready = _quietly(prepare, base, train, val)
     else:
@@ -48,7 +51,8 @@ def finetune_command(
     else:
         result = _with_progress_bar(lambda progress: finetune(base, train, progress=progress, **kwargs))
     if json_out:
-        print_json({"validation": summary, **result_data(result)})
+        gone = [interrupted_data(i) for i in interrupted]
+        print_json({"validation": summary, **result_data(result), "interrupted": gone})
     else:
         _print_result(out, result)
 
@@ -62,6 +66,32 @@ def _quietly(prepare: Any, *args: Any) -> Any:
         return prepare(*args)
     finally:
         logger.setLevel(level)
+
+
+def interrupted_data(found: Any) -> dict[str, Any]:
+    return {
+        "finetune_id": found.finetune_id,
+        "model": found.model_id,
+        "status": "interrupted",
+        "pid": found.pid,
+        "steps": found.steps,
+        "removed": found.removed,
+    }
+
+
+def _print_interrupted(found: list) -> None:
+    """Say which earlier fine-tunes died without finishing, and what was cleaned up."""
+    err = console(stderr=True)
+    for f in found:
+        started = f.created_at.strftime("%Y-%m-%d %H:%M UTC") if f.created_at else "at an unknown time"
+        who = f"its process {f.pid} is gone" if f.pid else "its process is gone"
+        err.print(
+            f"[yellow]Interrupted:[/] the fine-tune {escape(f.model_id)} ({f.finetune_id[:8]}, started "
+            f"{started}, {f.steps} steps) never finished: {who}; it is marked interrupted.",
+            soft_wrap=True,
+        )
+        for path in f.removed:
+            err.print(f"  removed its partial adapter {escape(path)}", soft_wrap=True)
 
 
 def validation_summary(ready: Any, params: dict) -> dict[str, Any]:

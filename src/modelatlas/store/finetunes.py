@@ -3,10 +3,12 @@ optimizer step (training loss, and validation loss when it was measured)."""
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from modelatlas.store.db import session
 from modelatlas.store.schema import FineTune, FineTuneStep, as_utc, utcnow
@@ -24,6 +26,8 @@ FIELDS = (
     "adapter_path",
     "created_at",
     "finished_at",
+    "owner_pid",
+    "owner_host",
 )
 STATUSES = ("running", "done", "interrupted", "failed")
 
@@ -42,6 +46,8 @@ def start_finetune(
                 params=params,
                 status="running",
                 adapter_path=adapter_path,
+                owner_pid=os.getpid(),
+                owner_host=socket.gethostname(),
             )
         )
 
@@ -82,6 +88,37 @@ def finish_finetune(
     return now
 
 
+def reap_finetunes() -> list[dict[str, Any]]:
+    """Mark "interrupted" the running fine-tunes whose process is gone (killed, or the machine
+    went down) and return them. Only rows trained on this host are judged: a process on
+    another machine that shares the database cannot be seen from here."""
+    host = socket.gethostname()
+    query = select(FineTune).where(FineTune.status == "running")
+    reaped = []
+    with session() as s:
+        for row in s.scalars(query):
+            if row.owner_host not in (None, host) or _alive(row.owner_pid):
+                continue
+            row.status, row.finished_at = "interrupted", utcnow()
+            steps = select(func.count()).where(FineTuneStep.finetune_id == row.id)
+            reaped.append({**_as_dict(row), "steps": s.scalar(steps) or 0})
+    return reaped
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists on this machine (a row from before owners were recorded
+    has none: the version that wrote it is not running any more)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
 def get_finetune(finetune_id: str) -> dict[str, Any] | None:
     with session() as s:
         row = s.get(FineTune, finetune_id)
@@ -105,7 +142,9 @@ def list_finetunes(
     model_id: str | None = None,
     status: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Fine-tunes matching every filter given, newest first."""
+    """Fine-tunes matching every filter given, newest first (those whose process died are
+    marked interrupted first, so no listing shows them running)."""
+    reap_finetunes()
     query = select(FineTune).order_by(FineTune.created_at.desc())
     for column, value in (
         (FineTune.base_model, base_model),

@@ -154,6 +154,9 @@ class FineTune(Base):
     adapter_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The process that trains it: a "running" row whose process is gone was interrupted.
+    owner_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    owner_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class FineTuneStep(Base):

@@ -24,6 +24,7 @@ from modelatlas.config import settings
 from modelatlas.errors import ConfigError
 from modelatlas.store import finetunes as rows
 from modelatlas.strategies.finetune import loop
+from modelatlas.strategies.finetune.leftovers import clean_leftovers
 from modelatlas.strategies.finetune.loop import Step
 from modelatlas.strategies.finetune.prepare import Prepared, make_params, prepare
 from modelatlas.strategies.finetune.tracking import Tracker
@@ -66,6 +67,7 @@ def finetune(
     them again; ``progress`` is called after every step and may stop training by raising.
     """
     params = make_params(epochs, lr, lora_r, max_steps, batch_size, seed)
+    clean_leftovers()  # a fine-tune killed earlier must not stay "running" beside this one
     ready = prepared or prepare(base_id, train_path, val_path)
     if ready.base.id != base_id or ready.train.path != str(train_path):
         raise ConfigError("The prepared data belongs to another base model or training file.")
@@ -138,7 +140,7 @@ def _train(ready: Prepared, params: dict, staging: Path, finetune_id: str, track
         pad_id=tokenizer.pad_token_id or 0,
         on_step=on_step,
     )
-    staging.parent.mkdir(parents=True, exist_ok=True)
+    settings().make_dirs(staging.parent)
     model.save_pretrained(str(staging), save_embedding_layers=False)
     return steps
 

@@ -16,9 +16,11 @@ depends_on = None
 def upgrade() -> None:
     _runs_upgrade()
     _usage_upgrade()
+    _finetunes_upgrade()
 
 
 def downgrade() -> None:
+    _finetunes_downgrade()
     _usage_downgrade()
     _runs_downgrade()
 
@@ -54,3 +56,16 @@ def _usage_downgrade() -> None:
     with op.batch_alter_table("usage_records") as batch:
         batch.drop_column("state")
         batch.drop_column("request_id")
+
+
+# Fine-tunes: the process that trains (a dead one left its row "running").
+def _finetunes_upgrade() -> None:
+    with op.batch_alter_table("finetunes") as batch:
+        batch.add_column(sa.Column("owner_pid", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("owner_host", sa.String(255), nullable=True))
+
+
+def _finetunes_downgrade() -> None:
+    with op.batch_alter_table("finetunes") as batch:
+        batch.drop_column("owner_host")
+        batch.drop_column("owner_pid")
