@@ -22,6 +22,8 @@ import asyncio
 import time
 from collections.abc import Iterable
 
+from starlette.responses import Response
+
 from modelatlas.errors import ModelAtlasError
 from modelatlas.hosts import host_allowed
 from modelatlas.serve.errors import (
@@ -60,7 +62,8 @@ class RequestGuard:
         try:
             await self._check_head(scope)
             body = await self._read_body(scope, receive)
-        except _ClientGone:
+        except _ClientGone:  # nobody reads it; the access log and /metrics see the 499
+            await Response(status_code=499)(scope, receive, send)
             return
         except ModelAtlasError as exc:
             response = error_response(exc)
