@@ -167,3 +167,23 @@ def test_any_listing_shows_a_dead_finetune_as_interrupted(home):
     assert finetunes.get_finetune("e" * 32)["status"] == "running"
     (row,) = finetunes.list_finetunes(base_model=BASE)
     assert row["status"] == "interrupted"
+
+
+def test_a_killed_child_not_yet_reaped_counts_as_gone(home):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        child.kill()  # SIGKILL; no wait(): it stays a zombie, which still answers kill(pid, 0)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "Z" not in _state(child.pid):
+            time.sleep(0.05)
+        _row("f" * 32, "zombie", pid=child.pid, host=socket.gethostname())
+        (row,) = finetunes.list_finetunes(base_model=BASE)
+        assert row["status"] == "interrupted"
+    finally:
+        child.wait()
+
+
+def _state(pid: int) -> str:
+    from pathlib import Path
+
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -116,7 +117,11 @@ def _alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True  # it exists, under another user
-    return True
+    try:  # killed but not yet reaped by its parent (a studio job): a zombie answers kill(pid, 0)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def get_finetune(finetune_id: str) -> dict[str, Any] | None:
