@@ -84,7 +84,7 @@ class LlamaCppBackend(Backend):
     async def stream(self, prompt: Prompt, params: GenerationParams) -> AsyncIterator[Chunk]:
         channel = Channel(asyncio.get_running_loop())
         cancel = threading.Event()
-        sampling = Sampling(params.max_tokens, params.temperature, params.top_p, params.stop, params.seed)
+        sampling = _sampling(params)
         if self.options.parallel > 1:
             self.engine.submit(self._enqueue, prompt, sampling, cancel, channel)
         else:
@@ -115,7 +115,7 @@ class LlamaCppBackend(Backend):
             emit = _feeder(channel, len(tokens))
             for piece in self.engine.generate(tokens, sampling, cancel):
                 emit(piece)
-        except BaseException as exc:
+        except BaseException as exc:  # whatever it is, the caller must hear of it
             channel.put(exc, urgent=True)
 
     def _enqueue(self, prompt: Prompt, sampling: Sampling, cancel: threading.Event, channel: Channel) -> None:
@@ -132,13 +132,22 @@ class LlamaCppBackend(Backend):
                 return
             for piece in self.engine.generate(tokens, sampling, cancel):  # too long for a slot
                 emit(piece)
-        except BaseException as exc:
+        except BaseException as exc:  # whatever it is, the caller must hear of it
             channel.put(exc, urgent=True)
 
     def _tokens(self, prompt: Prompt) -> list[int]:
+        """The prompt's tokens; never none (a generation needs a token to start from)."""
         if isinstance(prompt, str):
-            return self.engine.text_tokens(prompt)
-        return self.engine.chat_tokens(as_messages(prompt))
+            tokens = self.engine.text_tokens(prompt)
+            what = "'prompt' is empty"
+        else:
+            tokens = self.engine.chat_tokens(as_messages(prompt))
+            what = "'messages' rendered with the chat template give no tokens"
+        if not tokens:
+            raise InvalidRequestError(
+                f"{what}: there is nothing to generate from.", hint="Send a prompt with some text."
+            )
+        return tokens
 
     async def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
         job = self.engine.submit(self.engine.loglikelihood, context, continuation)
@@ -181,7 +190,7 @@ class LlamaCppBackend(Backend):
         scores = engine.score(tokens, hidden, top) if echo else []
         text, finish, n_out, generated = "", "length", 0, []
         if params is not None:
-            sampling = Sampling(params.max_tokens, params.temperature, params.top_p, params.stop, params.seed)
+            sampling = _sampling(params)
             parts = []
             for piece in engine.generate(tokens, sampling, cancel, generated, top):
                 if isinstance(piece, str):
@@ -216,6 +225,16 @@ class LlamaCppBackend(Backend):
         if len(tokens) <= hidden:
             raise InvalidRequestError("'prompt' is empty: there is nothing to score or complete.")
         return tokens, hidden
+
+
+def _sampling(params: GenerationParams) -> Sampling:
+    """The engine's sampling settings; a seed it cannot use fails here, before any work."""
+    seed = params.seed
+    if seed is not None and not 0 <= seed < 2**63:
+        raise InvalidRequestError(
+            f"'seed' must be between 0 and 2**63 - 1, not {seed}.", hint="Send a non-negative integer seed."
+        )
+    return Sampling(params.max_tokens, params.temperature, params.top_p, params.stop, seed)
 
 
 def _feeder(channel: Channel, n_in: int):

@@ -14,21 +14,29 @@ while sequences are active the step submits itself again, so other jobs queued m
 requests into free slots, feeds one token for every decoding sequence plus prompt tokens of the
 ones still reading their prompt (chunked to the batch size), decodes once, and samples a token
 for each sequence that needs one.
+
+A problem that belongs to one request (sampling settings it cannot use, a consumer that fails)
+ends that request alone, with its error; only a failed ``llama_decode`` fails the whole batch,
+and then every request in it learns of it and the batcher goes on with the next ones.
 """
 
 from __future__ import annotations
 
 import codecs
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from modelatlas.backends.base import require
 from modelatlas.backends.llamacpp_engine import Sampling, _first_stop, _quiet_stderr
-from modelatlas.errors import BackendError
+from modelatlas.errors import BackendError, ContextLengthExceededError, InvalidRequestError
+
+log = logging.getLogger(__name__)
 
 TOP_K = 40
 MIN_P = 0.05  # llama-cpp-python's default, so sampled answers read alike on both paths
@@ -76,15 +84,25 @@ class Sequence:
             return "stop"
         safe = len(self.held) - self.hold + 1 if self.hold else len(self.held)
         if safe > 0:
-            self.request.emit(self.held[:safe])
+            deliver(self.request, self.held[:safe])
             self.held = self.held[safe:]
         return "length" if self.n_out >= sampling.max_tokens else None
 
     def finish(self, reason: str) -> None:
         self.held += self.decoder.decode(b"", final=True)
         if self.held:
-            self.request.emit(self.held)
-        self.request.emit((reason, self.n_out))
+            deliver(self.request, self.held)
+        deliver(self.request, (reason, self.n_out))
+
+
+def deliver(request: Request, item: object) -> None:
+    """Hand ``item`` to the request's consumer. A consumer that raises is treated as one that
+    left: its request is cancelled at the next step, and the other requests never see it."""
+    try:
+        request.emit(item)
+    except Exception:
+        log.exception("the consumer of a batched generation failed; cancelling that generation")
+        request.cancel.set()
 
 
 def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> int:
@@ -142,9 +160,13 @@ class Batcher:
 
     def add(self, request: Request) -> None:
         """Queue a request (on the engine thread); it starts at the next step with a free slot.
-        Check first that it :meth:`fits`."""
+        Check first that it :meth:`fits`; a request that cannot run gets its error at once."""
         if self.closed:
-            request.emit(BackendError("The model was unloaded before this request could run."))
+            deliver(request, BackendError("The model was unloaded before this request could run."))
+            return
+        problem = self._problem(request)
+        if problem is not None:
+            deliver(request, problem)
             return
         self.waiting.append(request)
         if not self.scheduled:
@@ -153,6 +175,22 @@ class Batcher:
     def _schedule(self) -> None:
         self.scheduled = True
         self.engine.submit(self.step)
+
+    def _problem(self, request: Request) -> Exception | None:
+        """Why a request cannot join the batch, if it cannot: checked before it does, since a
+        bad token in the batch would fail everyone's decode."""
+        tokens = request.tokens
+        if not tokens:
+            return InvalidRequestError(
+                "The prompt is empty: it has no tokens to start from.", hint="Send a non-empty prompt."
+            )
+        if any(not 0 <= t < self.n_vocab for t in tokens):
+            last = self.n_vocab - 1
+            return InvalidRequestError(f"The prompt has a token id outside the vocabulary (0 to {last}).")
+        if not self.fits(len(tokens) + request.sampling.max_tokens):
+            name = Path(self.engine.path).name
+            return ContextLengthExceededError(name, len(tokens), request.sampling.max_tokens, self.n_ctx)
+        return None
 
     def step(self) -> None:
         """One decode step for every active sequence; schedules the next while work remains."""
@@ -165,30 +203,37 @@ class Batcher:
             rows = self._fill()
             if self.batch.n_tokens > 0:
                 code = self._lib.llama_decode(self.ctx.ctx, self.batch)
-                if code != 0:
+                if code != 0:  # the batch as a whole: every sequence in it loses its state
                     raise BackendError(f"llama.cpp could not decode the batch (error {code}).")
                 self._sample(rows)
         except Exception as exc:  # every running request learns of it; the batcher goes on
+            log.exception("a batched decode step failed; failing the requests in the batch")
             self._fail_all(exc)
-        if not self.idle:
-            self._schedule()
+        finally:
+            if not self.idle and not self.closed:
+                self._schedule()
 
     def _drop_cancelled(self) -> None:
         for seq in [s for s in self.active.values() if s.request.cancel.is_set()]:
             self._end(seq, "cancelled")
         for request in [r for r in self.waiting if r.cancel.is_set()]:
             self.waiting.remove(request)
-            request.emit(("cancelled", 0))
+            deliver(request, ("cancelled", 0))
 
     def fits(self, n_tokens: int) -> bool:
         """Whether a prompt and its output of ``n_tokens`` in all fit one slot."""
         return n_tokens <= self.n_ctx
 
     def _admit(self) -> None:
-        """Move waiting requests into free slots, first come first served."""
+        """Move waiting requests into free slots, first come first served. A request whose
+        sequence cannot be set up (a seed numpy refuses, say) gets that error, alone."""
         while self.waiting and len(self.active) < self.parallel:
             seq_id = min(set(range(self.parallel)) - set(self.active))
-            self.active[seq_id] = Sequence(self.waiting.popleft(), seq_id)
+            request = self.waiting.popleft()
+            try:
+                self.active[seq_id] = Sequence(request, seq_id)
+            except Exception as exc:
+                deliver(request, _invalid(exc))
 
     def _fill(self) -> list[tuple[int, Sequence]]:
         """Put this step's tokens in the batch; the rows whose logits a sequence samples from."""
@@ -220,39 +265,69 @@ class Batcher:
         seq.pos += 1
 
     def _sample(self, rows: list[tuple[int, Sequence]]) -> None:
-        lib = self._lib
         for i, seq in rows:
-            logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self.ctx.ctx, i), shape=(self.n_vocab,))
-            token = sample(logits, seq.request.sampling, seq.rng)
-            if lib.llama_vocab_is_eog(self.vocab, token):
-                self._end(seq, "stop")
-                continue
-            finish = seq.accept(self.engine.piece(token))
-            if finish is not None:
-                self._end(seq, finish)
-            else:
-                seq.next = token
+            try:
+                self._next_token(i, seq)
+            except Exception as exc:  # this sequence's settings or text: it alone ends
+                log.exception("a batched sequence failed; ending it alone")
+                self._end(seq, error=_invalid(exc))
 
-    def _end(self, seq: Sequence, reason: str) -> None:
-        """Finish a sequence: its last text and counts out, its slot and KV cells freed."""
+    def _next_token(self, row: int, seq: Sequence) -> None:
+        lib = self._lib
+        logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self.ctx.ctx, row), shape=(self.n_vocab,))
+        token = sample(logits, seq.request.sampling, seq.rng)
+        if lib.llama_vocab_is_eog(self.vocab, token):
+            self._end(seq, "stop")
+            return
+        finish = seq.accept(self.engine.piece(token))
+        if finish is not None:
+            self._end(seq, finish)
+        else:
+            seq.next = token
+
+    def _end(self, seq: Sequence, reason: str = "", error: Exception | None = None) -> None:
+        """Finish a sequence: its last text and counts (or its error) out, its slot and KV
+        cells freed."""
+        if self.active.get(seq.seq_id) is not seq:
+            return  # ended already (its consumer failed while it finished)
         del self.active[seq.seq_id]
         self._lib.llama_memory_seq_rm(self.ctx.memory, seq.seq_id, -1, -1)
-        seq.finish(reason)
+        if error is not None:
+            deliver(seq.request, error)
+        else:
+            seq.finish(reason)
 
-    def _fail_all(self, exc: BaseException) -> None:
-        requests = [s.request for s in self.active.values()] + list(self.waiting)
+    def _fail_all(self, exc: BaseException, waiting: bool = False) -> None:
+        """Give every request in the batch (and with ``waiting``, those waiting for it) ``exc``,
+        and empty the KV cache: the ones waiting start afresh at the next step."""
+        requests = [s.request for s in self.active.values()]
         self.active.clear()
-        self.waiting.clear()
+        if waiting:
+            requests += list(self.waiting)
+            self.waiting.clear()
+        for request in requests:  # before anything else that might fail: nobody is left waiting
+            deliver(request, exc)
         if self.ctx.memory is not None:
             self._lib.llama_memory_clear(self.ctx.memory, True)
-        for request in requests:
-            request.emit(exc)
 
     def close(self) -> None:
         """Fail what is still queued and free the context and batch (on the engine thread)."""
         if self.closed:
             return
-        self._fail_all(BackendError("The model was unloaded while this request ran."))
+        self._fail_all(BackendError("The model was unloaded while this request ran."), waiting=True)
         self.closed = True
         self._lib.llama_batch_free(self.batch)
         self.ctx.close()
+
+
+def _invalid(exc: Exception) -> Exception:
+    """A request's own failure as the error its caller gets: ours as they are; numpy's and
+    Python's (a seed or a setting it cannot use) as a 400 that says so."""
+    if isinstance(exc, BackendError | InvalidRequestError):
+        return exc
+    if isinstance(exc, ValueError | TypeError | OverflowError):
+        return InvalidRequestError(
+            f"The sampling settings of this request cannot be used: {exc}.",
+            hint="Check seed (an integer, 0 or more), temperature and top_p.",
+        )
+    return BackendError(f"The generation failed: {exc}.")

@@ -26,7 +26,7 @@ import numpy as np
 
 from modelatlas.backends.base import require
 from modelatlas.backends.gguf_header import read_keys
-from modelatlas.errors import ContextLengthExceededError, ModelFileError
+from modelatlas.errors import BackendError, ContextLengthExceededError, InvalidRequestError, ModelFileError
 
 DEFAULT_MAX_CTX = 8192
 _engines: dict[tuple, Engine] = {}
@@ -193,7 +193,7 @@ class Engine:
         return min(llm.n_ctx(), self._n_ctx)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
+        return len(self.llm.tokenize(_utf8(text), add_bos=False, special=False))
 
     # -- prompts -----------------------------------------------------------------------------
 
@@ -209,10 +209,10 @@ class Engine:
                 f"The chat template of {Path(self.path).name} rejected the messages: {exc}.",
                 hint="Check the roles (some templates need alternating user/assistant turns).",
             ) from exc
-        return self.llm.tokenize(rendered.encode(), add_bos=False, special=True)
+        return self.llm.tokenize(_utf8(rendered), add_bos=False, special=True)
 
     def text_tokens(self, text: str) -> list[int]:
-        return self.llm.tokenize(text.encode(), add_bos=True, special=False)
+        return self.llm.tokenize(_utf8(text), add_bos=True, special=False)
 
     def has_chat_template(self) -> bool:
         return "tokenizer.chat_template" in self.llm.metadata
@@ -325,6 +325,8 @@ class Engine:
             n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
             if n >= 0:
                 return buffer.raw[:n]
+            if -n <= size:  # never grows: give up rather than loop forever on the engine thread
+                raise BackendError(f"llama.cpp could not render token {token} as text.")
             size = -n  # too small: llama.cpp says how much it needs
 
     def adds_bos(self) -> bool:
@@ -337,7 +339,7 @@ class Engine:
         return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
 
     def _plain(self, text: str) -> list[int]:
-        return self.llm.tokenize(text.encode(), add_bos=False, special=False)
+        return self.llm.tokenize(_utf8(text), add_bos=False, special=False)
 
     def _logits_at(self, tokens: list[int], first: int):
         """Decode ``tokens`` from scratch; yield (position, logits) for positions first..len-2."""
@@ -362,7 +364,7 @@ class Engine:
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         llm = self.llm
-        tokens = sum(self.count_tokens(t) for t in texts)
+        tokens = sum(self.count_tokens(t) for t in texts)  # refuses text that is not valid Unicode
         vectors = [_pooled(llm.embed(text, normalize=False)) for text in texts]
         return vectors, tokens
 
@@ -399,6 +401,17 @@ def _pooled(raw) -> list[float]:
         array = array.mean(axis=0)
     norm = float(np.linalg.norm(array))
     return (array / norm if norm > 0 else array).tolist()
+
+
+def _utf8(text: str) -> bytes:
+    """The text as UTF-8; one with a lone surrogate (valid in JSON, not in Unicode) is refused."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            f"The text is not valid Unicode: it holds a lone UTF-16 surrogate at character {exc.start}.",
+            hint="Send UTF-8 text; a character outside the BMP is a surrogate pair, never half of one.",
+        ) from exc
 
 
 def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:

@@ -44,6 +44,7 @@ def single_prompt(req: CompletionRequest) -> str:
 
 async def complete(pool: ModelPool, req: CompletionRequest) -> CompletionResponse:
     """The whole answer: one choice per prompt, with the usage of them all."""
+    req.check()
     if req.max_tokens == 0 and not req.echo:
         raise InvalidRequestError(
             "'max_tokens' 0 generates nothing.", hint="Set echo true to score the prompt, or max_tokens >= 1."

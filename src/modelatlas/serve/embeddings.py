@@ -10,6 +10,7 @@ from modelatlas.serve.protocol import EmbeddingData, EmbeddingRequest, Embedding
 
 
 async def embed(pool: ModelPool, req: EmbeddingRequest) -> EmbeddingResponse:
+    req.check()  # text that is not valid Unicode: a 400 naming 'input', metered as one
     async with pool.slot(req.model):
         model = await pool.get(req.model)
         result = await model.embed(req.texts())

@@ -2,6 +2,8 @@
 
 Requests are strict (a string where a number belongs is a 400 naming the parameter, not a
 silent conversion) and ignore fields we do not use yet, as OpenAI-compatible servers do.
+What pydantic cannot word well (text that is not valid Unicode, an empty prompt) each request's
+``check`` finds, once the request is admitted, so that it is metered as the 400 it answers.
 """
 
 from __future__ import annotations
@@ -10,11 +12,49 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelatlas.errors import InvalidRequestError
+
 FinishReason = Literal["stop", "length"]
+MAX_SEED = 2**63 - 1  # numpy's and llama.cpp's generators take any seed from 0 to this
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
+
+    def check(self) -> None:
+        """Refuse text that cannot be encoded as UTF-8: JSON allows a lone UTF-16 surrogate
+        (``"\\ud800"``), but no tokenizer or response can carry one."""
+        param = _broken_text(self, "")
+        if param is not None:
+            raise InvalidRequestError(
+                f"'{param}' is not valid Unicode text: it holds a lone UTF-16 surrogate.",
+                hint="Send UTF-8 text; in JSON, escape a character outside the BMP as a surrogate pair.",
+            )
+
+
+def _broken_text(value: Any, path: str) -> str | None:
+    """The path of the first string under ``value`` that holds a lone surrogate, if any."""
+    if isinstance(value, str):
+        return None if value.isascii() or _encodes(value) else path
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _broken_text(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            found = _broken_text(getattr(value, name), f"{path}.{name}" if path else name)
+            if found is not None:
+                return found
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class TextPart(_Request):
@@ -42,7 +82,7 @@ class _Sampling(_Request):
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
     stream: bool = False
     stream_options: StreamOptions | None = None
 
@@ -85,6 +125,17 @@ class CompletionRequest(_Sampling):
 
     def requested_tokens(self) -> int | None:
         return self.max_tokens
+
+    def check(self) -> None:
+        """Also refuse an empty text prompt: there is no token to start a generation from."""
+        super().check()
+        prompts = self.prompts()
+        for i, prompt in enumerate(prompts):
+            if prompt == "":
+                where = "prompt" if isinstance(self.prompt, str) else f"prompt[{i}]"
+                raise InvalidRequestError(
+                    f"'{where}' is empty: there is nothing to complete.", hint="Send a prompt with some text."
+                )
 
     def prompts(self) -> list[str | list[int]]:
         """Each prompt of the request (one choice is answered for each)."""
