@@ -195,6 +195,16 @@ def test_bad_requests_free_their_queue_slots(served):
     assert good.status_code == 200 and good.json()["choices"][0]["message"]["content"]
 
 
+def test_empty_embedding_input_is_a_400(served):
+    """On main, llama.cpp was asked to decode no tokens: a 500, and a context left corrupt (a
+    double free when the model was unloaded)."""
+    base, secret, *_ = served
+    for text, param in (("", "input"), (["a", ""], "input[1]"), ([], "input")):
+        _assert_400(_post(base, secret, "/v1/embeddings", {"model": SMOL, "input": text}), param)
+    fine = _post(base, secret, "/v1/embeddings", {"model": SMOL, "input": ["hello"]})
+    assert fine.status_code == 200 and len(fine.json()["data"][0]["embedding"]) > 100
+
+
 def _statuses(home, key: str, n: int) -> list[tuple[str, int]]:
     """The (endpoint, status) of a key's usage records, once the meter has stored ``n``."""
     deadline = time.monotonic() + 10
@@ -377,6 +387,19 @@ def test_backend_refuses_a_negative_seed_and_an_empty_prompt(smol4):
     with pytest.raises(InvalidRequestError, match="surrogate"):
         run(smol4.generate("\ud800", max_tokens=3))
     assert run(smol4.generate("Hi", max_tokens=3, seed=2**62)).usage.output_tokens == 3
+
+
+def test_engine_refuses_to_embed_an_empty_text(smollm2_path):
+    from modelatlas.backends.llamacpp_engine import acquire_engine, release_engine
+
+    engine = acquire_engine(smollm2_path, 512, None, embedding=True)
+    try:
+        with pytest.raises(InvalidRequestError, match="empty"):
+            engine.submit(engine.embed, ["fine", ""]).result()
+        vectors, tokens = engine.submit(engine.embed, ["hello"]).result()
+        assert tokens == 1 and len(vectors[0]) > 100
+    finally:
+        release_engine(engine).result()  # on main, this freed a corrupt context: a double free
 
 
 def _idle(model) -> bool:

@@ -364,9 +364,14 @@ class Engine:
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         llm = self.llm
-        tokens = sum(self.count_tokens(t) for t in texts)  # refuses text that is not valid Unicode
+        counts = [self.count_tokens(t) for t in texts]  # refuses text that is not valid Unicode
+        if 0 in counts:  # llama.cpp fails to decode nothing and leaves its context corrupt
+            raise InvalidRequestError(
+                f"Text {counts.index(0)} to embed is empty: it has no tokens.",
+                hint="Leave out empty texts, or embed some text in their place.",
+            )
         vectors = [_pooled(llm.embed(text, normalize=False)) for text in texts]
-        return vectors, tokens
+        return vectors, sum(counts)
 
 
 # Used for GGUF files without a chat template (base models): plain "role: content" turns.

@@ -160,6 +160,19 @@ class EmbeddingRequest(_Request):
     def texts(self) -> list[str]:
         return [self.input] if isinstance(self.input, str) else list(self.input)
 
+    def check(self) -> None:
+        """Also refuse no text, or an empty one, as OpenAI does: there is nothing to embed."""
+        super().check()
+        texts = self.texts()
+        if not texts:
+            raise InvalidRequestError("'input' is an empty list: there is nothing to embed.")
+        for i, text in enumerate(texts):
+            if text == "":
+                where = "input" if isinstance(self.input, str) else f"input[{i}]"
+                raise InvalidRequestError(
+                    f"'{where}' is an empty string: there is nothing to embed.", hint="Leave it out."
+                )
+
 
 # -- responses -------------------------------------------------------------------------------
 
