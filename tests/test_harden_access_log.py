@@ -19,6 +19,7 @@ from tests.test_serve_keys import at_home, new_key
 
 FAST = "test/fast"
 SLOW = "test/slow"  # 0.05 s a token
+BROKEN = "test/broken"  # its backend fails before the first token: a real 502
 TEXT_LINE = re.compile(
     r'modelatlas\.access: (?P<client>\S+) "(?P<method>\S+) (?P<path>\S+)" (?P<status>\d+) '
     r"model=(?P<model>\S+) key=(?P<key_id>\S+) tokens=(?P<input_tokens>\d+)\+(?P<output_tokens>\d+) "
@@ -36,19 +37,21 @@ def served(request, tmp_path_factory):
     with at_home(home):
         user.add(ModelRecord(id=FAST, backend="echo", mode="chat"))
         user.add(ModelRecord(id=SLOW, backend="echo", mode="chat", options={"delay_s": 0.05}))
+        user.add(ModelRecord(id=BROKEN, backend="echo", mode="chat", options={"fail_after": 0}))
     port = free_port()
     env = {**os.environ, "MODELATLAS_HOME": str(home)}
     env.pop("MODELATLAS_DATABASE_URL", None)
     args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", FAST, "--model", SLOW]
-    args += ["--queue-size", "1", "--log-format", request.param]
+    args += ["--model", BROKEN, "--queue-size", "1", "--log-format", request.param]
     log = folder / "server.log"
     with python_server(args, port, ready_path="/health", log_path=str(log), env=env):
         secret = new_key(home, "logged")
         yield f"http://127.0.0.1:{port}", secret, log, request.param
 
 
-def access_lines(log, fmt: str, wanted: int) -> list[dict]:
-    """The access lines of the log, once there are ``wanted`` of them (within 10 s)."""
+def access_lines(log, fmt: str, wanted: int, *match) -> list[dict]:
+    """The access lines of the log, once there are ``wanted`` of them and every ``match``
+    predicate holds for them (within 10 s)."""
     deadline = time.monotonic() + 10
     while True:
         text = log.read_text(encoding="utf-8")
@@ -63,7 +66,7 @@ def access_lines(log, fmt: str, wanted: int) -> list[dict]:
                     line[name] = int(line[name])
                 line["latency_ms"] = float(line["latency_ms"])
                 line["key_id"] = None if line["key_id"] == "-" else line["key_id"]
-        if len(lines) >= wanted or time.monotonic() > deadline:
+        if (len(lines) >= wanted and all(m(lines) for m in match)) or time.monotonic() > deadline:
             return lines
         time.sleep(0.1)
 
@@ -106,6 +109,23 @@ def test_every_request_gets_an_access_line_and_the_secret_none(served):
 def test_a_5xx_is_logged_with_its_traceback(served):
     base, secret, log, fmt = served
     auth = {"Authorization": f"Bearer {secret}"}
+    ask = {"model": BROKEN, "messages": [{"role": "user", "content": "a b c"}]}
+    failed = httpx.post(f"{base}/v1/chat/completions", json=ask, headers=auth, timeout=30)
+    assert failed.status_code == 502, failed.text
+    seen = lambda lines: any(line["status"] == 502 and line["model"] == BROKEN for line in lines)  # noqa: E731
+    assert seen(access_lines(log, fmt, 1, seen))
+    text = log.read_text(encoding="utf-8")
+    if fmt == "json":
+        errors = [json.loads(line) for line in text.splitlines() if '"ERROR"' in line]
+        assert any("BackendError" in e["message"] and "Traceback" in e["traceback"] for e in errors)
+    else:
+        assert re.search(r"ERROR \S+: BackendError answered 502.*\nTraceback", text)
+
+
+def test_a_full_queue_is_one_warning_line_without_a_traceback(served):
+    """A 503 for a full queue is the capacity working, not a fault: logged, but no traceback."""
+    base, secret, log, fmt = served
+    auth = {"Authorization": f"Bearer {secret}"}
     long = {"model": SLOW, "messages": [{"role": "user", "content": " ".join(["w"] * 30)}]}
     answers = []
 
@@ -118,11 +138,8 @@ def test_a_5xx_is_logged_with_its_traceback(served):
     busy = httpx.post(f"{base}/v1/chat/completions", json=long, headers=auth, timeout=30)
     first.join()
     assert busy.status_code == 503 and answers[0].status_code == 200
-    lines = access_lines(log, fmt, 1)
-    assert any(line["status"] == 503 and line["model"] == SLOW for line in lines)
-    text = log.read_text(encoding="utf-8")
-    if fmt == "json":
-        errors = [json.loads(line) for line in text.splitlines() if '"ERROR"' in line]
-        assert any("ServerBusyError" in e["message"] and "Traceback" in e["traceback"] for e in errors)
-    else:
-        assert re.search(r"ERROR \S+: ServerBusyError answered 503.*\nTraceback", text)
+    seen = lambda lines: any(line["status"] == 503 and line["model"] == SLOW for line in lines)  # noqa: E731
+    assert seen(access_lines(log, fmt, 1, seen))
+    busy_lines = [line for line in log.read_text(encoding="utf-8").splitlines() if "ServerBusyError" in line]
+    assert busy_lines and all("WARNING" in line for line in busy_lines)
+    assert all("Traceback" not in line for line in busy_lines)

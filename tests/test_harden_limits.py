@@ -10,6 +10,8 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -213,3 +215,34 @@ def test_a_server_killed_mid_stream_leaves_a_record_per_request(tmp_path):
     assert report[0]["requests"] == 5 and report[0]["unfinished"] == 5
     table = cli(home, "usage", "--key", "crash")
     assert "unfinished" in table.stdout and "killed" in table.stdout
+    with sqlite3.connect(home / "modelatlas.db") as db:  # `usage` saw the dead server's rows
+        states = db.execute("SELECT state FROM usage_records WHERE key_name = 'crash'").fetchall()
+    assert {r[0] for r in states} == {"interrupted"}, states
+
+
+def test_only_the_rows_of_a_dead_server_become_interrupted():
+    from modelatlas.processes import this_host
+    from modelatlas.store.usage import Usage, record_usage, settle_dead_servers, usage_records
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs
+    rows = [
+        Usage(
+            model_id="m",
+            endpoint="chat.completions",
+            status=0,
+            request_id=f"r{pid}-{host}",
+            state="in_flight",
+            server_pid=pid,
+            server_host=host,
+        )
+        for pid, host in ((os.getpid(), this_host()), (dead.pid, this_host()), (dead.pid, "elsewhere"))
+    ]
+    record_usage(rows)
+    assert settle_dead_servers() == 1
+    states = {(u.server_pid, u.server_host): u.state for u in usage_records()}
+    assert states == {
+        (os.getpid(), this_host()): "in_flight",  # alive: still running
+        (dead.pid, this_host()): "interrupted",
+        (dead.pid, "elsewhere"): "in_flight",  # another host's process cannot be judged here
+    }

@@ -19,7 +19,7 @@ def usage_command(
     """Requests, tokens and cost metered by the server."""
     from modelatlas.errors import ConfigError, InvalidRequestError
     from modelatlas.store.keys import get_key
-    from modelatlas.store.usage import GROUPS, parse_since, usage_totals
+    from modelatlas.store.usage import GROUPS, parse_since, settle_dead_servers, usage_totals
 
     if by not in GROUPS:
         raise ConfigError(f"--by must be one of {', '.join(GROUPS)}, not {by!r}.", hint="Example: --by model")
@@ -28,6 +28,7 @@ def usage_command(
     except InvalidRequestError as exc:
         raise ConfigError(exc.message.replace("'since'", "--since"), hint=exc.hint) from None
     key_info = get_key(key) if key else None
+    settle_dead_servers()
     rows = usage_totals(by, key_id=key_info.id if key_info else None, since=moment)
     if json_out:
         print_json(

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import update
 
 from modelatlas.errors import ConfigError
+from modelatlas.processes import pid_alive, this_host
 from modelatlas.store.db import session
 from modelatlas.store.schema import Run, as_utc
 
@@ -27,7 +26,7 @@ STALE_S = 120.0
 
 
 def host() -> str:
-    return socket.gethostname()
+    return this_host()
 
 
 def mine() -> dict:
@@ -42,23 +41,7 @@ def alive(pid: int | None, on_host: str | None, heartbeat_at: datetime | None) -
     age = (datetime.now(UTC) - as_utc(heartbeat_at)).total_seconds()
     if age > STALE_S:
         return False
-    return _pid_alive(pid) if on_host == host() else True
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process: it exists
-    try:  # killed but not yet reaped by its parent: a zombie answers kill(pid, 0) too
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
+    return pid_alive(pid) if on_host == host() else True
 
 
 def busy_error(run_id: str, pid: int | None, on_host: str | None, heartbeat_at) -> ConfigError:

@@ -42,6 +42,7 @@ from modelatlas.serve.protocol import (
 from modelatlas.serve.reserve import worst_case
 from modelatlas.serve.usage import UsageReport, report
 from modelatlas.store.keys import KeyInfo
+from modelatlas.store.usage import settle_dead_servers
 
 _ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 408, 413, 429, 500, 502, 503)}
 
@@ -88,6 +89,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         shutdown.bind(asyncio.get_running_loop())
+        await asyncio.to_thread(settle_dead_servers)  # a killed server's requests: interrupted
         yield
         await pool.aclose()
         await asyncio.to_thread(meter.close)

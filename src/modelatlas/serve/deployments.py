@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from modelatlas.config import settings
+from modelatlas.processes import pid_alive
 
 
 def folder() -> Path:
@@ -48,23 +49,11 @@ def list_deployments() -> list[dict]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if not _alive(int(data.get("pid", 0))):
+        if not pid_alive(int(data.get("pid", 0))):
             path.unlink(missing_ok=True)
             continue
         found.append(data)
     return sorted(found, key=lambda d: d.get("started_at", 0))
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _visible(host: str) -> str:

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from modelatlas.errors import ModelAtlasError, QuotaExceededError, TransientError
+from modelatlas.errors import ModelAtlasError, QuotaExceededError, ServerBusyError, TransientError
 from modelatlas.serve.protocol import ErrorInfo, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,11 @@ class ShuttingDownError(ModelAtlasError):
 def error_response(exc: BaseException) -> JSONResponse:
     """The status, the envelope and any Retry-After header for ``exc`` (never a stack trace)."""
     status, body, headers = error_body(exc)
-    if status >= 500 and isinstance(exc, ModelAtlasError):  # every 5xx in the log, with its traceback
+    if status >= 500 and isinstance(exc, ServerBusyError | ShuttingDownError):
+        # A full queue or a stopping server is the capacity working as designed, not a fault:
+        # one line, no traceback (32 clients on a queue of 16 would bury the log in them).
+        log.warning("%s answered %d: %s", type(exc).__name__, status, exc.message)
+    elif status >= 500 and isinstance(exc, ModelAtlasError):  # every fault in the log, with its traceback
         log.error("%s answered %d: %s", type(exc).__name__, status, exc.message, exc_info=exc)
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 

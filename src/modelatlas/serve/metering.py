@@ -11,6 +11,7 @@ once, finished. The rate limiter and /metrics see each finished record at once.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -18,12 +19,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from modelatlas.catalog.records import ModelRecord
+from modelatlas.processes import this_host
 from modelatlas.serve import access_log
 from modelatlas.serve.limits import Hold, RateLimiter
 from modelatlas.store.keys import KeyInfo
 from modelatlas.store.usage import Usage, record_usage
 
 log = logging.getLogger(__name__)
+_HOST = this_host()  # read once: a request should not ask the system each time
 FLUSH_S = 0.25
 
 
@@ -192,4 +195,6 @@ class Ticket:
             created_at=self.created_at,
             request_id=self.request_id,
             state=state,
+            server_pid=os.getpid(),
+            server_host=_HOST,
         )

@@ -4,13 +4,12 @@ optimizer step (training loss, and validation loss when it was measured)."""
 from __future__ import annotations
 
 import os
-import socket
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+from modelatlas.processes import pid_alive, this_host
 from modelatlas.store.db import session
 from modelatlas.store.schema import FineTune, FineTuneStep, as_utc, utcnow
 
@@ -48,7 +47,7 @@ def start_finetune(
                 status="running",
                 adapter_path=adapter_path,
                 owner_pid=os.getpid(),
-                owner_host=socket.gethostname(),
+                owner_host=this_host(),
             )
         )
 
@@ -93,35 +92,17 @@ def reap_finetunes() -> list[dict[str, Any]]:
     """Mark "interrupted" the running fine-tunes whose process is gone (killed, or the machine
     went down) and return them. Only rows trained on this host are judged: a process on
     another machine that shares the database cannot be seen from here."""
-    host = socket.gethostname()
+    host = this_host()
     query = select(FineTune).where(FineTune.status == "running")
     reaped = []
     with session() as s:
         for row in s.scalars(query):
-            if row.owner_host not in (None, host) or _alive(row.owner_pid):
+            if row.owner_host not in (None, host) or pid_alive(row.owner_pid):
                 continue
             row.status, row.finished_at = "interrupted", utcnow()
             steps = select(func.count()).where(FineTuneStep.finetune_id == row.id)
             reaped.append({**_as_dict(row), "steps": s.scalar(steps) or 0})
     return reaped
-
-
-def _alive(pid: int | None) -> bool:
-    """Whether process ``pid`` exists on this machine (a row from before owners were recorded
-    has none: the version that wrote it is not running any more)."""
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    try:  # killed but not yet reaped by its parent (a studio job): a zombie answers kill(pid, 0)
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
 
 
 def get_finetune(finetune_id: str) -> dict[str, Any] | None:

@@ -213,6 +213,10 @@ class UsageRecord(Base):
     # mid-request leaves its requests in flight, not missing. "interrupted": open at a stop.
     request_id: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True, index=True)
     state: Mapped[str] = mapped_column(String(16), default="done", server_default="done")
+    # The server process that wrote the row: a restarted server (or `modelatlas usage`) turns
+    # the in-flight rows of a dead one into "interrupted".
+    server_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    server_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class ArenaVote(Base):

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import case, func, select, update
 
 from modelatlas.errors import InvalidRequestError
+from modelatlas.processes import pid_alive, this_host
 from modelatlas.store.db import session
 from modelatlas.store.schema import UsageRecord
 
@@ -37,6 +38,8 @@ class Usage:
     created_at: datetime | None = None
     request_id: str | None = None
     state: str = "done"  # or "in_flight", "interrupted"
+    server_pid: int | None = None
+    server_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,28 @@ def record_usage(records: list[Usage], finished: list[Usage] = ()) -> None:
             query = update(UsageRecord).where(UsageRecord.request_id == r.request_id).values(**values)
             if s.execute(query).rowcount == 0:  # its in-flight row is gone: write it whole
                 s.add(UsageRecord(**{**asdict(r), "created_at": r.created_at or now}))
+
+
+def settle_dead_servers() -> int:
+    """Mark "interrupted" the in-flight rows of servers on this host that are gone (killed
+    outright, so they could not say so themselves); the number of rows changed."""
+    host = this_host()
+    with session() as s:
+        owners = s.execute(
+            select(UsageRecord.server_pid)
+            .where(UsageRecord.state == "in_flight", UsageRecord.server_host == host)
+            .distinct()
+        ).scalars()
+        dead = [pid for pid in owners if pid is not None and not pid_alive(pid)]
+        if not dead:
+            return 0
+        query = (
+            update(UsageRecord)
+            .where(UsageRecord.state == "in_flight", UsageRecord.server_host == host)
+            .where(UsageRecord.server_pid.in_(dead))
+            .values(state="interrupted")
+        )
+        return s.execute(query).rowcount
 
 
 def usage_totals(

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelatlas.config import settings
 from modelatlas.errors import ConfigError, ModelAtlasError
+from modelatlas.processes import pid_alive
 from modelatlas.store import jobs as store
 from modelatlas.studio.playground import error_message, problem, read_json, text_model_ids
 from modelatlas.studio.web import render
@@ -119,18 +120,8 @@ def _ended(job: store.Job) -> tuple[bool, int | None]:
     try:
         cmdline = Path(f"/proc/{job.pid}/cmdline").read_bytes()
     except OSError:
-        return not _alive(job.pid), None
+        return not pid_alive(job.pid), None
     return b"modelatlas" not in cmdline, None  # the id now belongs to another program
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _failure(job_id: str, code: int | None) -> str:
