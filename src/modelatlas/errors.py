@@ -33,11 +33,16 @@ class ConfigError(ModelAtlasError, ValueError):
 
 
 class InvalidRequestError(ModelAtlasError, ValueError):
-    """A request (prompt, parameter) is malformed."""
+    """A request (prompt, parameter) is malformed; ``param`` names the field when one is to blame
+    (the API puts it in the envelope's ``param``)."""
 
     exit_code = 2
     http_status = 400
     code = "invalid_request_error"
+
+    def __init__(self, message: str, *, hint: str | None = None, param: str | None = None):
+        self.param = param
+        super().__init__(message, hint=hint)
 
 
 class ContextLengthExceededError(InvalidRequestError):

@@ -86,7 +86,7 @@ def error_body(exc: BaseException) -> tuple[int, ErrorResponse, dict[str, str]]:
     headers: dict[str, str] = {}
     param = None
     if isinstance(exc, ModelAtlasError):
-        status, code = exc.http_status, exc.code
+        status, code, param = exc.http_status, exc.code, getattr(exc, "param", None)
         message = f"{exc.message} {exc.hint}" if exc.hint else exc.message
         headers.update(getattr(exc, "headers", None) or {})
         if isinstance(exc, TransientError) and _retryable(exc):

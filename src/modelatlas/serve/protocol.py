@@ -29,6 +29,7 @@ class _Request(BaseModel):
             raise InvalidRequestError(
                 f"'{param}' is not valid Unicode text: it holds a lone UTF-16 surrogate.",
                 hint="Send UTF-8 text; in JSON, escape a character outside the BMP as a surrogate pair.",
+                param=param,
             )
 
 
@@ -134,7 +135,9 @@ class CompletionRequest(_Sampling):
             if prompt == "":
                 where = "prompt" if isinstance(self.prompt, str) else f"prompt[{i}]"
                 raise InvalidRequestError(
-                    f"'{where}' is empty: there is nothing to complete.", hint="Send a prompt with some text."
+                    f"'{where}' is empty: there is nothing to complete.",
+                    hint="Send a prompt with some text.",
+                    param=where,
                 )
 
     def prompts(self) -> list[str | list[int]]:
@@ -165,12 +168,14 @@ class EmbeddingRequest(_Request):
         super().check()
         texts = self.texts()
         if not texts:
-            raise InvalidRequestError("'input' is an empty list: there is nothing to embed.")
+            raise InvalidRequestError("'input' is an empty list: there is nothing to embed.", param="input")
         for i, text in enumerate(texts):
             if text == "":
                 where = "input" if isinstance(self.input, str) else f"input[{i}]"
                 raise InvalidRequestError(
-                    f"'{where}' is an empty string: there is nothing to embed.", hint="Leave it out."
+                    f"'{where}' is an empty string: there is nothing to embed.",
+                    hint="Leave it out.",
+                    param=where,
                 )
 
 
