@@ -446,7 +446,7 @@ def test_with_keys_on_the_host_header_is_not_checked(served):
 # -- 10: a graceful stop with a deadline --------------------------------------------------------
 
 
-def read_stream(url: str, secret: str, words: int, out: dict) -> None:
+def read_stream(url: str, secret: str, words: int, out: dict, started: threading.Event | None = None) -> None:
     text = " ".join(f"w{i}" for i in range(words))
     body = {"model": SLOW, "messages": [{"role": "user", "content": text}], "stream": True}
     events = []
@@ -454,7 +454,11 @@ def read_stream(url: str, secret: str, words: int, out: dict) -> None:
         with httpx.stream(
             "POST", f"{url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {secret}"}
         ) as answer:
-            events = [line[6:] for line in answer.iter_lines() if line.startswith("data: ")]
+            for line in answer.iter_lines():
+                if line.startswith("data: "):
+                    events.append(line[6:])
+                    if started is not None:
+                        started.set()
     except httpx.HTTPError as exc:
         out["failure"] = repr(exc)
     out["events"], out["ended"] = events, time.monotonic()
@@ -464,7 +468,14 @@ def test_sigterm_lets_short_requests_finish_and_ends_long_streams_with_an_error(
     with server(tmp_path, *ECHO, "--shutdown-timeout", "2") as (url, home, proc):
         secret = new_key(home, "stopping")
         short, long = {}, [{} for _ in range(3)]
-        threads = [threading.Thread(target=read_stream, args=(url, secret, 20, short))]  # 1 s
+        # The short one starts first and holds its slot before the others queue: the echo model
+        # runs a few at a time, and a short stream left waiting behind the long ones would meet
+        # the deadline too.
+        short_started = threading.Event()
+        first = threading.Thread(target=read_stream, args=(url, secret, 20, short, short_started))  # 1 s
+        first.start()
+        assert short_started.wait(timeout=30)
+        threads = [first]
         threads += [threading.Thread(target=read_stream, args=(url, secret, 400, o)) for o in long]  # 20 s
         whole = {}
 
@@ -480,7 +491,7 @@ def test_sigterm_lets_short_requests_finish_and_ends_long_streams_with_an_error(
             whole["status"], whole["body"] = answer.status_code, answer.json()
 
         threads.append(threading.Thread(target=whole_answer))
-        for thread in threads:
+        for thread in threads[1:]:
             thread.start()
         time.sleep(0.5)
         stopped = time.monotonic()
