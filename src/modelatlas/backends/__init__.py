@@ -1,6 +1,7 @@
 """Backends run models; the Model wrapper is what the rest of modelatlas calls."""
 
 from modelatlas.backends.base import Backend, BackendOptions
+from modelatlas.backends.declared import BackendFacts, facts, with_parallel
 from modelatlas.backends.loader import load_model
 from modelatlas.backends.model import CallRecord, Model
 from modelatlas.backends.registry import get_backend_class, names, register
@@ -8,12 +9,15 @@ from modelatlas.backends.retry import RetryPolicy
 
 __all__ = [
     "Backend",
+    "BackendFacts",
     "BackendOptions",
     "CallRecord",
     "Model",
     "RetryPolicy",
+    "facts",
     "get_backend_class",
     "load_model",
     "names",
     "register",
+    "with_parallel",
 ]

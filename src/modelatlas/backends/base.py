@@ -15,10 +15,11 @@ import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from modelatlas.backends.declared import BackendFacts, generic_facts
 from modelatlas.errors import ConfigError, MissingExtraError
 from modelatlas.types import (
     Chunk,
@@ -30,6 +31,9 @@ from modelatlas.types import (
     Timing,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from modelatlas.catalog.records import ModelRecord
 
 
 class BackendOptions(BaseModel):
@@ -71,6 +75,16 @@ class Backend(ABC):
         self.model_id = model_id
         self.location = location
         self.options = options
+
+    @classmethod
+    def facts(cls, record: ModelRecord) -> BackendFacts:
+        """What this backend declares about ``record``'s model; a backend overrides what differs."""
+        return generic_facts(record)
+
+    @classmethod
+    def with_parallel(cls, record: ModelRecord, n: int) -> ModelRecord:
+        """``record`` set to decode ``n`` requests together; as is where the backend does not batch."""
+        return record
 
     @classmethod
     def parse_options(cls, raw: dict | None) -> BackendOptions:

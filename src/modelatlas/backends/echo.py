@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
 from pydantic import Field
 
 from modelatlas.backends.base import Backend, BackendOptions
+from modelatlas.backends.declared import BackendFacts
 from modelatlas.errors import BackendError, ContextLengthExceededError, RateLimitError
 from modelatlas.types import (
     Chunk,
@@ -44,6 +46,10 @@ class EchoBackend(Backend):
     Options = EchoOptions
     can_embed = True
     has_logprobs = True
+
+    @classmethod
+    def facts(cls, record) -> BackendFacts:
+        return replace(super().facts(record), local=True)
 
     def __init__(self, model_id: str, location: str | None, options: EchoOptions):
         super().__init__(model_id, location, options)

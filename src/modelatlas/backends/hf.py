@@ -15,12 +15,13 @@ import contextlib
 import inspect
 import threading
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from modelatlas.backends.base import Backend, BackendOptions, as_messages, require
+from modelatlas.backends.declared import BackendFacts
 from modelatlas.backends.hf_load import Loaded, load
 from modelatlas.errors import ConfigError, ContextLengthExceededError
 from modelatlas.types import (
@@ -69,6 +70,15 @@ class TransformersBackend(Backend):
     can_stream = True
     can_embed = True
     has_logprobs = True
+
+    @classmethod
+    def facts(cls, record) -> BackendFacts:
+        return replace(
+            super().facts(record),
+            local=True,
+            trainable=bool(record.location),
+            adapter=bool(record.options.get("adapter")),
+        )
 
     def __init__(self, model_id: str, location: str | None, options: TransformersOptions):
         super().__init__(model_id, location, options)

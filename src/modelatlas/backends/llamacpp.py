@@ -13,11 +13,13 @@ import asyncio
 import codecs
 import threading
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
 from pydantic import Field
 
 from modelatlas.backends.base import Backend, BackendOptions, TokenLogprobs, as_messages, collect
 from modelatlas.backends.channel import Channel
+from modelatlas.backends.declared import BackendFacts
 from modelatlas.backends.llamacpp_batch import Request
 from modelatlas.backends.llamacpp_engine import (
     Engine,
@@ -52,6 +54,26 @@ class LlamaCppBackend(Backend):
     can_embed = True
     has_logprobs = True
     has_token_logprobs = True
+
+    # Every local llama.cpp model decodes on one shared engine thread that already uses every
+    # core: more than one call in flight only queues and inflates each one's measured latency.
+    ENGINE_KEY = "llamacpp-engine"
+
+    @classmethod
+    def facts(cls, record) -> BackendFacts:
+        return replace(
+            super().facts(record),
+            local=True,
+            concurrency_key=cls.ENGINE_KEY,
+            max_connections=1,
+            batches=True,
+            parallel=int(record.options.get("parallel", 1) or 1),
+            trainable=bool(record.location),
+        )
+
+    @classmethod
+    def with_parallel(cls, record, n: int):
+        return record.model_copy(update={"options": {**record.options, "parallel": n}})
 
     def __init__(self, model_id: str, location: str | None, options: LlamaCppOptions):
         if not location:

@@ -19,11 +19,13 @@ import re
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
 
 from pydantic import Field
 
 from modelatlas.backends.base import Backend, BackendOptions, as_messages, require
+from modelatlas.backends.declared import BackendFacts
 from modelatlas.errors import (
     BackendError,
     ConfigError,
@@ -61,6 +63,18 @@ class OpenAIBackend(Backend):
     name = "openai"
     Options = OpenAIOptions
     can_embed = True
+
+    @classmethod
+    def facts(cls, record) -> BackendFacts:
+        options = record.options
+        where = options.get("base_url") or ("Azure OpenAI" if options.get("azure") else None)
+        key_env = options.get("api_key_env")
+        return replace(
+            super().facts(record),
+            hosted=True,
+            required_env=(key_env,) if key_env else (),
+            where=where or "OpenAI",
+        )
 
     def __init__(self, model_id: str, location: str | None, options: OpenAIOptions):
         super().__init__(model_id, location, options)

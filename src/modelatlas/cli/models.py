@@ -17,6 +17,7 @@ app = typer.Typer(
 @handle_errors
 def list_models(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the models that can run now (local ones and configured endpoints)."""
+    from modelatlas.backends.declared import facts
     from modelatlas.catalog import runnable_records
 
     records = runnable_records()
@@ -29,14 +30,7 @@ def list_models(json_out: Annotated[bool, typer.Option("--json", help="Print JSO
     for column in ("id", "mode", "backend", "context", "where"):
         table.add_column(column)
     for r in records:
-        where = r.options.get("base_url") or ("Azure OpenAI" if r.options.get("azure") else None)
-        where = where or (
-            "OpenAI"
-            if r.backend == "openai"
-            else "bundled package"
-            if r.provider == "local"
-            else r.location or ""
-        )
+        where = facts(r).where or ("bundled package" if r.provider == "local" else r.location or "")
         table.add_row(r.id, r.mode, r.backend, str(r.context_length or "?"), where)
     console().print(table)
 

@@ -90,15 +90,22 @@ async def _work(plan: Plan, run: RunInfo, progress: Progress | None) -> None:
 def _lanes(models: dict[str, Model], plan: Plan) -> dict[str, asyncio.Semaphore]:
     """How many items may be in progress at once, per model.
 
-    Local llama.cpp models share one compute thread that already uses every core, so they take
-    one item at a time, together: more in flight would only queue and inflate each item's
-    measured latency. Hosted and other models get the plan's concurrency each.
+    Models whose backend declares the same concurrency key share one lane of its declared limit:
+    local llama.cpp models share one compute thread that already uses every core, so they take
+    one item at a time, together (more in flight would only queue and inflate each item's
+    measured latency). Hosted and other models get a lane of the plan's concurrency each.
     """
-    local = asyncio.Semaphore(1)
-    return {
-        m: local if model.record.backend == "llamacpp" else asyncio.Semaphore(plan.concurrency)
-        for m, model in models.items()
-    }
+    from modelatlas.backends.declared import facts
+
+    shared: dict[str, asyncio.Semaphore] = {}
+    lanes = {}
+    for m, model in models.items():
+        declared = facts(model.record)
+        key = declared.concurrency_key or f"model:{m}"
+        if key not in shared:
+            shared[key] = asyncio.Semaphore(declared.max_connections or plan.concurrency)
+        lanes[m] = shared[key]
+    return lanes
 
 
 async def _in_lane(lane: asyncio.Semaphore, job) -> None:

@@ -114,10 +114,10 @@ def create_app(
 
 
 def _batched(record, parallel: int):
-    """A llama.cpp model's record set to decode ``parallel`` requests together."""
-    if record.backend != "llamacpp":
-        return record
-    return record.model_copy(update={"options": {**record.options, "parallel": parallel}})
+    """The record set to decode ``parallel`` requests together, where its backend batches."""
+    from modelatlas.backends.declared import with_parallel
+
+    return with_parallel(record, parallel)
 
 
 def _routes(app: FastAPI) -> None:

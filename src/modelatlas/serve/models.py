@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 DEFAULT_QUEUE_SIZE = 16
 DEFAULT_MAX_TOKENS = 256
 BUDGET_SHARE = 0.8  # of the memory available at start, for the default budget
-REMOTE_BACKENDS = {"openai"}  # their models run elsewhere: no memory here
 
 
 class ModelPool:
@@ -191,9 +190,10 @@ def default_budget_gb() -> float:
 
 def memory_need(record: ModelRecord) -> float:
     """GB the model takes here once loaded: the record's estimate, or one from its files."""
+    from modelatlas.backends.declared import facts
     from modelatlas.catalog.memory import estimate_gb
 
-    if record.backend in REMOTE_BACKENDS:
+    if facts(record).hosted:  # it runs elsewhere: no memory here
         return 0.0
     if record.memory_gb is not None:
         return record.memory_gb
@@ -209,8 +209,11 @@ def memory_need(record: ModelRecord) -> float:
 
 def batch_cache_gb(record: ModelRecord) -> float:
     """The KV cache of a llama.cpp model's batch context (``parallel`` > 1), from its header."""
-    parallel = int(record.options.get("parallel", 1) or 1)
-    if record.backend != "llamacpp" or parallel <= 1 or not record.location:
+    from modelatlas.backends.declared import facts
+
+    declared = facts(record)
+    parallel = declared.parallel
+    if not declared.batches or parallel <= 1 or not record.location:
         return 0.0
     from modelatlas.backends.gguf_header import kv_bytes_per_token
     from modelatlas.backends.llamacpp_batch import MAX_CELLS
@@ -225,9 +228,11 @@ def batch_cache_gb(record: ModelRecord) -> float:
 
 def check_key(record: ModelRecord) -> None:
     """Fail at start when a hosted model's provider key is not in the environment."""
-    variable = record.options.get("api_key_env")
-    if variable and not os.environ.get(variable):
-        raise MissingAPIKeyError(variable, record.id)
+    from modelatlas.backends.declared import facts
+
+    for variable in facts(record).required_env:
+        if not os.environ.get(variable):
+            raise MissingAPIKeyError(variable, record.id)
 
 
 def _open(record: ModelRecord) -> Model:

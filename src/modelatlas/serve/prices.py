@@ -48,7 +48,9 @@ class PriceBook:
 
 
 def _is_local(record: ModelRecord) -> bool:
-    return record.hosting == "local" or record.backend in ("llamacpp", "transformers", "echo")
+    from modelatlas.backends.declared import facts
+
+    return record.hosting == "local" or facts(record).local
 
 
 def _charges(price: Price) -> bool:

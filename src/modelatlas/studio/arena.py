@@ -67,8 +67,9 @@ def _has_its_key(model_id: str) -> bool:
     """A hosted model is drawn at random only when its API key is in the environment."""
     import os
 
-    env = studio_record(model_id).options.get("api_key_env")
-    return not env or bool(os.environ.get(env))
+    from modelatlas.backends.declared import facts
+
+    return all(os.environ.get(env) for env in facts(studio_record(model_id)).required_env)
 
 
 def pick_pair(model_a: str | None, model_b: str | None, rng: random.Random | None = None) -> tuple[str, str]:

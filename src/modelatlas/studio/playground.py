@@ -51,11 +51,10 @@ def get_model(model_id: str) -> Model:
     both panes stream at once, instead of the second waiting for the whole first answer."""
     model = _loaded.get(model_id)
     if model is None:
+        from modelatlas.backends.declared import with_parallel
         from modelatlas.backends.loader import load_model
 
-        record = studio_record(model_id)
-        if record.backend == "llamacpp":
-            record = record.model_copy(update={"options": {**record.options, "parallel": INTERLEAVE}})
+        record = with_parallel(studio_record(model_id), INTERLEAVE)
         model = _loaded[model_id] = load_model(record, log_calls=True)
     return model
 

@@ -57,15 +57,17 @@ def make_params(
 
 def prepare(base_id: str, train_path: str | Path, val_path: str | Path | None = None) -> Prepared:
     """Load the base model (shared, once per process) and check the data against its tokenizer."""
+    from modelatlas.backends.declared import facts
     from modelatlas.backends.hf_load import load
     from modelatlas.catalog.resolve import resolve
 
     base = resolve(base_id)
-    if base.options.get("adapter") or base.source == "finetune":
+    declared = facts(base)
+    if declared.adapter or base.source == "finetune":
         raise ConfigError(
             f"{base_id} is itself a fine-tune.", hint=f"Fine-tune its base, {base.base_model}, instead."
         )
-    if base.backend not in ("llamacpp", "transformers") or not base.location:
+    if not declared.trainable:
         raise ConfigError(
             f"{base_id} cannot be fine-tuned here: it is not a model file on this machine.",
             hint="Fine-tune a local model, a .gguf file or a Hugging Face folder: `modelatlas models list`.",
