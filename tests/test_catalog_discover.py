@@ -106,25 +106,6 @@ def test_a_changed_file_is_read_again(tmp_path):
     assert gguf_meta.parse_counts["files"] == count + 1
 
 
-def test_header_reader_sees_what_gguf_reader_sees(smollm2_path):
-    """The fast reader only skips array items: every scalar field and every tensor is the same."""
-    import gguf
-
-    fast, full = gguf_meta._reader_class()(smollm2_path), gguf.GGUFReader(smollm2_path)
-
-    def tensors(reader):
-        return [
-            (t.name, t.tensor_type, t.shape.tolist(), t.n_elements, t.data_offset) for t in reader.tensors
-        ]
-
-    assert tensors(fast) == tensors(full) and fast.data_offset == full.data_offset
-    assert list(fast.fields) == list(full.fields)
-    for name, field in full.fields.items():
-        assert fast.fields[name].types == field.types
-        if field.types[0] != gguf.GGUFValueType.ARRAY:
-            assert fast.fields[name].contents() == field.contents(), name
-
-
 def test_small_gguf_files_written_here(tmp_path):
     write_gguf(tmp_path / "chat.gguf", arch="qwen3", chat_template="{{ messages }}", tokens=["x"] * 5000)
     write_gguf(tmp_path / "embedder.gguf", arch="nomic-bert")
