@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.servers import free_port, python_server
+from tests.test_serve_keys import new_key
 
 openai = pytest.importorskip("openai")
 
@@ -26,19 +27,6 @@ FAST, SLOW, BROKEN = "test/fast", "test/slow", "test/broken"
 QUEUE = 20  # the queue of each model: 20 clients at once fit it
 READ_TIMEOUT_S = 1.5
 CHAT_PATH = "/v1/chat/completions"
-
-
-def cli(home, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MODELATLAS_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "modelatlas", *args], env=env, capture_output=True, text=True, timeout=120
-    )
-
-
-def new_key(home, name: str, *options: str) -> str:
-    done = cli(home, "keys", "create", name, "--json", *options)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)["secret"]
 
 
 def add_echo_models(home) -> None:

@@ -90,16 +90,15 @@ def eval_command(
         "concurrency": concurrency,
         "price_per_hour": price_per_hour,
         "metric_options": {"pattern": pattern, "k": k} if pattern else {"k": k},
+        "limit": limit,
     }
-    asked["limit"] = limit
     if resume:
         asked.update(_resumed(resume, concurrency, limit))
     plan = make_plan(dataset, asked.pop("models"), fields=fields, pool_path=examples, name=run_name, **asked)
     if dry_run:
         _print_estimate(plan, json_out)
         return
-    _check_writable(report, "--report")
-    _check_writable(samples, "--samples")
+    _check_writable({"--report": report, "--samples": samples})
     run_id, summary = _run(plan, resume, quiet=json_out)
     _outputs(run_id, summary, plan, json_out, report, samples)
     _fail_if_failed(run_id, summary)
@@ -134,10 +133,14 @@ def _resumed(run_id: str, concurrency: int, limit: int | None) -> dict:
     }
 
 
-def _check_writable(path: str | None, option: str) -> None:
-    """Refuse, before the run starts, an output path that cannot be written (not after it)."""
-    if not path:
-        return
+def _check_writable(paths: dict[str, str | None]) -> None:
+    """Refuse, before the run starts, an output path (by its option) that cannot be written."""
+    for option, path in paths.items():
+        if path:
+            _check_one(path, option)
+
+
+def _check_one(path: str, option: str) -> None:
     from pathlib import Path
 
     from modelatlas.errors import ConfigError
