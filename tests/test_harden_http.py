@@ -335,17 +335,21 @@ def trickle(port: int, data: bytes, every_s: float, limit_s: float) -> tuple[flo
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.settimeout(every_s)
         for byte in data:
-            try:
-                sock.sendall(bytes([byte]))
-            except OSError:
-                break
+            # Read before each byte: once the server has answered and closed, a byte sent to it
+            # draws a reset, and a reset can drop the answer still unread.
             try:
                 piece = sock.recv(65536)
             except TimeoutError:
                 piece = None
+            except OSError:
+                break
             if piece == b"":
                 break
             received += piece or b""
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
             if time.monotonic() - start > limit_s:
                 pytest.fail(f"the server still reads after {limit_s}s (got {received!r})")
     return time.monotonic() - start, received
