@@ -33,7 +33,7 @@ from modelatlas.types import (
 )
 
 if TYPE_CHECKING:
-    from modelatlas.catalog.records import ModelRecord
+    from modelatlas.records import ModelRecord
 
 
 class BackendOptions(BaseModel):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from modelatlas.backends.base import Backend
-    from modelatlas.catalog.records import ModelRecord
+    from modelatlas.records import ModelRecord
 
 __all__ = ["BackendFacts", "facts", "generic_facts", "with_parallel"]
 

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from modelatlas.backends.base import Backend, TokenLogprobs, collect
 from modelatlas.backends.cache import StoreCache, cache_key
 from modelatlas.backends.retry import RetryPolicy, with_retries
-from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import ConfigError, InvalidRequestError, ModelAtlasError, TransientError, suggest
+from modelatlas.records import ModelRecord
 from modelatlas.types import (
     Chunk,
     Completion,
