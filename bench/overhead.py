@@ -18,8 +18,8 @@ import subprocess
 import sys
 import time
 
-from modelatlas.backends import load_model
 from modelatlas.catalog.bundled import resolve_bundled
+from modelatlas.loading import load_model
 from modelatlas.types import Message
 
 PROMPTS = [

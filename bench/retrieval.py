@@ -91,8 +91,8 @@ def embedding(args) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from modelatlas.backends.loader import load_model
     from modelatlas.catalog.bundled import resolve_bundled
+    from modelatlas.loading import load_model
 
     record = resolve_bundled("local/all-minilm-l6-v2")
     record = record.model_copy(update={"options": {"task": "embedding", "threads": args.threads}})

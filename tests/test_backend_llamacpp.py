@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from modelatlas.backends import load_model
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import ContextLengthExceededError, ModelFileError
+from modelatlas.loading import load_model
 from modelatlas.types import Message
 from tests.conftest import run
 
@@ -130,7 +130,7 @@ def test_gguf_embeddings_are_normalised(smollm2_path):
 def _load_in_subprocess(path) -> subprocess.CompletedProcess:
     code = (
         "import asyncio, sys\n"
-        "from modelatlas.backends import load_model\n"
+        "from modelatlas.loading import load_model\n"
         "from modelatlas.catalog.records import ModelRecord\n"
         "from modelatlas.errors import ModelFileError\n"
         f"m = load_model(ModelRecord(id='file/bad', backend='llamacpp', location={str(path)!r}))\n"

@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from modelatlas.backends.loader import load_model
 from modelatlas.backends.openai_compat import retry_after
 from modelatlas.backends.retry import RetryPolicy
 from modelatlas.catalog.records import ModelRecord
@@ -31,6 +30,7 @@ from modelatlas.errors import (
     RateLimitError,
     TransientError,
 )
+from modelatlas.loading import load_model
 from modelatlas.types import GenerationParams, Message
 from tests.conftest import needs, run
 from tests.servers import free_port

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from modelatlas.backends import load_model
 from modelatlas.errors import ConfigError, ContextLengthExceededError, ModelFileError
+from modelatlas.loading import load_model
 from modelatlas.types import Completion, GenerationParams, Message
 from tests.conftest import needs, run
 

@@ -22,11 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from modelatlas.backends import load_model
 from modelatlas.backends.llamacpp_batch import Request
 from modelatlas.backends.llamacpp_engine import Sampling
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import BackendError, InvalidRequestError
+from modelatlas.loading import load_model
 from modelatlas.types import Message
 from tests.conftest import run
 from tests.servers import free_port, python_server

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from modelatlas.backends import load_model
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import InvalidRequestError
+from modelatlas.loading import load_model
 from modelatlas.types import GenerationParams, Message
 from tests.conftest import run
 

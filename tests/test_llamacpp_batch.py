@@ -7,10 +7,10 @@ import asyncio
 import numpy as np
 import pytest
 
-from modelatlas.backends import load_model
 from modelatlas.backends.llamacpp_batch import sample
 from modelatlas.backends.llamacpp_engine import Sampling
 from modelatlas.catalog.records import ModelRecord
+from modelatlas.loading import load_model
 from modelatlas.types import Message
 from tests.conftest import run
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelatlas.backends import RetryPolicy, load_model
+from modelatlas.backends import RetryPolicy
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import ConfigError
 from modelatlas.evals.metrics import Context, Metric, get_metric, metric_names, register_metric
@@ -16,6 +16,7 @@ from modelatlas.evals.metrics.choice import letter_prompt
 from modelatlas.evals.metrics.judge import PAIRWISE_PROMPT, SCORE_PROMPT, SCORE_REMINDER
 from modelatlas.evals.metrics.semantic import cosine
 from modelatlas.evals.types import Item, Output, Score
+from modelatlas.loading import load_model
 from tests.conftest import needs, run
 
 PYPROJECT = Path(__file__).parent.parent / "pyproject.toml"
@@ -443,9 +444,9 @@ def test_context_recall_counts_reference_words_found_in_the_chunks():
 
 
 def test_faithfulness_asks_the_judge_and_counts_unparseable_answers():
-    from modelatlas.backends import load_model
     from modelatlas.catalog.records import ModelRecord
     from modelatlas.evals.types import Item, Output
+    from modelatlas.loading import load_model
 
     metric = get_metric("faithfulness")
     item = Item(id="x", input="Refund window?")

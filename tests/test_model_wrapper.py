@@ -8,9 +8,10 @@ import time
 import pytest
 
 from modelatlas import store
-from modelatlas.backends import RetryPolicy, load_model
+from modelatlas.backends import RetryPolicy
 from modelatlas.catalog.records import ModelRecord, Price
 from modelatlas.errors import ConfigError, ContextLengthExceededError, RateLimitError
+from modelatlas.loading import load_model
 from modelatlas.types import Message
 from tests.conftest import run
 

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from modelatlas.backends import load_model
 from modelatlas.catalog import user
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import ConfigError
 from modelatlas.evals import records
 from modelatlas.evals.types import Item
+from modelatlas.loading import load_model
 from modelatlas.strategies.prompting import (
     examples_for,
     load_template,

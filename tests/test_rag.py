@@ -11,9 +11,9 @@ import pytest
 from pypdf import PdfWriter
 from typer.testing import CliRunner
 
-from modelatlas.backends.loader import load_model
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import RagError, UnknownKnowledgeBaseError, UnknownModelError
+from modelatlas.loading import load_model
 from modelatlas.rag import ask, context_prompt, index, list_kbs, open_kb, pack
 from modelatlas.rag.chunking import chunk_text
 from modelatlas.rag.manifest import kb_dir, load_manifest

@@ -54,7 +54,7 @@ def scored(server: str, model: str, prompt, **extra) -> dict:
 
 
 def loglikelihood(model_id: str, context: str, continuation: str):
-    from modelatlas.backends.loader import load_model
+    from modelatlas.loading import load_model
 
     async def run():
         model = load_model(model_id)
@@ -115,7 +115,7 @@ def test_lm_eval_style_request(server):
 
 
 def test_prompts_as_token_ids(server):
-    from modelatlas.backends.loader import load_model
+    from modelatlas.loading import load_model
 
     backend = load_model(BASE).backend
     ids = backend.engine.text_tokens(CONTEXT + CONTINUATION)[1:]  # without BOS, which is added
@@ -189,7 +189,7 @@ def test_tokens_longer_than_32_bytes_keep_their_text(server):
 
 def test_token_logprobs_go_through_the_model_wrapper():
     """Timing, cost and the call log cover scored completions too."""
-    from modelatlas.backends.loader import load_model
+    from modelatlas.loading import load_model
 
     calls = []
     model = load_model(BASE)

@@ -1,8 +1,11 @@
-"""Backends run models; the Model wrapper is what the rest of modelatlas calls."""
+"""Backends run models; the Model wrapper is what the rest of modelatlas calls.
+
+Opening a model by id (``load_model``) lives in :mod:`modelatlas.loading`, above this package
+and the catalog: resolving an id is the catalog's job, and this package never imports it.
+"""
 
 from modelatlas.backends.base import Backend, BackendOptions
 from modelatlas.backends.declared import BackendFacts, facts, with_parallel
-from modelatlas.backends.loader import load_model
 from modelatlas.backends.model import CallRecord, Model
 from modelatlas.backends.registry import get_backend_class, names, register
 from modelatlas.backends.retry import RetryPolicy
@@ -16,7 +19,6 @@ __all__ = [
     "RetryPolicy",
     "facts",
     "get_backend_class",
-    "load_model",
     "names",
     "register",
     "with_parallel",

@@ -108,7 +108,7 @@ def _local_sample(record: ModelRecord) -> tuple[str, str, str]:
         [
             "import asyncio",
             "",
-            "from modelatlas.backends import load_model",
+            "from modelatlas.loading import load_model",
             "",
             f"model = load_model({json.dumps(record.id)})",
             f"result = asyncio.run(model.embed([{json.dumps(_PROMPTS['embedding'])}]))",

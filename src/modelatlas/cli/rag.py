@@ -112,7 +112,7 @@ def ask_command(
     """Answer QUESTION from KB with MODEL, citing the chunks it used."""
     import asyncio
 
-    from modelatlas.backends.loader import load_model
+    from modelatlas.loading import load_model
     from modelatlas.rag.ask import ask
 
     llm = load_model(model, log_calls=True)

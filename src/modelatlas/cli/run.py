@@ -21,7 +21,7 @@ def run(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
 ) -> None:
     """Send PROMPT to MODEL and stream the answer to the terminal."""
-    from modelatlas.backends import load_model
+    from modelatlas.loading import load_model
 
     text = sys.stdin.read() if prompt == "-" else prompt
     llm = load_model(model, log_calls=True)

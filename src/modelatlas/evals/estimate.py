@@ -44,7 +44,7 @@ def estimate(plan: Plan) -> list[dict]:
 
 def _counter(record):
     """The model's own tokenizer when it can be had without a key; else about 4 characters a token."""
-    from modelatlas.backends.loader import load_model
+    from modelatlas.loading import load_model
 
     try:
         model = load_model(record)

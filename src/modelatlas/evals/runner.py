@@ -74,7 +74,7 @@ async def _work(plan: Plan, run: RunInfo, progress: Progress | None) -> None:
         options=plan.metric_options,
     )
     if any(s.select == "similar" for s in plan.strategies) and plan.ranked is None:
-        from modelatlas.backends.loader import load_model
+        from modelatlas.loading import load_model
         from modelatlas.strategies.prompting import rank_by_similarity
 
         plan.ranked = await rank_by_similarity(plan.dataset.items, plan.pool, load_model(plan.embedder))
@@ -171,9 +171,9 @@ async def _pair(run_id, name, metric, a, b, item, ra, rb, ctx: Context, progress
 
 
 def _load(model_id: str, plan: Plan) -> Model:
-    from modelatlas.backends.loader import load_model
     from modelatlas.catalog.records import Price
     from modelatlas.catalog.resolve import resolve
+    from modelatlas.loading import load_model
 
     record = resolve(model_id)
     if plan.price_per_hour is not None and record.hosting in ("local", None) and record.price is None:
@@ -184,6 +184,6 @@ def _load(model_id: str, plan: Plan) -> Model:
 def _embedder(plan: Plan) -> Model | None:
     if "semantic_similarity" not in plan.metrics:
         return None
-    from modelatlas.backends.loader import load_model
+    from modelatlas.loading import load_model
 
     return load_model(plan.embedder)

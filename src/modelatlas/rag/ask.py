@@ -111,7 +111,7 @@ def cite(text: str, hits: Sequence[Hit]) -> tuple[list[Citation], bool]:
 async def ask(kb, question: str, model, k: int = 5, max_tokens: int = 256, hybrid: bool = False) -> Answer:
     """Answer ``question`` from the knowledge base ``kb`` (a name or a KnowledgeBase) with ``model``
     (an id or a Model), citing the chunks it used."""
-    from modelatlas.backends.loader import load_model
+    from modelatlas.loading import load_model
     from modelatlas.rag.search import open_kb
 
     kb = open_kb(kb) if isinstance(kb, str) else kb

@@ -145,7 +145,7 @@ def list_kbs() -> list[Manifest]:
 
 def embedder(model_id: str):
     """The embedding model ``model_id``, loaded once per process."""
-    from modelatlas.backends.loader import load_model
+    from modelatlas.loading import load_model
 
     with _lock:
         model = _embedders.get(model_id)

@@ -236,7 +236,7 @@ def check_key(record: ModelRecord) -> None:
 
 
 def _open(record: ModelRecord) -> Model:
-    from modelatlas.backends.loader import load_model
+    from modelatlas.loading import load_model
 
     try:
         return load_model(record)

@@ -52,7 +52,7 @@ def get_model(model_id: str) -> Model:
     model = _loaded.get(model_id)
     if model is None:
         from modelatlas.backends.declared import with_parallel
-        from modelatlas.backends.loader import load_model
+        from modelatlas.loading import load_model
 
         record = with_parallel(studio_record(model_id), INTERLEAVE)
         model = _loaded[model_id] = load_model(record, log_calls=True)
