@@ -2,23 +2,32 @@
 
 It owns what a backend author should not have to write: retries with backoff (honouring
 Retry-After), a concurrency limit, timing (time to first token, tokens per second), usage and
-cost, and an optional call log (the CLI writes it to the store).
+cost, and an optional call log (the CLI writes it to the store). Every call kind goes through
+one instrumented path (:meth:`Model._instrumented`), so these can no longer drift apart: before,
+``loglikelihood`` was neither timed nor logged and a failed ``embed`` was not logged at all.
+
+A Model is an async context manager: ``async with model:`` loads it on enter and closes it on
+exit. Shared models come from :class:`modelatlas.backends.pool.ModelPool`, which closes a
+model when its last user releases it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
 from modelatlas.backends.base import Backend, TokenLogprobs, collect
 from modelatlas.backends.cache import StoreCache, cache_key
-from modelatlas.backends.retry import RetryPolicy, with_retries
+from modelatlas.backends.retry import RetryPolicy
 from modelatlas.errors import ConfigError, InvalidRequestError, ModelAtlasError, TransientError, suggest
 from modelatlas.records import ModelRecord
 from modelatlas.types import (
@@ -35,6 +44,10 @@ from modelatlas.types import (
 
 log = logging.getLogger(__name__)
 
+R = TypeVar("R")
+T = TypeVar("T")
+Clock = Literal["stream", "rate", "latency"]
+
 
 @dataclass(frozen=True)
 class CallRecord:
@@ -46,6 +59,31 @@ class CallRecord:
     usage: Usage
     timing: Timing
     error: str | None = None
+
+
+@dataclass
+class _Call:
+    """One call as the wrapper measures it, filled in while it runs.
+
+    ``clock`` says which timing the kind reports: a stream's time to first token and decode
+    rate, a whole answer's tokens per second, or the latency alone (embeddings, scores)."""
+
+    kind: str
+    clock: Clock = "latency"
+    start: float = 0.0
+    first: float | None = None  # when text first reached the caller: no retry after that
+    usage: Usage = field(default_factory=Usage)
+    finish: str = "stop"
+    timing: Timing = field(default_factory=Timing)
+
+    def measure(self, end: float) -> Timing:
+        latency = end - self.start
+        if self.clock == "stream":
+            return _timing(self.start, self.first, end, self.usage.output_tokens)
+        if self.clock == "rate":
+            rate = self.usage.output_tokens / latency if latency > 0 else None
+            return Timing(latency_s=latency, tokens_per_s=rate)
+        return Timing(latency_s=latency)
 
 
 class Model:
@@ -68,8 +106,11 @@ class Model:
         self.on_call = on_call
         self.cache = cache
         self._identity: str | None = None
-        self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         self._loaded = False
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"Model({self.id!r}, backend={self.record.backend!r})"
@@ -97,19 +138,43 @@ class Model:
         messages = [Message.system(system)] if system else []
         return [*messages, Message.user(text)]
 
+    # -- lifecycle -------------------------------------------------------------------------
+
     async def load(self) -> None:
         """Load the model now (in a worker thread), so the first call's timing is not skewed."""
         if not self._loaded:
             await asyncio.to_thread(self.backend.load)
-            self._loaded = True
+            self._loaded, self._closed = True, False
+
+    async def aclose(self) -> None:
+        """Release the backend's weights and clients. A second close does nothing; a call after
+        a close loads the model again."""
+        if self._closed:
+            return
+        self._closed, self._loaded = True, False
+        await self.backend.aclose()
+
+    async def __aenter__(self) -> Model:
+        await self.load()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- calls -----------------------------------------------------------------------------
 
     async def generate(
-        self, prompt: Prompt, params: GenerationParams | None = None, **overrides
+        self, prompt: Prompt, params: GenerationParams | None = None, **overrides: Any
     ) -> Completion:
         """The whole answer, with usage, cost and timing filled in (from the cache when enabled)."""
         params = _params(params, overrides)
         if self.cache is not None:
-            return await self._cached(prompt, params)
+            return await self._cached(self.cache, prompt, params)
         return await self._generate(prompt, params)
 
     @property
@@ -118,23 +183,8 @@ class Model:
             self._identity = self.backend.identity()
         return self._identity
 
-    async def _cached(self, prompt: Prompt, params: GenerationParams) -> Completion:
-        key = cache_key(self.identity, prompt, params)
-        hit = await asyncio.to_thread(self.cache.get, key)
-        if hit is not None:
-            return hit.model_copy(update={"cached": True, "model": self.id})
-        completion = await self._generate(prompt, params)
-        if completion.finish_reason != "error":
-            await asyncio.to_thread(self.cache.put, key, self.identity, completion)
-        return completion
-
-    async def _generate(self, prompt: Prompt, params: GenerationParams) -> Completion:
-        if not self.backend.can_stream:
-            return await self._generate_whole(prompt, params)
-        return await collect(self._stream(prompt, params, kind="generate"), self.id)
-
     def stream(
-        self, prompt: Prompt, params: GenerationParams | None = None, **overrides
+        self, prompt: Prompt, params: GenerationParams | None = None, **overrides: Any
     ) -> AsyncIterator[Chunk]:
         """Chunks as they come; the last one carries the finish reason and the priced usage.
 
@@ -144,98 +194,117 @@ class Model:
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
         texts = list(texts)
-        await self.load()
-        start = time.perf_counter()
-        async with self._slot():
-            result = await with_retries(lambda: self.backend.embed(texts), self.retry, self._warn)
-        result.usage.cost_usd = self._cost(result.usage, time.perf_counter() - start)
-        self._log("embed", True, result.usage, Timing(latency_s=time.perf_counter() - start))
+        result, _ = await self._whole("embed", lambda: self.backend.embed(texts), lambda r: r.usage)
         return result
 
     async def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
-        await self.load()
-        async with self._slot():
-            return await with_retries(
-                lambda: self.backend.loglikelihood(context, continuation), self.retry, self._warn
-            )
+        """The log-probability of ``continuation`` after ``context``, timed and logged (the call
+        log counts no tokens for it: the backend reports none)."""
+        result, _ = await self._whole(
+            "loglikelihood", lambda: self.backend.loglikelihood(context, continuation), lambda r: Usage()
+        )
+        return result
 
     async def token_logprobs(
         self, prompt: str | list[int], params: GenerationParams | None, top: int = 0, echo: bool = False
     ) -> TokenLogprobs:
         """A completion with each token's log-probability (see ``Backend.token_logprobs``),
         with the wrapper's retries, concurrency limit, timing, cost and call log."""
-        await self.load()
-        start = time.perf_counter()
-        try:
-            async with self._slot():
-                result = await with_retries(
-                    lambda: self.backend.token_logprobs(prompt, params, top, echo), self.retry, self._warn
-                )
-        except ModelAtlasError as exc:
-            self._log("logprobs", False, Usage(), Timing(latency_s=time.perf_counter() - start), exc)
-            raise
-        latency = time.perf_counter() - start
-        result.usage.cost_usd = self._cost(result.usage, latency)
-        self._log("logprobs", True, result.usage, Timing(latency_s=latency))
+        result, _ = await self._whole(
+            "logprobs", lambda: self.backend.token_logprobs(prompt, params, top, echo), lambda r: r.usage
+        )
         return result
-
-    async def aclose(self) -> None:
-        await self.backend.aclose()
 
     # -- internals -------------------------------------------------------------------------
 
+    async def _cached(self, cache: StoreCache, prompt: Prompt, params: GenerationParams) -> Completion:
+        key = cache_key(self.identity, prompt, params)
+        hit = await asyncio.to_thread(cache.get, key)
+        if hit is not None:
+            return hit.model_copy(update={"cached": True, "model": self.id})
+        completion = await self._generate(prompt, params)
+        if completion.finish_reason != "error":
+            await asyncio.to_thread(cache.put, key, self.identity, completion)
+        return completion
+
+    async def _generate(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        if not self.backend.can_stream:
+            return await self._generate_whole(prompt, params)
+        return await collect(self._stream(prompt, params, kind="generate"), self.id)
+
     async def _generate_whole(self, prompt: Prompt, params: GenerationParams) -> Completion:
-        await self.load()
-        start = time.perf_counter()
-        try:
-            async with self._slot():
-                result = await with_retries(
-                    lambda: self.backend.generate(prompt, params), self.retry, self._warn
-                )
-        except ModelAtlasError as exc:
-            self._log("generate", False, Usage(), Timing(latency_s=time.perf_counter() - start), exc)
-            raise
-        latency = time.perf_counter() - start
-        rate = result.usage.output_tokens / latency if latency > 0 else None
-        result.timing = Timing(latency_s=latency, tokens_per_s=rate)
-        result.usage.cost_usd = self._cost(result.usage, latency)
+        result, timing = await self._whole(
+            "generate", lambda: self.backend.generate(prompt, params), lambda r: r.usage, clock="rate"
+        )
+        result.timing = timing
         result.model = self.id
-        self._log("generate", True, result.usage, result.timing)
         return result
 
-    async def _stream(self, prompt: Prompt, params: GenerationParams, kind: str):
+    async def _stream(self, prompt: Prompt, params: GenerationParams, kind: str) -> AsyncIterator[Chunk]:
+        call = _Call(kind, clock="stream")
+
+        async def attempt() -> AsyncIterator[Chunk]:
+            async with _closing(self.backend.stream(prompt, params)) as chunks:
+                async for chunk in chunks:
+                    call.usage = chunk.usage or call.usage
+                    call.finish = chunk.finish_reason or call.finish
+                    if chunk.text:
+                        call.first = call.first or time.perf_counter()
+                        yield Chunk(text=chunk.text)
+
+        async with _closing(self._instrumented(call, attempt)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+        yield Chunk(finish_reason=call.finish, usage=call.usage, timing=call.timing)
+
+    async def _whole(
+        self,
+        kind: str,
+        run: Callable[[], Awaitable[R]],
+        usage: Callable[[R], Usage],
+        clock: Clock = "latency",
+    ) -> tuple[R, Timing]:
+        """A call that answers at once, through the instrumented path: its result and timing."""
+        call = _Call(kind, clock=clock)
+
+        async def attempt() -> AsyncIterator[R]:
+            result = await run()
+            call.usage = usage(result)
+            yield result
+
+        results = [result async for result in self._instrumented(call, attempt)]
+        return results[0], call.timing
+
+    async def _instrumented(self, call: _Call, attempt: Callable[[], AsyncIterator[R]]) -> AsyncIterator[R]:
+        """The one path of every call: load, a concurrency slot, retries of transient errors while
+        nothing has reached the caller, then timing, cost and the call log (a failure is logged
+        with what it used). ``attempt`` makes one try's results and records them in ``call``."""
         await self.load()
-        start = time.perf_counter()
-        first: float | None = None
-        usage, finish = Usage(), "stop"
+        call.start = time.perf_counter()
         try:
             async with self._slot():
-                attempt = 1
+                tries = 1
                 while True:
                     try:
-                        async for chunk in self.backend.stream(prompt, params):
-                            usage = chunk.usage or usage
-                            finish = chunk.finish_reason or finish
-                            if chunk.text:
-                                first = first or time.perf_counter()
-                                yield Chunk(text=chunk.text)
+                        async with _closing(attempt()) as results:
+                            async for result in results:
+                                yield result
                         break
                     except TransientError as error:
                         # Retry only while nothing has reached the caller.
-                        if first is not None or attempt >= self.retry.max_attempts:
+                        if call.first is not None or tries >= self.retry.max_attempts:
                             raise
-                        wait = self.retry.delay(attempt, error)
-                        self._warn(attempt, error, wait)
+                        wait = self.retry.delay(tries, error)
+                        self._warn(tries, error, wait)
                         await asyncio.sleep(wait)
-                        attempt += 1
+                        tries += 1
         except (ModelAtlasError, asyncio.CancelledError, GeneratorExit) as exc:
-            self._log(kind, False, usage, Timing(latency_s=time.perf_counter() - start), exc)
+            self._log(call.kind, False, call.usage, Timing(latency_s=time.perf_counter() - call.start), exc)
             raise
         end = time.perf_counter()
-        timing = _timing(start, first, end, usage.output_tokens)
-        usage.cost_usd = self._cost(usage, end - start)
-        self._log(kind, True, usage, timing)
-        yield Chunk(finish_reason=finish, usage=usage, timing=timing)
+        call.timing = call.measure(end)
+        call.usage.cost_usd = self._cost(call.usage, end - call.start)
+        self._log(call.kind, True, call.usage, call.timing)
 
     def _slot(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -251,7 +320,9 @@ class Model:
     def _warn(self, attempt: int, error: TransientError, wait: float) -> None:
         log.warning("%s: %s; retry %d in %.1fs", self.id, error.message, attempt, wait)
 
-    def _log(self, kind, ok, usage, timing, error: BaseException | None = None) -> None:
+    def _log(
+        self, kind: str, ok: bool, usage: Usage, timing: Timing, error: BaseException | None = None
+    ) -> None:
         if self.on_call is None:
             return
         message = None if error is None else (getattr(error, "message", None) or type(error).__name__)
@@ -261,7 +332,20 @@ class Model:
             log.exception("could not log a call of %s", self.id)
 
 
-def _params(params: GenerationParams | None, overrides: dict) -> GenerationParams:
+@contextlib.asynccontextmanager
+async def _closing(items: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """``items``, closed when the block ends: a stream its caller leaves stops now (its slot
+    freed, its generation cancelled, its failure logged), not when the garbage collector
+    finalises the generator."""
+    try:
+        yield items
+    finally:
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _params(params: GenerationParams | None, overrides: dict[str, Any]) -> GenerationParams:
     """The call's settings, validated like construction-time options.
 
     ``model_copy(update=...)`` skips validation, so ``max_tokns=2`` or ``temperature=-5`` used to
@@ -278,7 +362,8 @@ def _params(params: GenerationParams | None, overrides: dict) -> GenerationParam
 
 def _bad_params(exc: ValidationError) -> InvalidRequestError:
     known = list(GenerationParams.model_fields)
-    problems, close = [], []
+    problems: list[str] = []
+    close: list[str] = []
     for err in exc.errors():
         name = ".".join(str(p) for p in err["loc"]) or "params"
         if err["type"] == "extra_forbidden":
