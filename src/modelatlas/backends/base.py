@@ -11,15 +11,16 @@ template) or a plain string (sent as is, for completion). Backends raise
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from modelatlas.backends.declared import BackendFacts, generic_facts
+from modelatlas.backends.declared import PART_KINDS, TEXT_ONLY, BackendFacts, generic_facts
 from modelatlas.errors import ConfigError, MissingExtraError
 from modelatlas.types import (
     Chunk,
@@ -65,11 +66,21 @@ class Backend(ABC):
 
     name: ClassVar[str] = ""
     Options: ClassVar[type[BackendOptions]] = BackendOptions
+    # What the backend implements (names in declared.CAPABILITIES) and the message part kinds
+    # it takes: the source of truth for facts(), which a record may narrow.
+    capabilities: ClassVar[frozenset[str]] = frozenset({"generate", "stream"})
+    accepts: ClassVar[frozenset[str]] = TEXT_ONLY
+    # The older flags, kept readable; __init_subclass__ sets them from ``capabilities`` (a
+    # subclass that sets only a flag has its capabilities follow it).
     can_stream: ClassVar[bool] = True
     can_embed: ClassVar[bool] = False
     has_logprobs: ClassVar[bool] = False
     has_token_logprobs: ClassVar[bool] = False  # token_logprobs(): echo and logprobs of completions
     modalities: ClassVar[tuple[str, ...]] = ("text",)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _declare(cls)
 
     def __init__(self, model_id: str, location: str | None, options: BackendOptions):
         self.model_id = model_id
@@ -78,8 +89,40 @@ class Backend(ABC):
 
     @classmethod
     def facts(cls, record: ModelRecord) -> BackendFacts:
-        """What this backend declares about ``record``'s model; a backend overrides what differs."""
-        return generic_facts(record)
+        """What this backend declares about ``record``'s model; a backend overrides what differs.
+
+        An embedding record (``mode: embedding``) only makes vectors, whatever else the
+        backend could do with another model."""
+        capabilities = cls.capabilities
+        if record.mode == "embedding":
+            capabilities = capabilities & {"embeddings"}
+        return BackendFacts(
+            concurrency_key=generic_facts(record).concurrency_key,
+            capabilities=capabilities,
+            accepts=cls.accepts,
+            outputs=outputs_of(capabilities),
+        )
+
+    @classmethod
+    def options_of(cls, record: ModelRecord) -> BackendOptions:
+        """``record``'s options parsed into this backend's Options, for declaring its facts.
+
+        Lenient where :meth:`parse_options` is strict: facts are asked of every catalog record,
+        and a record with a bad option still has facts (loading it fails, naming the option)."""
+        raw = dict(record.options or {})
+        for _ in range(2):  # once as given, once without the options that failed
+            try:
+                return cls.Options.model_validate(raw)
+            except ValidationError as exc:
+                bad = {err["loc"][0] for err in exc.errors() if err["loc"]}
+                raw = {k: v for k, v in raw.items() if k not in bad}
+        return cls.Options.model_construct()
+
+    @classmethod
+    def options_for(cls, **values: Any) -> dict[str, Any]:
+        """A record's ``options`` built from typed values: validated here, and only the values
+        that differ from the defaults kept (what a catalog source stores on its records)."""
+        return cls.parse_options(values).model_dump(mode="json", exclude_defaults=True)
 
     @classmethod
     def with_parallel(cls, record: ModelRecord, n: int) -> ModelRecord:
@@ -164,6 +207,37 @@ class Backend(ABC):
 
     async def aclose(self) -> None:
         """Release clients and handles. The default holds nothing."""
+
+
+_FLAGS = {
+    "can_stream": "stream",
+    "can_embed": "embeddings",
+    "has_logprobs": "loglikelihood",
+    "has_token_logprobs": "token_logprobs",
+}
+
+
+def _declare(cls: type[Backend]) -> None:
+    """Make a backend class's flags and its ``capabilities`` agree; the class's own say wins."""
+    own = cls.__dict__
+    if "capabilities" not in own and any(flag in own for flag in _FLAGS):
+        names = set(cls.capabilities)
+        for flag, capability in _FLAGS.items():
+            if flag in own:
+                (names.add if own[flag] else names.discard)(capability)
+        cls.capabilities = frozenset(names)
+    if "accepts" not in own and "modalities" in own:
+        cls.accepts = frozenset(own["modalities"])
+    for flag, capability in _FLAGS.items():
+        setattr(cls, flag, capability in cls.capabilities)
+    cls.modalities = tuple(kind for kind in PART_KINDS if kind in cls.accepts)
+
+
+@functools.cache
+def outputs_of(capabilities: frozenset[str]) -> frozenset[str]:
+    """The output modalities that follow from what a model can do."""
+    made = {"generate": "text", "embeddings": "embedding", "image_generation": "image"}
+    return frozenset(out for capability, out in made.items() if capability in capabilities)
 
 
 def require(module: str, extra: str, package: str | None = None):

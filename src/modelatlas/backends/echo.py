@@ -44,12 +44,11 @@ class EchoOptions(BackendOptions):
 class EchoBackend(Backend):
     name = "echo"
     Options = EchoOptions
-    can_embed = True
-    has_logprobs = True
+    capabilities = frozenset({"generate", "stream", "embeddings", "loglikelihood"})
 
     @classmethod
     def facts(cls, record) -> BackendFacts:
-        return replace(super().facts(record), local=True)
+        return replace(super().facts(record), local=True, memory_bytes=0)
 
     def __init__(self, model_id: str, location: str | None, options: EchoOptions):
         super().__init__(model_id, location, options)

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from modelatlas.backends.base import Backend, BackendOptions, as_messages, require
-from modelatlas.backends.declared import BackendFacts
+from modelatlas.backends.base import Backend, BackendOptions, as_messages, outputs_of, require
+from modelatlas.backends.declared import BackendFacts, weights_bytes
 from modelatlas.backends.hf_load import Loaded, load
 from modelatlas.errors import ConfigError, ContextLengthExceededError
 from modelatlas.types import (
@@ -67,17 +67,25 @@ class Outcome:
 class TransformersBackend(Backend):
     name = "transformers"
     Options = TransformersOptions
-    can_stream = True
-    can_embed = True
-    has_logprobs = True
+    capabilities = frozenset({"generate", "stream", "embeddings", "loglikelihood"})
 
     @classmethod
     def facts(cls, record) -> BackendFacts:
+        options = cls.options_of(record)
+        declared = super().facts(record)
+        capabilities = declared.capabilities
+        if options.task == "embedding":  # a sentence-transformers model: vectors only
+            capabilities = capabilities & {"embeddings"}
+        gguf = (record.location or "").lower().endswith(".gguf")
         return replace(
-            super().facts(record),
+            declared,
             local=True,
             trainable=bool(record.location),
-            adapter=bool(record.options.get("adapter")),
+            adapter=bool(options.adapter),
+            capabilities=capabilities,
+            outputs=outputs_of(capabilities),
+            memory_bytes=weights_bytes(record),
+            file_format="gguf" if gguf else "huggingface",
         )
 
     def __init__(self, model_id: str, location: str | None, options: TransformersOptions):

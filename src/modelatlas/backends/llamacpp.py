@@ -19,7 +19,7 @@ from pydantic import Field
 
 from modelatlas.backends.base import Backend, BackendOptions, TokenLogprobs, as_messages, collect
 from modelatlas.backends.channel import Channel
-from modelatlas.backends.declared import BackendFacts
+from modelatlas.backends.declared import BackendFacts, weights_bytes
 from modelatlas.backends.llamacpp_batch import Request
 from modelatlas.backends.llamacpp_engine import (
     Engine,
@@ -51,9 +51,7 @@ class LlamaCppOptions(BackendOptions):
 class LlamaCppBackend(Backend):
     name = "llamacpp"
     Options = LlamaCppOptions
-    can_embed = True
-    has_logprobs = True
-    has_token_logprobs = True
+    capabilities = frozenset({"generate", "stream", "embeddings", "loglikelihood", "token_logprobs"})
 
     # Every local llama.cpp model decodes on one shared engine thread that already uses every
     # core: more than one call in flight only queues and inflates each one's measured latency.
@@ -67,8 +65,10 @@ class LlamaCppBackend(Backend):
             concurrency_key=cls.ENGINE_KEY,
             max_connections=1,
             batches=True,
-            parallel=int(record.options.get("parallel", 1) or 1),
+            parallel=cls.options_of(record).parallel,
             trainable=bool(record.location),
+            memory_bytes=weights_bytes(record),
+            file_format="gguf",
         )
 
     @classmethod

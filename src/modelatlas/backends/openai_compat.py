@@ -40,6 +40,7 @@ from modelatlas.types import Chunk, Completion, Embeddings, GenerationParams, Pr
 
 PLACEHOLDER_KEY = "not-needed"
 AZURE_API_VERSION = "2024-10-21"
+AZURE_ENDPOINT_ENV = "AZURE_OPENAI_ENDPOINT"
 _CONTEXT = re.compile(
     r"maximum context length is (\d+) tokens.*?requested (\d+) tokens \((\d+) in [^,;]+[,;] (\d+)", re.S
 )
@@ -62,18 +63,21 @@ class OpenAIOptions(BackendOptions):
 class OpenAIBackend(Backend):
     name = "openai"
     Options = OpenAIOptions
-    can_embed = True
+    capabilities = frozenset({"generate", "stream", "embeddings"})
 
     @classmethod
     def facts(cls, record) -> BackendFacts:
-        options = record.options
-        where = options.get("base_url") or ("Azure OpenAI" if options.get("azure") else None)
-        key_env = options.get("api_key_env")
+        options = cls.options_of(record)
+        where = options.base_url or ("Azure OpenAI" if options.azure else None)
+        # Azure needs to know where the deployment is: an option, or the variable (_client_factory).
+        endpoint_env = options.azure and not (options.azure_endpoint or options.base_url)
         return replace(
             super().facts(record),
             hosted=True,
-            required_env=(key_env,) if key_env else (),
+            required_env=(options.api_key_env,) if options.api_key_env else (),
+            config_env=(AZURE_ENDPOINT_ENV,) if endpoint_env else (),
             where=where or "OpenAI",
+            memory_bytes=0,
         )
 
     def __init__(self, model_id: str, location: str | None, options: OpenAIOptions):
@@ -97,7 +101,7 @@ class OpenAIBackend(Backend):
         self.where = opts.base_url or "the OpenAI API"
         if not opts.azure:
             return functools.partial(openai.AsyncOpenAI, base_url=opts.base_url, **common)
-        endpoint = opts.azure_endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        endpoint = opts.azure_endpoint or os.environ.get(AZURE_ENDPOINT_ENV)
         if not endpoint and not opts.base_url:
             raise ConfigError(
                 f"{self.model_id}: Azure OpenAI needs an endpoint.",

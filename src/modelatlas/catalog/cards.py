@@ -331,10 +331,13 @@ def pipeline_tag(record: ModelRecord) -> str | None:
 
 
 def hf_tags(record: ModelRecord) -> list[str]:
+    from modelatlas.backends.declared import facts
+
     tags = ["modelatlas", *record.tasks]
     if record.family:
         tags.append(record.family)
-    if record.backend == "llamacpp":
+    declared = facts(record)
+    if declared.file_format == "gguf" and not declared.adapter:  # a fine-tune ships a LoRA folder
         tags.append("gguf")
     if record.quantization:
         tags.append(record.quantization.lower())

@@ -94,13 +94,11 @@ def _assemble(scan: bool) -> Catalog:
 
 
 def _with_runnable(record: ModelRecord) -> ModelRecord:
-    """A hosted record is runnable when a backend serves it and its key is in the environment."""
+    """A hosted record is runnable when a backend serves it and the environment has what that
+    backend declares a call needs (its key; for Azure, an endpoint unless the record names one)."""
+    from modelatlas.backends.declared import facts
+
     if record.backend is None:
         return record
-    variable = record.options.get("api_key_env")
-    ready = variable is None or bool(os.environ.get(variable))
-    if record.options.get("azure"):
-        ready = ready and bool(
-            record.options.get("azure_endpoint") or os.environ.get("AZURE_OPENAI_ENDPOINT")
-        )
+    ready = not facts(record).missing_env()
     return record.model_copy(update={"runnable": ready}) if ready else record

@@ -70,11 +70,11 @@ def list_endpoint(url: str, api_key_env: str | None = None, provider: str | None
 
 
 def _record(prefix: str, root: str, item: dict, api_key_env: str | None, hosting: str) -> ModelRecord:
+    from modelatlas.backends.openai_compat import OpenAIBackend
+
     remote = str(item["id"])
     slug = re.sub(r"[^A-Za-z0-9._:@+/-]+", "-", remote).strip("/-") or "model"
-    options = {"base_url": root, "model": remote}
-    if api_key_env:
-        options["api_key_env"] = api_key_env
+    options = OpenAIBackend.options_for(base_url=root, model=remote, api_key_env=api_key_env or None)
     context = item.get("max_model_len") or item.get("context_length")
     return ModelRecord(
         id=f"{prefix}/{slug}",

@@ -348,13 +348,15 @@ def _links(provider: dict, m: dict) -> list[dict]:
 
 def _how_to_run(provider_id: str, provider: dict, model_id: str, m: dict) -> tuple[str | None, dict]:
     """(backend, options) when the model speaks the OpenAI or Azure OpenAI API, else (None, {})."""
+    from modelatlas.backends.openai_compat import OpenAIBackend
+
     override = m.get("provider") if isinstance(m.get("provider"), dict) else {}
     npm = override.get("npm") or provider.get("npm")
     api = override.get("api") or provider.get("api")
     if override.get("shape") == "responses" or (api and "${" in api):
         return None, {}  # the Responses API only, or a URL the user must fill in: not runnable as is
     if npm == "@ai-sdk/azure" and not override.get("api"):
-        return "openai", {"azure": True, "api_key_env": AZURE_KEY_ENV, "deployment": model_id}
+        return "openai", OpenAIBackend.options_for(azure=True, api_key_env=AZURE_KEY_ENV, deployment=model_id)
     preset = PRESETS.get(provider_id)
     if not (npm in OPENAI_NPM and (api or provider_id == "openai")):
         if override.get("npm") or not (preset and preset.base_url):
@@ -362,8 +364,9 @@ def _how_to_run(provider_id: str, provider: dict, model_id: str, m: dict) -> tup
         api = preset.base_url  # a provider our presets know to speak the OpenAI API
     key_env = _key_env(provider.get("env") or []) or (preset.api_key_env if preset else None)
     base_url = None if provider_id == "openai" else api
-    options = {"base_url": base_url, "model": model_id, "api_key_env": key_env}
-    return "openai", {k: v for k, v in options.items() if v}
+    return "openai", OpenAIBackend.options_for(
+        base_url=base_url or None, model=model_id or None, api_key_env=key_env or None
+    )
 
 
 def _key_env(env: list[str]) -> str | None:

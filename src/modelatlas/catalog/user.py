@@ -26,29 +26,27 @@ def endpoint_record(
     price: Price | None = None,
 ) -> ModelRecord:
     """A record for a model behind an OpenAI-compatible API; provider presets fill the gaps."""
+    from modelatlas.backends.openai_compat import OpenAIBackend
+
     provider = model_id.split("/", 1)[0]
     preset = PRESETS.get(provider)
-    options: dict = {}
-    if (preset and preset.azure) or azure_endpoint or deployment:
-        options["azure"] = True
+    azure = bool((preset and preset.azure) or azure_endpoint or deployment)
     url = base_url or (preset.base_url if preset else None)
-    if not url and not options.get("azure") and provider != "openai":
+    if not url and not azure and provider != "openai":
         raise ConfigError(
             f"No base URL for {model_id}: {provider!r} is not a known provider.",
             hint=f"Pass --base-url (known providers: {', '.join(sorted(PRESETS))}).",
         )
-    key_env = api_key_env or (preset.api_key_env if preset else None)
-    for name, value in [
-        ("base_url", url),
-        ("model", remote_name),
-        ("api_key_env", key_env),
-        ("azure_endpoint", azure_endpoint),
-        ("api_version", api_version),
-        ("deployment", deployment),
-        ("context_length", context_length),
-    ]:
-        if value is not None:
-            options[name] = value
+    options = OpenAIBackend.options_for(
+        azure=azure,
+        base_url=url,
+        model=remote_name,
+        api_key_env=api_key_env or (preset.api_key_env if preset else None),
+        azure_endpoint=azure_endpoint,
+        api_version=api_version,
+        deployment=deployment,
+        context_length=context_length,
+    )
     return ModelRecord(
         id=model_id, backend="openai", mode=mode, options=options, context_length=context_length, price=price
     )
@@ -56,10 +54,11 @@ def endpoint_record(
 
 def file_record(model_id: str, path: str, mode: Mode = "chat") -> ModelRecord:
     """A record for a .gguf file or a Hugging Face folder, refused when the file is broken."""
+    from modelatlas.backends.declared import facts
     from modelatlas.catalog.file_check import check_gguf, check_hf_folder
 
     found = record_for_path(Path(path))
-    if found.backend == "llamacpp":
+    if facts(found).file_format == "gguf":
         check_gguf(found.location)
     else:
         check_hf_folder(found.location)

@@ -95,7 +95,7 @@ async def _choose(model: Model, strategy: Strategy, item: Item, plan: Plan) -> O
     """Multiple choice: by log-likelihood of each choice where the model gives it, else by letter."""
     from modelatlas.evals.metrics.choice import letter_prompt
 
-    if not model.backend.has_logprobs:
+    if not model.backend.facts(model.record).can("loglikelihood"):
         question = item.model_copy(update={"input": letter_prompt(item), "messages": None})
         prompt = render(question, [], model.record.mode, plan.system)
         done = await model.generate(prompt, max_tokens=8, temperature=0.0, stop=stops_for(model.record.mode))

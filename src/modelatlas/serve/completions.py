@@ -3,7 +3,7 @@
 
 Log-likelihood evaluation tools (lm-evaluation-harness ``local-completions``) score a text by
 sending it with ``echo`` true, ``logprobs`` 1 and ``max_tokens`` 0 or 1, then summing
-``token_logprobs`` over the continuation. Only backends with ``has_token_logprobs`` (llama.cpp)
+``token_logprobs`` over the continuation. Only backends that declare ``token_logprobs`` (llama.cpp)
 can answer those; the others answer 400 naming the parameter.
 """
 
@@ -77,7 +77,7 @@ async def _choice(model: Model, req: CompletionRequest, prompt: str | list[int],
 
 async def _scored_choice(model: Model, req: CompletionRequest, prompt: str | list[int], index: int):
     backend = model.backend
-    if not backend.has_token_logprobs:
+    if not backend.facts(model.record).can("token_logprobs"):
         name = "echo" if req.echo else "logprobs" if req.logprobs is not None else "prompt"
         what = "token ids in 'prompt' are" if name == "prompt" else f"'{name}' is"
         raise InvalidRequestError(
