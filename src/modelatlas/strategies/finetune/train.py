@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelatlas.backends.registry import get_backend_class
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.config import settings
 from modelatlas.errors import ConfigError
@@ -211,7 +212,7 @@ def _record(ready: Prepared, model_id: str, target: Path, lineage: dict[str, Any
         source="finetune",
         backend="transformers",
         location=base.location,
-        options={"adapter": str(target)},
+        options=get_backend_class("transformers").options_for(adapter=str(target)),
     )
 
 
