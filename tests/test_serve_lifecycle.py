@@ -86,10 +86,10 @@ def test_a_model_in_use_is_never_unloaded(server, client):
 
 def test_a_model_over_the_budget_loads_alone(caplog):
     from modelatlas.catalog.resolve import resolve
-    from modelatlas.serve.models import ModelPool
+    from modelatlas.serve.models import ServedModels
 
     async def scenario() -> tuple[list[str], list[str], bool]:
-        pool = ModelPool([resolve(CHAT), resolve(BASE)], memory_budget_gb=0.5)
+        pool = ServedModels([resolve(CHAT), resolve(BASE)], memory_budget_gb=0.5)
         try:
             first = await pool.get(CHAT)
             before = pool.loaded

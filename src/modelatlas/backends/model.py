@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -111,6 +112,7 @@ class Model:
         )
         self._loaded = False
         self._closed = False
+        self._load_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Model({self.id!r}, backend={self.record.backend!r})"
@@ -143,8 +145,14 @@ class Model:
     async def load(self) -> None:
         """Load the model now (in a worker thread), so the first call's timing is not skewed."""
         if not self._loaded:
-            await asyncio.to_thread(self.backend.load)
-            self._loaded, self._closed = True, False
+            await asyncio.to_thread(self._load_once)
+
+    def _load_once(self) -> None:
+        # Two first calls at once (from one event loop or two) load the backend once.
+        with self._load_lock:
+            if not self._loaded:
+                self.backend.load()
+                self._loaded, self._closed = True, False
 
     async def aclose(self) -> None:
         """Release the backend's weights and clients. A second close does nothing; a call after

@@ -26,7 +26,7 @@ from modelatlas.serve.lifetime import DEFAULT_SHUTDOWN_TIMEOUT_S, ClientLeft, Sh
 from modelatlas.serve.limits import RateLimiter
 from modelatlas.serve.metering import Meter
 from modelatlas.serve.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
-from modelatlas.serve.models import DEFAULT_QUEUE_SIZE, ModelPool
+from modelatlas.serve.models import DEFAULT_QUEUE_SIZE, ServedModels
 from modelatlas.serve.prices import PriceBook
 from modelatlas.serve.protocol import (
     ChatCompletionRequest,
@@ -47,7 +47,7 @@ from modelatlas.store.usage import settle_dead_servers
 _ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 408, 413, 429, 500, 502, 503)}
 
 
-def get_pool(request: Request) -> ModelPool:
+def get_pool(request: Request) -> ServedModels:
     return request.app.state.pool
 
 
@@ -57,7 +57,7 @@ async def get_key(request: Request) -> KeyInfo | None:
     return await request.app.state.gate.authenticate(request.headers.get("authorization"))
 
 
-Pool = Annotated[ModelPool, Depends(get_pool)]
+Pool = Annotated[ServedModels, Depends(get_pool)]
 Key = Annotated[KeyInfo | None, Depends(get_key)]
 
 
@@ -77,7 +77,7 @@ def create_app(
     """The OpenAI-compatible API serving ``models`` (default: every runnable local model);
     llama.cpp models decode up to ``parallel`` requests together. Without ``auth`` it answers
     only loopback Host headers and ``host`` (the address it listens on)."""
-    pool = ModelPool.from_ids(models, queue_size, memory_budget_gb)
+    pool = ServedModels.from_ids(models, queue_size, memory_budget_gb)
     prices = prices or PriceBook()
     pool.records = {i: _batched(prices.apply(r), parallel) for i, r in pool.records.items()}
     limiter = RateLimiter()

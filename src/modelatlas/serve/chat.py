@@ -14,7 +14,7 @@ from modelatlas.backends.model import Model
 from modelatlas.serve import completions
 from modelatlas.serve.errors import ShuttingDownError, error_event
 from modelatlas.serve.lifetime import Shutdown
-from modelatlas.serve.models import ModelPool, fit_max_tokens
+from modelatlas.serve.models import ServedModels, fit_max_tokens
 from modelatlas.serve.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -55,7 +55,7 @@ def prompt_of(req: TextRequest) -> Prompt:
 
 
 async def complete(
-    pool: ModelPool, req: TextRequest, progress: Progress | None = None
+    pool: ServedModels, req: TextRequest, progress: Progress | None = None
 ) -> ChatCompletionResponse | CompletionResponse:
     """The whole answer, in the response shape of the request's endpoint.
 
@@ -80,7 +80,7 @@ async def complete(
     return CompletionResponse(id=ident, created=created, model=req.model, choices=[choice], usage=usage)
 
 
-async def open_stream(pool: ModelPool, req: TextRequest) -> AsyncIterator[Chunk]:
+async def open_stream(pool: ServedModels, req: TextRequest) -> AsyncIterator[Chunk]:
     """The model's chunks, holding a queue slot until the stream ends or is closed.
 
     Await the first chunk before answering: errors (unknown model, full queue, context too
@@ -166,7 +166,7 @@ def _counted(model, req: TextRequest, text: str) -> tuple[int, int]:
         return 0, len(text.split())
 
 
-async def _prepare(pool: ModelPool, req: TextRequest):
+async def _prepare(pool: ServedModels, req: TextRequest):
     req.check()  # text that is not valid Unicode, an empty prompt: a metered 400
     model = await pool.get(req.model, mode="text")
     prompt = prompt_of(req)

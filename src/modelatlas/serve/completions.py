@@ -14,7 +14,7 @@ import uuid
 
 from modelatlas.backends.model import Model
 from modelatlas.errors import InvalidRequestError
-from modelatlas.serve.models import DEFAULT_MAX_TOKENS, ModelPool, fit_max_tokens
+from modelatlas.serve.models import DEFAULT_MAX_TOKENS, ServedModels, fit_max_tokens
 from modelatlas.serve.protocol import (
     CompletionChoice,
     CompletionLogprobs,
@@ -42,7 +42,7 @@ def single_prompt(req: CompletionRequest) -> str:
     return prompts[0]
 
 
-async def complete(pool: ModelPool, req: CompletionRequest) -> CompletionResponse:
+async def complete(pool: ServedModels, req: CompletionRequest) -> CompletionResponse:
     """The whole answer: one choice per prompt, with the usage of them all."""
     req.check()
     if req.max_tokens == 0 and not req.echo:

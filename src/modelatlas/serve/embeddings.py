@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import struct
 
-from modelatlas.serve.models import ModelPool
+from modelatlas.serve.models import ServedModels
 from modelatlas.serve.protocol import EmbeddingData, EmbeddingRequest, EmbeddingResponse, usage_info
 
 
-async def embed(pool: ModelPool, req: EmbeddingRequest) -> EmbeddingResponse:
+async def embed(pool: ServedModels, req: EmbeddingRequest) -> EmbeddingResponse:
     req.check()  # text that is not valid Unicode: a 400 naming 'input', metered as one
     async with pool.slot(req.model):
         model = await pool.get(req.model)

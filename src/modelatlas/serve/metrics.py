@@ -18,7 +18,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from modelatlas.serve.models import ModelPool
+    from modelatlas.serve.models import ServedModels
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds: from a cached answer or a health check up to a long generation on a CPU.
@@ -57,7 +57,7 @@ class Histogram:
 class Metrics:
     """Counters and histograms of one server; ``render()`` is what ``GET /metrics`` answers."""
 
-    def __init__(self, pool: ModelPool | None = None, buckets: tuple[float, ...] = LATENCY_BUCKETS):
+    def __init__(self, pool: ServedModels | None = None, buckets: tuple[float, ...] = LATENCY_BUCKETS):
         self.pool = pool
         self.buckets = buckets
         self._lock = threading.Lock()  # metering may call tokens() from a worker thread

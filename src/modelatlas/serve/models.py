@@ -1,8 +1,13 @@
-"""The model pool: models load on first use; one bounded queue per model.
+"""The served models: they load on first use; one bounded queue per model.
 
 Loaded models stay loaded until loading another would take more memory than the budget; then
 the least recently used ones that no request is using are unloaded first. A model that alone
 needs more than the budget still loads, alone, with a warning.
+
+The models themselves come from the process's :class:`~modelatlas.backends.pool.ModelPool`:
+this server is one user of each model it has loaded, from its load until it unloads it (or the
+server stops), so a model another part of the process holds too is loaded once, and closed when
+the last of them lets it go.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from modelatlas.backends.model import Model
+from modelatlas.backends.pool import ModelPool, shared_pool
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import (
     BackendError,
@@ -36,7 +42,7 @@ DEFAULT_MAX_TOKENS = 256
 BUDGET_SHARE = 0.8  # of the memory available at start, for the default budget
 
 
-class ModelPool:
+class ServedModels:
     """The models this server may run, and the ones it has loaded.
 
     Only the listed models are served (never a path or an id a client makes up), so a
@@ -48,7 +54,9 @@ class ModelPool:
         records: list[ModelRecord],
         queue_size: int = DEFAULT_QUEUE_SIZE,
         memory_budget_gb: float | None = None,
+        pool: ModelPool | None = None,
     ):
+        self.shared = pool or shared_pool()
         self.records = {r.id: r for r in records}
         self.queue_size = max(1, queue_size)
         self.memory_budget_gb = default_budget_gb() if memory_budget_gb is None else memory_budget_gb
@@ -64,7 +72,7 @@ class ModelPool:
         ids: list[str] | None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         memory_budget_gb: float | None = None,
-    ) -> ModelPool:
+    ) -> ServedModels:
         """The models given (each resolved now, so a typo or a missing provider key fails at
         start), or the runnable ones."""
         from modelatlas.catalog.resolve import resolve, runnable_records
@@ -118,9 +126,7 @@ class ModelPool:
                 return model
             need = memory_need(record)
             await self._make_room(record.id, need)
-            model = await asyncio.to_thread(_open, record)
-            if record.mode != "embedding":
-                await model.load()
+            model = await _open(self.shared, record)
             self._loaded[record.id], self._needs[record.id] = model, need
             return model
 
@@ -152,7 +158,7 @@ class ModelPool:
         model = self._loaded.pop(model_id)
         self._needs.pop(model_id, None)
         log.info("Unloading %s to stay within the memory budget.", model_id)
-        await model.aclose()
+        await self.shared.release(model)
 
     @contextlib.asynccontextmanager
     async def slot(self, model_id: str) -> AsyncIterator[None]:
@@ -174,8 +180,9 @@ class ModelPool:
             self._depth[model_id] -= 1
 
     async def aclose(self) -> None:
+        """Let every loaded model go (each closes unless another user of the pool holds it)."""
         for model in self._loaded.values():
-            await model.aclose()
+            await self.shared.release(model)
         self._loaded.clear()
         self._needs.clear()
 
@@ -235,11 +242,10 @@ def check_key(record: ModelRecord) -> None:
             raise MissingAPIKeyError(variable, record.id)
 
 
-def _open(record: ModelRecord) -> Model:
-    from modelatlas.loading import load_model
-
+async def _open(pool: ModelPool, record: ModelRecord) -> Model:
+    """The pool's model for ``record``, loaded now (an embedding model loads at its first call)."""
     try:
-        return load_model(record)
+        return await pool.acquire(record, load=record.mode != "embedding")
     except MissingAPIKeyError as exc:  # the server's own setup, not the caller's key: no 401
         raise BackendError(
             f"{record.id} is a hosted model and this server has no key for it: the environment "

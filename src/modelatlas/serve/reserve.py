@@ -19,7 +19,7 @@ import asyncio
 
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.serve.limits import Worst
-from modelatlas.serve.models import DEFAULT_MAX_TOKENS, ModelPool
+from modelatlas.serve.models import DEFAULT_MAX_TOKENS, ServedModels
 from modelatlas.serve.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from modelatlas.store.keys import KeyInfo
 
@@ -30,7 +30,9 @@ PROMPT_ALLOWANCE = 4  # a plain prompt or an embedded text: begin and end marker
 Request = ChatCompletionRequest | CompletionRequest | EmbeddingRequest
 
 
-async def worst_case(pool: ModelPool, key: KeyInfo | None, record: ModelRecord, req: Request) -> Worst | None:
+async def worst_case(
+    pool: ServedModels, key: KeyInfo | None, record: ModelRecord, req: Request
+) -> Worst | None:
     """The request's worst case, or None when the key has no token or budget limit to hold."""
     if key is None or (key.tpm is None and key.budget_usd is None):
         return None  # nothing to reserve against: no need to count
@@ -57,7 +59,7 @@ def _shape(req: Request) -> tuple[list[str], int, int, int]:
     return texts, ids, PROMPT_ALLOWANCE * len(prompts), per_prompt * len(prompts)
 
 
-async def _count(pool: ModelPool, model_id: str, texts: list[str]) -> int:
+async def _count(pool: ServedModels, model_id: str, texts: list[str]) -> int:
     """Tokens of ``texts``: the tokenizer's count if the model is loaded, else their bytes."""
     if model_id in pool.loaded:
         model = await pool.get(model_id)
