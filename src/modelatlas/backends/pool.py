@@ -33,13 +33,13 @@ from modelatlas.backends.retry import RetryPolicy
 from modelatlas.errors import ConfigError
 from modelatlas.records import ModelRecord
 
-__all__ = ["ModelPool", "Settings", "open_model", "shared_pool"]
+__all__ = ["ModelPool", "ModelSettings", "open_model", "shared_pool"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Settings:
+class ModelSettings:
     """How a user wants its Model wrapped (see :func:`open_model`); part of the pool's key."""
 
     max_concurrency: int | None = None
@@ -48,17 +48,17 @@ class Settings:
     retry: RetryPolicy | None = None
 
 
-Opener = Callable[[ModelRecord, Settings], Model]
+Opener = Callable[[ModelRecord, ModelSettings], Model]
 
 
-def open_model(record: ModelRecord, settings: Settings | None = None) -> Model:
+def open_model(record: ModelRecord, settings: ModelSettings | None = None) -> Model:
     """A new Model for ``record``: its backend built (not loaded yet), wrapped with ``settings``.
 
     ``log_calls`` writes one row per call to the store's call log; ``cache`` reuses answers from
     the store's response cache."""
     from modelatlas.config import settings as config
 
-    settings = settings or Settings()
+    settings = settings or ModelSettings()
     if not record.backend:
         raise ConfigError(
             f"modelatlas does not know how to run {record.id}: no backend serves it.",
@@ -85,7 +85,7 @@ def open_model(record: ModelRecord, settings: Settings | None = None) -> Model:
 
 @dataclass
 class _Entry:
-    key: tuple[str, Settings]
+    key: tuple[str, ModelSettings]
     model: Model
     users: int = 0
     warm: bool = False
@@ -96,7 +96,7 @@ class ModelPool:
 
     def __init__(self, opener: Opener = open_model):
         self._opener = opener
-        self._entries: dict[tuple[str, Settings], _Entry] = {}
+        self._entries: dict[tuple[str, ModelSettings], _Entry] = {}
         self._by_model: dict[int, _Entry] = {}  # id(model): the entry that holds it
         self._lock = threading.Lock()  # held for dictionary updates only, never while opening
         self._opening = threading.Lock()  # one open at a time: two users of one model open it once
@@ -107,7 +107,7 @@ class ModelPool:
     async def acquire(
         self,
         record: ModelRecord,
-        settings: Settings | None = None,
+        settings: ModelSettings | None = None,
         *,
         load: bool = False,
         warm: bool = False,
@@ -115,7 +115,7 @@ class ModelPool:
         """The pool's Model for ``record`` (opened on first use), counted as one more user until
         :meth:`release`. ``load`` loads it now rather than at its first call (so a load error
         comes here, and the first call's timing is the call's); ``warm`` keeps it loaded when idle."""
-        key = (record.model_dump_json(), settings or Settings())
+        key = (record.model_dump_json(), settings or ModelSettings())
         entry = await asyncio.to_thread(self._enter, key, record, warm)
         if load:
             try:
@@ -140,7 +140,12 @@ class ModelPool:
 
     @contextlib.asynccontextmanager
     async def using(
-        self, record: ModelRecord, settings: Settings | None = None, *, load: bool = False, warm: bool = False
+        self,
+        record: ModelRecord,
+        settings: ModelSettings | None = None,
+        *,
+        load: bool = False,
+        warm: bool = False,
     ) -> AsyncIterator[Model]:
         """``acquire`` for the block, ``release`` after it (also when it fails)."""
         model = await self.acquire(record, settings, load=load, warm=warm)
@@ -179,7 +184,7 @@ class ModelPool:
         for entry in entries:
             await _close(entry.model)
 
-    def _enter(self, key: tuple[str, Settings], record: ModelRecord, warm: bool) -> _Entry:
+    def _enter(self, key: tuple[str, ModelSettings], record: ModelRecord, warm: bool) -> _Entry:
         """The entry for ``key``, opened here if needed, with one more user (in a worker thread)."""
         with self._opening:
             with self._lock:
