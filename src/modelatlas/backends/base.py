@@ -16,6 +16,7 @@ import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -130,7 +131,7 @@ class Backend(ABC):
         return record
 
     @classmethod
-    def parse_options(cls, raw: dict | None) -> BackendOptions:
+    def parse_options(cls, raw: dict[str, Any] | None) -> BackendOptions:
         try:
             return cls.Options.model_validate(raw or {})
         except ValidationError as exc:
@@ -240,7 +241,7 @@ def outputs_of(capabilities: frozenset[str]) -> frozenset[str]:
     return frozenset(out for capability, out in made.items() if capability in capabilities)
 
 
-def require(module: str, extra: str, package: str | None = None):
+def require(module: str, extra: str, package: str | None = None) -> ModuleType:
     """Import an optional dependency or raise the error that names the pip command."""
     try:
         return importlib.import_module(module)
@@ -266,7 +267,7 @@ async def collect(chunks: AsyncIterator[Chunk], model_id: str) -> Completion:
     )
 
 
-def as_messages(prompt: Prompt) -> list[dict]:
+def as_messages(prompt: Prompt) -> list[dict[str, Any]]:
     """A prompt as OpenAI-style message dicts (a plain string becomes one user message)."""
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}]
