@@ -3,35 +3,143 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+
+from modelatlas.parts import AudioPart, ImagePart, Part, PartKind, TextPart, ToolCall
+
+__all__ = [
+    "AudioPart",
+    "Chunk",
+    "Completion",
+    "Embeddings",
+    "FinishReason",
+    "GenerationParams",
+    "ImagePart",
+    "LogLikelihood",
+    "Message",
+    "Part",
+    "PartKind",
+    "Prompt",
+    "Role",
+    "TextPart",
+    "Timing",
+    "ToolCall",
+    "Usage",
+    "prompt_kinds",
+]
 
 Role = Literal["system", "user", "assistant", "tool"]
+Content = str | list[Part]
 
 
 class Message(BaseModel):
+    """A role and its content: plain text, or a list of typed parts (text, image, audio).
+
+    An assistant message may carry the tool calls the model asked for, a tool message the id of
+    the call it answers. ``tool_calls`` is a tuple so that a message stays hashable, as a frozen
+    value should. Those two fields are left out of a dump when unset, so a text message dumps as
+    ``{"role", "content"}`` exactly as before parts existed: dataset hashes, cache keys and
+    stored samples of text prompts are unchanged.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     role: Role
-    content: str
+    content: Content
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _tool_fields_fit_the_role(self) -> Self:
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError(f"tool_calls belong on an assistant message, not a {self.role} one")
+        if self.tool_call_id is not None and self.role != "tool":
+            raise ValueError(f"tool_call_id belongs on a tool message, not a {self.role} one")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.tool_calls:
+            data.pop("tool_calls", None)
+        if self.tool_call_id is None:
+            data.pop("tool_call_id", None)
+        return data
 
     @classmethod
-    def system(cls, content: str) -> Message:
+    def system(cls, content: Content) -> Message:
         return cls(role="system", content=content)
 
     @classmethod
-    def user(cls, content: str) -> Message:
+    def user(cls, content: Content) -> Message:
         return cls(role="user", content=content)
 
     @classmethod
-    def assistant(cls, content: str) -> Message:
-        return cls(role="assistant", content=content)
+    def assistant(cls, content: Content, tool_calls: Sequence[ToolCall] = ()) -> Message:
+        return cls(role="assistant", content=content, tool_calls=tuple(tool_calls))
+
+    @classmethod
+    def tool(cls, tool_call_id: str, content: Content) -> Message:
+        """The result of the tool call ``tool_call_id``."""
+        return cls(role="tool", content=content, tool_call_id=tool_call_id)
+
+    @property
+    def text(self) -> str:
+        """The text of the message: the content, or its text parts joined (what text-only code reads)."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    @property
+    def parts(self) -> list[Part]:
+        """The content as parts, always a list (plain text is one text part)."""
+        if isinstance(self.content, str):
+            return [TextPart(text=self.content)]
+        return list(self.content)
+
+    @property
+    def kinds(self) -> frozenset[PartKind]:
+        """The kinds of part present (plain text is ``{"text"}``)."""
+        if isinstance(self.content, str):
+            return frozenset({"text"})
+        return frozenset(part.type for part in self.content)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the message in hashes and cache keys (JSON-ready).
+
+        A text message is its plain dump, exactly as before parts existed (existing caches keep
+        hitting, dataset hashes stay). A part with bytes or a path counts by the sha256 of its
+        bytes: a path's file is read, so the same name with other bytes is another prompt.
+        """
+        if isinstance(self.content, str):
+            return self.model_dump(mode="json")
+        data = self.model_dump(mode="json", exclude={"content"})
+        data["content"] = [part.fingerprint() for part in self.content]
+        return data
 
 
 # A prompt is either a chat (a list of messages, rendered with the model's chat template)
 # or a plain string, sent as is for completion.
 Prompt = str | Sequence[Message]
+
+
+def prompt_kinds(prompt: Prompt) -> frozenset[PartKind]:
+    """The kinds of part a prompt holds (a plain string is text)."""
+    if isinstance(prompt, str):
+        return frozenset({"text"})
+    kinds: frozenset[PartKind] = frozenset()
+    for message in prompt:
+        kinds |= message.kinds
+    return kinds
 
 
 class GenerationParams(BaseModel):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelatlas.backends.declared import PART_KINDS, TEXT_ONLY, BackendFacts, generic_facts
+from modelatlas.backends.messages import as_messages as as_messages  # re-exported: backends import it here
 from modelatlas.errors import ConfigError, MissingExtraError
 from modelatlas.types import (
     Chunk,
@@ -265,10 +266,3 @@ async def collect(chunks: AsyncIterator[Chunk], model_id: str) -> Completion:
         usage=last.usage or Usage(),
         timing=last.timing or Timing(),
     )
-
-
-def as_messages(prompt: Prompt) -> list[dict[str, Any]]:
-    """A prompt as OpenAI-style message dicts (a plain string becomes one user message)."""
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    return [{"role": m.role, "content": m.content} for m in prompt]

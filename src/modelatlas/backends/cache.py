@@ -3,6 +3,10 @@
 The key covers the model's identity (its file's hash, or its base URL and remote name), the
 full prompt as sent (every message, or the plain text), every generation parameter and the kind
 of call. Changing any of them misses the cache, so a stale answer is never returned.
+
+An image or audio part counts by the sha256 of its bytes (a path part's file is read, so the key
+follows the file's content, and computing a key may block on disk: call it off the event loop).
+A text prompt's key is what it was before parts existed, so existing caches keep hitting.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from modelatlas.types import Completion, GenerationParams, Prompt
 
 
 def cache_key(identity: str, prompt: Prompt, params: GenerationParams, kind: str = "generate") -> str:
-    sent = prompt if isinstance(prompt, str) else [m.model_dump() for m in prompt]
+    sent = prompt if isinstance(prompt, str) else [m.fingerprint() for m in prompt]
     blob = json.dumps(
         {"model": identity, "prompt": sent, "params": params.model_dump(mode="json"), "kind": kind},
         sort_keys=True,

@@ -66,14 +66,14 @@ class EchoBackend(Backend):
         last = (
             prompt
             if isinstance(prompt, str)
-            else next((m.content for m in reversed(prompt) if m.role == "user"), "")
+            else next((m.text for m in reversed(prompt) if m.role == "user"), "")
         )
         if self.options.reply is not None:
             return self.options.reply
         return self.options.responses.get(last, last)
 
     def _prompt_tokens(self, prompt: Prompt) -> int:
-        text = prompt if isinstance(prompt, str) else " ".join(m.content for m in prompt)
+        text = prompt if isinstance(prompt, str) else " ".join(m.text for m in prompt)
         return self.count_tokens(text)
 
     def _start(self, prompt: Prompt, params: GenerationParams) -> tuple[list[str], int]:

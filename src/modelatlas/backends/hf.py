@@ -216,7 +216,7 @@ class TransformersBackend(Backend):
             )
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         else:
-            text = prompt if isinstance(prompt, str) else "\n".join(m.content for m in prompt)
+            text = prompt if isinstance(prompt, str) else "\n".join(m.text for m in prompt)
             ids = tokenizer(text)["input_ids"]
         fallback = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         return list(ids) or [fallback]

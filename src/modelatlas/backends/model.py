@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from modelatlas.backends.base import Backend, TokenLogprobs, collect
 from modelatlas.backends.cache import StoreCache, cache_key
+from modelatlas.backends.messages import check_parts, reads_files
 from modelatlas.backends.retry import RetryPolicy
 from modelatlas.errors import ConfigError, InvalidRequestError, ModelAtlasError, TransientError, suggest
 from modelatlas.records import ModelRecord
@@ -181,9 +182,15 @@ class Model:
     ) -> Completion:
         """The whole answer, with usage, cost and timing filled in (from the cache when enabled)."""
         params = _params(params, overrides)
+        self.check_prompt(prompt)
         if self.cache is not None:
             return await self._cached(self.cache, prompt, params)
         return await self._generate(prompt, params)
+
+    def check_prompt(self, prompt: Prompt) -> None:
+        """Refuse a message part the backend does not take (an image for a text-only model),
+        before any cache look-up, log entry or backend call; the error names what it accepts."""
+        check_parts(self.id, self.backend.accepts, prompt)
 
     @property
     def identity(self) -> str:
@@ -198,7 +205,9 @@ class Model:
 
         A plain function returning the generator, so bad options fail here, at the call.
         """
-        return self._stream(prompt, _params(params, overrides), kind="stream")
+        params = _params(params, overrides)
+        self.check_prompt(prompt)
+        return self._stream(prompt, params, kind="stream")
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
         texts = list(texts)
@@ -226,7 +235,10 @@ class Model:
     # -- internals -------------------------------------------------------------------------
 
     async def _cached(self, cache: StoreCache, prompt: Prompt, params: GenerationParams) -> Completion:
-        key = cache_key(self.identity, prompt, params)
+        if reads_files(prompt):  # the key covers a path part's bytes: read them off the loop
+            key = await asyncio.to_thread(cache_key, self.identity, prompt, params)
+        else:
+            key = cache_key(self.identity, prompt, params)
         hit = await asyncio.to_thread(cache.get, key)
         if hit is not None:
             return hit.model_copy(update={"cached": True, "model": self.id})

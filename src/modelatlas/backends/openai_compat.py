@@ -26,6 +26,7 @@ from pydantic import Field
 
 from modelatlas.backends.base import Backend, BackendOptions, as_messages, require
 from modelatlas.backends.declared import BackendFacts
+from modelatlas.backends.messages import reads_files
 from modelatlas.errors import (
     BackendError,
     ConfigError,
@@ -63,6 +64,9 @@ class OpenAIOptions(BackendOptions):
 class OpenAIBackend(Backend):
     name = "openai"
     Options = OpenAIOptions
+    # Images go as image_url parts, audio as input_audio (backends/messages.py); a server that
+    # cannot take one answers with its own 400.
+    accepts = frozenset({"text", "image", "audio"})
     capabilities = frozenset({"generate", "stream", "embeddings"})
 
     @classmethod
@@ -187,10 +191,14 @@ class OpenAIBackend(Backend):
             return await self.client.completions.create(prompt=prompt, **args)
         if stream:
             args["stream_options"] = {"include_usage": True}
-        return await self.client.chat.completions.create(messages=as_messages(prompt), **args)
+        # A path part is read as the request is built: off the event loop.
+        messages = (
+            await asyncio.to_thread(as_messages, prompt) if reads_files(prompt) else as_messages(prompt)
+        )
+        return await self.client.chat.completions.create(messages=messages, **args)
 
     def _estimate(self, prompt: Prompt, output_tokens: int) -> Usage:
-        text = prompt if isinstance(prompt, str) else "\n".join(m.content for m in prompt)
+        text = prompt if isinstance(prompt, str) else "\n".join(m.text for m in prompt)
         return Usage(input_tokens=self.count_tokens(text), output_tokens=output_tokens)
 
     async def _call(self, request):

@@ -90,6 +90,8 @@ def content_hash(items: list[Item]) -> str:
     digest = hashlib.sha256()
     for item in items:
         data = item.model_dump(mode="json", exclude={"line"})
+        if item.messages:  # an image or audio part counts by its bytes (a path's file is read)
+            data["messages"] = [message.fingerprint() for message in item.messages]
         digest.update(json.dumps(data, sort_keys=True, ensure_ascii=False).encode())
         digest.update(b"\n")
     return digest.hexdigest()

@@ -19,7 +19,7 @@ def estimate(plan: Plan) -> list[dict]:
         expected_out = 0
         for item in plan.dataset.items:
             prompt = render(item, examples_for(item, strategy, plan.pool), record.mode, plan.system)
-            text = prompt if isinstance(prompt, str) else "\n".join(m.content for m in prompt)
+            text = prompt if isinstance(prompt, str) else "\n".join(m.text for m in prompt)
             prompt_tokens += count(text) + (0 if isinstance(prompt, str) else 4 * len(prompt))
             expected_out += min(
                 plan.max_tokens, max(count(r) for r in item.reference) if item.reference else plan.max_tokens

@@ -91,7 +91,7 @@ def pack(
 def prompt_tokens(prompt: Prompt, count_tokens: Callable[[str], int]) -> int:
     if isinstance(prompt, str):
         return count_tokens(prompt)
-    return sum(count_tokens(m.content) + 4 for m in prompt)
+    return sum(count_tokens(m.text) + 4 for m in prompt)
 
 
 def cite(text: str, hits: Sequence[Hit]) -> tuple[list[Citation], bool]:

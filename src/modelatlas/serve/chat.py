@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from modelatlas.backends.base import collect
 from modelatlas.backends.model import Model
 from modelatlas.serve import completions
+from modelatlas.serve.content import to_messages
 from modelatlas.serve.errors import ShuttingDownError, error_event
 from modelatlas.serve.lifetime import Shutdown
 from modelatlas.serve.models import ServedModels, fit_max_tokens
@@ -29,7 +30,7 @@ from modelatlas.serve.protocol import (
     finish,
     usage_info,
 )
-from modelatlas.types import Chunk, GenerationParams, Message, Prompt
+from modelatlas.types import Chunk, GenerationParams, Prompt
 
 TextRequest = ChatCompletionRequest | CompletionRequest
 
@@ -46,8 +47,7 @@ class Progress:
 
 
 def chat_prompt(req: ChatCompletionRequest) -> Prompt:
-    role = {"developer": "system"}
-    return [Message(role=role.get(m.role, m.role), content=m.text()) for m in req.messages]
+    return to_messages(req.messages)
 
 
 def prompt_of(req: TextRequest) -> Prompt:
@@ -160,7 +160,7 @@ def _counted(model, req: TextRequest, text: str) -> tuple[int, int]:
     """Prompt and output tokens of a stream the client left: what was actually sent."""
     try:
         prompt = prompt_of(req)
-        texts = [prompt] if isinstance(prompt, str) else [m.content for m in prompt]
+        texts = [prompt] if isinstance(prompt, str) else [m.text for m in prompt]
         return sum(model.count_tokens(t) for t in texts if t), model.count_tokens(text) if text else 0
     except Exception:  # metering must not fail the request; an estimate is better than nothing
         return 0, len(text.split())
@@ -170,6 +170,7 @@ async def _prepare(pool: ServedModels, req: TextRequest):
     req.check()  # text that is not valid Unicode, an empty prompt: a metered 400
     model = await pool.get(req.model, mode="text")
     prompt = prompt_of(req)
+    model.check_prompt(prompt)  # an image for a text-only model: a 400 naming what it accepts
     max_tokens = await fit_max_tokens(model, prompt, req.requested_tokens())
     params = GenerationParams(
         max_tokens=max_tokens,

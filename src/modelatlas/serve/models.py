@@ -260,7 +260,7 @@ async def fit_max_tokens(model: Model, prompt: Prompt, requested: int | None) ->
     The count covers the prompt's text (the chat template adds a few tokens, which the
     backend checks exactly before it computes anything)."""
     context = await asyncio.to_thread(lambda: model.context_length)
-    texts = [prompt] if isinstance(prompt, str) else [m.content for m in prompt]
+    texts = [prompt] if isinstance(prompt, str) else [m.text for m in prompt]
     prompt_tokens = await asyncio.to_thread(lambda: sum(model.count_tokens(t) for t in texts if t))
     if context is None:
         return requested or DEFAULT_MAX_TOKENS

@@ -63,13 +63,50 @@ class TextPart(_Request):
     text: str
 
 
+class ImageURL(_Request):
+    url: str  # a data: URL (the image's bytes) or a URL the client gave (never fetched here)
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImageURLPart(_Request):
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+class InputAudio(_Request):
+    data: str  # base64
+    format: str  # "wav", "mp3"
+
+
+class InputAudioPart(_Request):
+    type: Literal["input_audio"]
+    input_audio: InputAudio
+
+
+ContentPart = Annotated[TextPart | ImageURLPart | InputAudioPart, Field(discriminator="type")]
+
+
+class FunctionCall(_Request):
+    name: str
+    arguments: str  # JSON text, as the model wrote it
+
+
+class ToolCallItem(_Request):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(_Request):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None
+    content: str | list[ContentPart] | None = None
+    tool_calls: list[ToolCallItem] | None = None  # on an assistant message: the calls it made
+    tool_call_id: str | None = None  # on a tool message: the call it answers
 
     def text(self) -> str:
+        """The text the message holds (its text parts joined; other parts hold none)."""
         if isinstance(self.content, list):
-            return "".join(part.text for part in self.content)
+            return "".join(part.text for part in self.content if isinstance(part, TextPart))
         return self.content or ""
 
 

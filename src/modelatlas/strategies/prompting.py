@@ -176,7 +176,7 @@ def prompt_tokens(prompt: Prompt, count) -> int:
     """Tokens of a prompt by ``count`` (a model's tokenizer), with a few per message for the template."""
     if isinstance(prompt, str):
         return count(prompt)
-    return sum(count(m.content) + 4 for m in prompt)
+    return sum(count(m.text) + 4 for m in prompt)
 
 
 def stops_for(mode: str) -> tuple[str, ...]:
