@@ -224,3 +224,21 @@ def test_catalog_sources_build_options_with_the_backends_constructor():
     assert azure.options == {"azure": True, "api_key_env": "AZURE_OPENAI_API_KEY", "deployment": "gpt-4o"}
     with pytest.raises(ConfigError, match="context_length"):
         endpoint_record("acme/m2", base_url="http://127.0.0.1:9/v1", context_length=0)
+
+
+def test_serve_refuses_text_from_a_model_that_declares_only_vectors():
+    from modelatlas.errors import InvalidRequestError
+    from modelatlas.serve.models import ServedModels, memory_need
+
+    vectors = ModelRecord(id="test/vectors", backend="echo", mode="embedding")
+    tuned_for_vectors = ModelRecord(
+        id="local/tiny-st", backend="transformers", location="/models/st", options={"task": "embedding"}
+    )
+    served = ServedModels([vectors, tuned_for_vectors], memory_budget_gb=1.0)
+    for record in (vectors, tuned_for_vectors):
+        with pytest.raises(InvalidRequestError, match="embedding model"):
+            asyncio.run(served.get(record.id, mode="text"))
+    # The memory need comes from the weights' size the backend declares.
+    record = _bundled()
+    alone = memory_need(record)
+    assert alone > facts(record).memory_bytes / 2**30 > 0

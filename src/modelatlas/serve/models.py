@@ -19,7 +19,6 @@ import math
 import os
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from modelatlas.backends.model import Model
 from modelatlas.backends.pool import ModelPool, shared_pool
@@ -106,8 +105,10 @@ class ServedModels:
 
     async def get(self, model_id: str, mode: str | None = None) -> Model:
         """The loaded model (loading it on first use); ``mode`` 'text' refuses embedding models."""
+        from modelatlas.backends.declared import facts
+
         record = self.record(model_id)
-        if mode == "text" and record.mode == "embedding":
+        if mode == "text" and not facts(record).can("generate"):
             raise InvalidRequestError(
                 f"{model_id} is an embedding model: it makes vectors, not text.",
                 hint="Call /v1/embeddings with it, or pick a chat or completion model.",
@@ -196,20 +197,17 @@ def default_budget_gb() -> float:
 
 
 def memory_need(record: ModelRecord) -> float:
-    """GB the model takes here once loaded: the record's estimate, or one from its files."""
+    """GB the model takes here once loaded: the record's estimate, or one from the size of the
+    weights its backend declares (``memory_bytes``)."""
     from modelatlas.backends.declared import facts
     from modelatlas.catalog.memory import estimate_gb
 
-    if facts(record).hosted:  # it runs elsewhere: no memory here
+    declared = facts(record)
+    if declared.hosted:  # it runs elsewhere: no memory here
         return 0.0
     if record.memory_gb is not None:
         return record.memory_gb
-    path = Path(record.location) if record.location else None
-    size = None
-    if path is not None and path.is_file():
-        size = path.stat().st_size
-    elif path is not None and path.is_dir():
-        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    size = declared.memory_bytes
     need = estimate_gb(size, record.parameters, context_length=record.context_length) or 0.0
     return need + batch_cache_gb(record)
 
