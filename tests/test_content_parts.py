@@ -13,7 +13,7 @@ from modelatlas.backends.base import as_messages
 from modelatlas.backends.cache import StoreCache, cache_key
 from modelatlas.backends.echo import EchoBackend, EchoOptions
 from modelatlas.backends.model import Model
-from modelatlas.errors import InvalidRequestError
+from modelatlas.errors import DatasetError, InvalidRequestError
 from modelatlas.evals.datasets import content_hash, load_dataset
 from modelatlas.evals.types import Item
 from modelatlas.loading import load_model
@@ -172,17 +172,30 @@ def test_cache_keys_cover_the_parts_bytes(tmp_path):
     )
 
 
-def test_dataset_hashes_cover_the_parts_bytes(tmp_path):
-    image = tmp_path / "cat.png"
-    image.write_bytes(PNG)
-    row = {"id": "1", "messages": [{"role": "user", "content": [{"type": "image", "path": str(image)}]}]}
+def vision_dataset(folder, path: str):
+    row = {"id": "1", "messages": [{"role": "user", "content": [{"type": "image", "path": path}]}]}
     row["reference"] = "a cat"
-    data = tmp_path / "vision.jsonl"
+    data = folder / "vision.jsonl"
     data.write_text(json.dumps(row) + "\n")
+    return data
+
+
+def test_dataset_hashes_cover_the_parts_bytes(tmp_path, monkeypatch):
+    (tmp_path / "images").mkdir()
+    image = tmp_path / "images" / "cat.png"
+    image.write_bytes(PNG)
+    data = vision_dataset(tmp_path, "images/cat.png")
+    monkeypatch.chdir(tmp_path / "images")  # a relative path is read from the dataset's folder
     first = load_dataset(data)
-    assert first.items[0].messages[0].kinds == {"image"}
+    message = first.items[0].messages[0]
+    assert message.kinds == {"image"} and message.files() == [image]
     image.write_bytes(PNG + b"!")
     assert load_dataset(data).hash != first.hash
+
+
+def test_a_dataset_naming_a_missing_file_fails_with_its_line(tmp_path):
+    with pytest.raises(DatasetError, match=r"vision.jsonl:1: field messages\[0\] names the file .*gone.png"):
+        load_dataset(vision_dataset(tmp_path, "gone.png"))
 
 
 # -- OpenAI's shapes ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import (
@@ -113,6 +114,20 @@ class Message(BaseModel):
             return frozenset({"text"})
         return frozenset(part.type for part in self.content)
 
+    def files(self) -> list[Path]:
+        """The paths of the message's file parts (images and sounds given by path)."""
+        if isinstance(self.content, str):
+            return []
+        return [p.path for p in self.content if isinstance(p, ImagePart | AudioPart) and p.path is not None]
+
+    def under(self, folder: Path) -> Message:
+        """The message with relative file paths taken from ``folder`` (a dataset's own folder,
+        not wherever the command runs)."""
+        if isinstance(self.content, str) or all(path.is_absolute() for path in self.files()):
+            return self
+        content = [_under(part, folder) for part in self.content]
+        return self.model_copy(update={"content": content})
+
     def fingerprint(self) -> dict[str, Any]:
         """What identifies the message in hashes and cache keys (JSON-ready).
 
@@ -125,6 +140,12 @@ class Message(BaseModel):
         data = self.model_dump(mode="json", exclude={"content"})
         data["content"] = [part.fingerprint() for part in self.content]
         return data
+
+
+def _under(part: Part, folder: Path) -> Part:
+    if isinstance(part, ImagePart | AudioPart) and part.path is not None and not part.path.is_absolute():
+        return part.model_copy(update={"path": folder / part.path})
+    return part
 
 
 # A prompt is either a chat (a list of messages, rendered with the model's chat template)

@@ -92,6 +92,8 @@ def content_hash(items: list[Item]) -> str:
         data = item.model_dump(mode="json", exclude={"line"})
         if item.messages:  # an image or audio part counts by its bytes (a path's file is read)
             data["messages"] = [message.fingerprint() for message in item.messages]
+        if item.messages:  # an image or audio part counts by its bytes (a path's file is read)
+            data["messages"] = [message.fingerprint() for message in item.messages]
         digest.update(json.dumps(data, sort_keys=True, ensure_ascii=False).encode())
         digest.update(b"\n")
     return digest.hexdigest()
@@ -236,7 +238,7 @@ def _item(row: dict, line: int, index: int, f: Fields, path: Path) -> Item:
     return Item(
         id=_text(item_id, f.id, where) if item_id not in (None, "") else f"row-{index + 1}",
         input=None if text is None else _text(text, f.input, where),
-        messages=_messages(messages, f.messages, where) if messages else None,
+        messages=_messages(messages, f.messages, where, path.parent) if messages else None,
         reference=_texts(row.get(f.reference), f.reference, where),
         choices=choices,
         answer=_answer(row.get(f.answer), choices, where),
@@ -294,7 +296,7 @@ def _choices(value: Any, field: str, where: str) -> list[str] | None:
     return _texts(value, field, where)
 
 
-def _messages(value: Any, field: str, where: str) -> list[Message]:
+def _messages(value: Any, field: str, where: str, folder: Path) -> list[Message]:
     if not isinstance(value, list):
         raise DatasetError(
             f"{where}: field {field!r} must be a list of {{role, content}} objects, got {_kind(value)}.",
@@ -303,7 +305,7 @@ def _messages(value: Any, field: str, where: str) -> list[Message]:
     messages = []
     for i, message in enumerate(value):
         try:
-            messages.append(Message.model_validate(message))
+            messages.append(Message.model_validate(message).under(folder))
         except ValidationError as exc:
             err = exc.errors()[0]
             at = "".join(f".{p}" for p in err["loc"])
@@ -311,7 +313,19 @@ def _messages(value: Any, field: str, where: str) -> list[Message]:
                 f"{where}: field {field}[{i}]{at}: {err['msg']}.",
                 hint="Each message is an object with a role (system, user, assistant) and a text content.",
             ) from None
+        _files_exist(messages[-1], f"{field}[{i}]", where, folder)
     return messages
+
+
+def _files_exist(message: Message, at: str, where: str, folder: Path) -> None:
+    """A missing file fails here, with its line, rather than at the first call (the dataset's
+    hash reads the file's bytes)."""
+    for path in message.files():
+        if not path.is_file():
+            raise DatasetError(
+                f"{where}: field {at} names the file {path}, which does not exist.",
+                hint="A relative path is read from the dataset's folder.",
+            )
 
 
 def _kind(value: Any) -> str:
