@@ -92,8 +92,6 @@ def content_hash(items: list[Item]) -> str:
         data = item.model_dump(mode="json", exclude={"line"})
         if item.messages:  # an image or audio part counts by its bytes (a path's file is read)
             data["messages"] = [message.fingerprint() for message in item.messages]
-        if item.messages:  # an image or audio part counts by its bytes (a path's file is read)
-            data["messages"] = [message.fingerprint() for message in item.messages]
         digest.update(json.dumps(data, sort_keys=True, ensure_ascii=False).encode())
         digest.update(b"\n")
     return digest.hexdigest()
