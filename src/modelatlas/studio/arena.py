@@ -64,12 +64,11 @@ class VoteRequest(BaseModel):
 
 
 def _has_its_key(model_id: str) -> bool:
-    """A hosted model is drawn at random only when its API key is in the environment."""
-    import os
-
+    """A hosted model is drawn at random only when what its backend declares a call needs (its
+    API key; for Azure, an endpoint) is in the environment."""
     from modelatlas.backends.declared import facts
 
-    return all(os.environ.get(env) for env in facts(studio_record(model_id)).required_env)
+    return not facts(studio_record(model_id)).missing_env()
 
 
 def pick_pair(model_a: str | None, model_b: str | None, rng: random.Random | None = None) -> tuple[str, str]:
