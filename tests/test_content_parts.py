@@ -230,7 +230,7 @@ def test_as_messages_keeps_text_a_string_and_sends_parts_in_openais_shape(tmp_pa
     ]
     assert assistant == {
         "role": "assistant",
-        "content": None,
+        "content": "",
         "tool_calls": [
             {
                 "id": "c1",

@@ -122,7 +122,7 @@ def test_tool_calls_and_results_reach_the_provider(client, provider):
     ]
     client.chat.completions.create(model=HOSTED, messages=messages, max_tokens=8)
     sent = fake.requests[before].body["messages"]
-    assert sent[1] == {"role": "assistant", "content": None, "tool_calls": [call]}
+    assert sent[1] == {"role": "assistant", "content": "", "tool_calls": [call]}
     assert sent[2] == {"role": "tool", "content": "21 degrees", "tool_call_id": "call_1"}
 
 
@@ -144,3 +144,14 @@ def test_tool_calls_on_a_user_message_are_a_400(client):
             model=HOSTED, messages=[{"role": "user", "content": "x", "tool_calls": [call]}], max_tokens=4
         )
     assert "assistant message" in caught.value.message and caught.value.body["param"] == "messages[0]"
+
+
+def test_a_local_model_reads_a_tool_conversation_as_text(client):
+    call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    messages = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "21 degrees"},
+    ]
+    answer = client.chat.completions.create(model=CHAT, messages=messages, max_tokens=4, temperature=0)
+    assert answer.choices[0].finish_reason in ("stop", "length")

@@ -46,13 +46,13 @@ def reads_files(prompt: Prompt) -> bool:
 
 def _message(message: Message) -> dict[str, Any]:
     text_only = message.kinds <= _TEXT
-    content: str | list[dict[str, Any]] | None = (
+    content: str | list[dict[str, Any]] = (
         message.text if text_only else [_part(part) for part in message.parts]
     )
     data: dict[str, Any] = {"role": message.role, "content": content}
     if message.tool_calls:
-        # OpenAI takes no content beside tool calls when the model said nothing else.
-        data["content"] = content or None
+        # Empty text, not null, beside calls when the model said nothing else: OpenAI takes
+        # both, and a chat template renders a null content as the word "None".
         data["tool_calls"] = [_tool_call(call) for call in message.tool_calls]
     if message.tool_call_id is not None:
         data["tool_call_id"] = message.tool_call_id
