@@ -27,6 +27,7 @@ __all__ = [
     "Capability",
     "facts",
     "generic_facts",
+    "model_key",
     "weights_bytes",
     "with_parallel",
 ]
@@ -98,9 +99,14 @@ def weights_bytes(record: ModelRecord) -> int | None:
     return None
 
 
+def model_key(record: ModelRecord) -> str:
+    """The concurrency key of a model that shares its limit with no other."""
+    return f"model:{record.id}"
+
+
 def generic_facts(record: ModelRecord) -> BackendFacts:
     """What is known of a model whose backend declares nothing more: a limit of its own."""
-    return BackendFacts(concurrency_key=f"model:{record.id}")
+    return BackendFacts(concurrency_key=model_key(record))
 
 
 def _backend_class(record: ModelRecord) -> type[Backend] | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 
 from pydantic import Field
 
@@ -48,7 +47,7 @@ class EchoBackend(Backend):
 
     @classmethod
     def facts(cls, record) -> BackendFacts:
-        return replace(super().facts(record), local=True, memory_bytes=0)
+        return cls.declare(record, local=True, memory_bytes=0)
 
     def __init__(self, model_id: str, location: str | None, options: EchoOptions):
         super().__init__(model_id, location, options)

@@ -15,12 +15,12 @@ import contextlib
 import inspect
 import threading
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from modelatlas.backends.base import Backend, BackendOptions, as_messages, outputs_of, require
+from modelatlas.backends.base import Backend, BackendOptions, as_messages, require
 from modelatlas.backends.declared import BackendFacts, weights_bytes
 from modelatlas.backends.hf_load import Loaded, load
 from modelatlas.errors import ConfigError, ContextLengthExceededError
@@ -72,18 +72,16 @@ class TransformersBackend(Backend):
     @classmethod
     def facts(cls, record) -> BackendFacts:
         options = cls.options_of(record)
-        declared = super().facts(record)
-        capabilities = declared.capabilities
+        capabilities = cls.capabilities
         if options.task == "embedding":  # a sentence-transformers model: vectors only
             capabilities = capabilities & {"embeddings"}
         gguf = (record.location or "").lower().endswith(".gguf")
-        return replace(
-            declared,
+        return cls.declare(
+            record,
             local=True,
             trainable=bool(record.location),
             adapter=bool(options.adapter),
             capabilities=capabilities,
-            outputs=outputs_of(capabilities),
             memory_bytes=weights_bytes(record),
             file_format="gguf" if gguf else "huggingface",
         )

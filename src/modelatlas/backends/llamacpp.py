@@ -13,7 +13,6 @@ import asyncio
 import codecs
 import threading
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 
 from pydantic import Field
 
@@ -59,8 +58,8 @@ class LlamaCppBackend(Backend):
 
     @classmethod
     def facts(cls, record) -> BackendFacts:
-        return replace(
-            super().facts(record),
+        return cls.declare(
+            record,
             local=True,
             concurrency_key=cls.ENGINE_KEY,
             max_connections=1,

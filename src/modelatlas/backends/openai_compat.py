@@ -19,7 +19,6 @@ import re
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 from email.utils import parsedate_to_datetime
 
 from pydantic import Field
@@ -75,8 +74,8 @@ class OpenAIBackend(Backend):
         where = options.base_url or ("Azure OpenAI" if options.azure else None)
         # Azure needs to know where the deployment is: an option, or the variable (_client_factory).
         endpoint_env = options.azure and not (options.azure_endpoint or options.base_url)
-        return replace(
-            super().facts(record),
+        return cls.declare(
+            record,
             hosted=True,
             required_env=(options.api_key_env,) if options.api_key_env else (),
             config_env=(AZURE_ENDPOINT_ENV,) if endpoint_env else (),
