@@ -91,20 +91,19 @@ async def aindex(
     store of an existing knowledge base needs ``rebuild``. Unchanged files are not re-embedded;
     files no longer under ``paths`` are removed.
     """
-    from modelatlas.rag.search import embedder as load_embedder
-    from modelatlas.rag.search import forget
+    from modelatlas.rag.search import embedding_model, forget
 
     check_name(name)
     found = find_documents(paths)
     asked = dict(chunk_tokens=chunk_tokens, overlap=overlap, embedder=embedder, store=store, url=url)
     wanted = settings_for(name, load_manifest(name), asked, rebuild)
-    model = load_embedder(wanted.embedder)
-    dimensions = await _probe(model, wanted)
-    forget(name)  # this process's open copy (Qdrant's local mode allows one client per folder)
-    with locked(name):
-        old = load_manifest(name)  # again, now that no other run can change it
-        wanted = settings_for(name, old, asked, rebuild)
-        return await _update(name, found, wanted, old, rebuild, model, dimensions, progress)
+    async with embedding_model(wanted.embedder) as model:
+        dimensions = await _probe(model, wanted)
+        forget(name)  # this process's open copy (Qdrant's local mode allows one client per folder)
+        with locked(name):
+            old = load_manifest(name)  # again, now that no other run can change it
+            wanted = settings_for(name, old, asked, rebuild)
+            return await _update(name, found, wanted, old, rebuild, model, dimensions, progress)
 
 
 def settings_for(name: str, old: Manifest | None, asked: dict, rebuild: bool) -> KbSettings:
