@@ -35,7 +35,14 @@ def create_app(allowed_hosts: Iterable[str] = (), any_address: bool = False) -> 
     _same_origin_only(app)
     _pages(app)
     _own_hosts_only(app, tuple(allowed_hosts), any_address)  # added last: it runs first
+    app.router.on_shutdown.append(_release_models)
     return app
+
+
+async def _release_models() -> None:
+    from modelatlas.studio.playground import release_models
+
+    await release_models()
 
 
 def _own_hosts_only(app: FastAPI, allowed: tuple[str, ...], any_address: bool) -> None:

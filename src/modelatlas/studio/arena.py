@@ -90,12 +90,12 @@ def pick_pair(model_a: str | None, model_b: str | None, rng: random.Random | Non
     return pair[0], pair[1]
 
 
-def start_battle(req: BattleRequest) -> AsyncIterator[dict]:
+async def start_battle(req: BattleRequest) -> AsyncIterator[dict]:
     """Draw the pair, check both models, and return the battle's events (names withheld)."""
     if not req.prompt.strip():
         raise ConfigError("Write a prompt first.")
     pair = pick_pair(req.model_a, req.model_b)
-    models = open_models(list(pair), req.prompt, req.system)
+    models = await open_models(list(pair), req.prompt, req.system)
     battle_id = secrets.token_urlsafe(12)
     _battles[battle_id] = battle = Battle(prompt=req.prompt, models=pair)
     while len(_battles) > KEEP_BATTLES:
@@ -151,7 +151,7 @@ def leaderboard() -> list[dict[str, Any]]:
 @router.post("/api/arena/battle")
 async def arena_battle(request: Request):
     try:
-        events = start_battle(await read_json(request, BattleRequest))
+        events = await start_battle(await read_json(request, BattleRequest))
     except ModelAtlasError as exc:
         return problem(exc, 404 if isinstance(exc, LookupError) else 400)
     return ndjson(events)

@@ -4,7 +4,8 @@ POST /api/playground/stream answers with newline-delimited JSON events:
 ``{"type": "delta", "index": i, "text": ...}`` as model ``i`` writes, one
 ``{"type": "stats", "index": i, ...}`` (tokens, time to first token, tokens/s, cost) or
 ``{"type": "error", "index": i, "message": ...}`` per model, then ``{"type": "done"}``.
-Models are loaded once and kept for the life of the studio process.
+Models come from the process's model pool: the studio is one user of each model it has opened,
+kept loaded for the life of the studio process (``release_models`` lets them go).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ TEXT_MODES = ("chat", "completion")
 NDJSON = "application/x-ndjson"
 
 router = APIRouter()
-_loaded: dict[str, Model] = {}
+_loaded: dict[str, Model] = {}  # the studio's models, each held in the process's pool
 
 
 class PromptRequest(BaseModel):
@@ -43,8 +44,8 @@ class PromptRequest(BaseModel):
     max_tokens: int = Field(256, ge=1, le=8192)
 
 
-def get_model(model_id: str) -> Model:
-    """The studio's one Model for ``model_id``, loaded on first use.
+async def get_model(model_id: str) -> Model:
+    """The studio's one Model for ``model_id``, opened on first use (loaded at its first call).
 
     Local llama.cpp models decode through a batch of their own (``parallel``): each decode step
     is one job on the shared engine thread, so two local models take turns token by token and
@@ -52,11 +53,24 @@ def get_model(model_id: str) -> Model:
     model = _loaded.get(model_id)
     if model is None:
         from modelatlas.backends.declared import with_parallel
-        from modelatlas.loading import load_model
+        from modelatlas.backends.pool import ModelSettings, shared_pool
 
         record = with_parallel(studio_record(model_id), INTERLEAVE)
-        model = _loaded[model_id] = load_model(record, log_calls=True)
+        opened = await shared_pool().acquire(record, ModelSettings(log_calls=True))
+        model = _loaded.setdefault(model_id, opened)
+        if model is not opened:  # two first requests at once: keep one hold on it
+            await shared_pool().release(opened)
     return model
+
+
+async def release_models() -> None:
+    """Let the studio's models go (each closes unless another user of the pool holds it)."""
+    from modelatlas.backends.pool import shared_pool
+
+    held = list(_loaded.values())
+    _loaded.clear()
+    for model in held:
+        await shared_pool().release(model)
 
 
 INTERLEAVE = 2  # sequences per local model: the playground and the arena ask one prompt at a time
@@ -103,7 +117,7 @@ def text_model_ids() -> list[str]:
     return [r.id for r in runnable_records() if r.mode in TEXT_MODES]
 
 
-def open_models(model_ids: list[str], prompt: str, system: str | None) -> list[Model]:
+async def open_models(model_ids: list[str], prompt: str, system: str | None) -> list[Model]:
     """The models to ask, checked before anything is streamed (a ModelAtlasError says why not)."""
     ids = [m.strip() for m in model_ids if m and m.strip()]
     if not ids:
@@ -112,7 +126,7 @@ def open_models(model_ids: list[str], prompt: str, system: str | None) -> list[M
         raise ConfigError(f"The playground compares at most {MAX_MODELS} models, not {len(ids)}.")
     if not prompt.strip():
         raise ConfigError("Write a prompt first.")
-    models = [get_model(m) for m in ids]
+    models = [await get_model(m) for m in ids]
     for model in models:
         model.prompt_for(prompt, system)  # an embedding model fails here, with a clear message
     return models
@@ -183,7 +197,7 @@ async def read_json(request: Request, schema: type[BaseModel]) -> BaseModel:
 async def playground_stream(request: Request):
     try:
         req = await read_json(request, PromptRequest)
-        models = open_models(req.models, req.prompt, req.system)
+        models = await open_models(req.models, req.prompt, req.system)
     except ModelAtlasError as exc:
         return problem(exc, 404 if isinstance(exc, LookupError) else 400)
     return ndjson(stream_events(models, req))
