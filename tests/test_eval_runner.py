@@ -47,7 +47,9 @@ def echo_models():
 
 
 def evaluate(plan):
-    return asyncio.run(evals.evaluate(plan))
+    """The run id and the summary as `eval --json` prints it (``evaluate`` returns a RunResult)."""
+    result = asyncio.run(evals.evaluate(plan))
+    return result.run_id, result.summary.model_dump(mode="json")
 
 
 def test_scores_summary_and_cost(qa, echo_models):

@@ -166,7 +166,7 @@ PAIR_KEYS = {"a", "b", "metric", "diff", "ci_low", "ci_high", "p_value", "test",
 
 
 def test_summary_shape_means_and_mcnemar():
-    summary = summarize(_run(40), _two_arms(), METRICS, resamples=500)
+    summary = summarize(_run(40), _two_arms(), METRICS, resamples=500).model_dump(mode="json")
     json.dumps(summary, allow_nan=False)
     assert set(summary) == {"run_id", "name", "status", "dataset", "models", "pairwise", "judge_pairwise"}
     assert summary["dataset"] == {"path": "qa.jsonl", "hash": "abc", "n": 40}
@@ -199,7 +199,9 @@ def test_summary_shape_means_and_mcnemar():
 def test_summary_equal_arms_and_lower_is_better():
     results = [_result("local/a", i, i % 2, length=3) for i in range(30)]
     results += [_result("local/b", i, i % 2, length=5) for i in range(30)]
-    summary = summarize(_run(30), results, {"length": Length(), "correct": Correct()}, resamples=300)
+    summary = summarize(
+        _run(30), results, {"length": Length(), "correct": Correct()}, resamples=300
+    ).model_dump(mode="json")
     json.dumps(summary, allow_nan=False)
     assert [m["model"] for m in summary["models"]] == ["local/a", "local/b"]  # shorter is better
     by_metric = {p["metric"]: p for p in summary["pairwise"]}
@@ -227,7 +229,7 @@ def test_summary_with_no_scores_and_judge_pairs_has_no_nan():
             score=Score(value=1.0),
         )
     )
-    summary = summarize(_run(1), results, {"correct": Correct()}, pairs)
+    summary = summarize(_run(1), results, {"correct": Correct()}, pairs).model_dump(mode="json")
     json.dumps(summary, allow_nan=False)
     assert summary["models"][0]["metrics"]["correct"]["mean"] is None
     assert summary["pairwise"][0]["diff"] is None and summary["pairwise"][0]["p_value"] is None
@@ -277,7 +279,7 @@ def test_jsonl_csv_and_json_files(tmp_path):
     assert (row["correct"], row["error"], row["output_tokens"]) == ("1.0", "timeout", "5")
 
     write_json(summary, tmp_path / "summary.json")
-    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary.model_dump(mode="json")
     assert not [p for p in tmp_path.rglob("*.tmp")]
 
 
@@ -319,4 +321,4 @@ def test_html_report_is_standalone_escaped_and_disagreements_first(tmp_path):
     assert order == ["q0", "q2", "q4", "q6", "q8", "q1", "q3", "q5", "q7", "q9"]
     for section in ('id="leaderboard"', 'id="pairwise"', 'id="items"', "chart-0", "Latency", "against cost"):
         assert section in html
-    assert not any(math.isnan(x) for x in [summary["models"][0]["metrics"]["correct"]["mean"]])
+    assert not any(math.isnan(x) for x in [summary.models[0].metrics["correct"].mean])

@@ -246,7 +246,7 @@ def test_every_answer_failed_exits_non_zero_shows_failed_and_ranks_nowhere(model
     assert json.loads(cli.invoke(app, ["runs", "show", failed, "--json"]).output)["status"] == "failed"
     assert "Failed: every answer was an error" in cli.invoke(app, ["runs", "show", failed]).output
     board = across_runs(None, "exact_match")
-    assert [e["model_id"] for e in board["entries"]] == [FAST]
+    assert [e.model_id for e in board.entries] == [FAST]
     terminal = cli.invoke(app, ["runs", "leaderboard"], env={"COLUMNS": "250"})
     assert FAST in terminal.output and BROKEN not in terminal.output and failed not in terminal.output
 

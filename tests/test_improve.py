@@ -68,7 +68,7 @@ def test_improve_runs_every_approach_and_recommends(tmp_path):
         train=str(EXAMPLE / "train.jsonl"),
         finetune_args={"epochs": 1, "lora_r": 8, "lr": 2e-4, "max_steps": 2},
     )
-    assert again.finetune["reused"] and again.finetune["model_id"] == tuned["model"]
+    assert again.finetune.reused and again.finetune.model_id == tuned["model"]
     assert "0 new, 0 changed, 1 unchanged" in " ".join(again.notes)
 
 

@@ -89,8 +89,9 @@ def test_budget_guard_drops_examples_that_overflow_the_context(tmp_path):
     data = tmp_path / "d.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     plan = make_plan(str(data), ["test/small"], strategies=["few-shot:4"], metrics=["f1"], max_tokens=8)
-    run_id, summary = asyncio.run(evals.evaluate(plan))
+    result = asyncio.run(evals.evaluate(plan))
+    run_id, summary = result.run_id, result.summary
     results = records.load_items(run_id)
     assert all(r.output.error is None for r in results)
     assert all(r.output.dropped > 0 and r.output.prompt_tokens <= 40 - 8 - 16 for r in results)
-    assert summary["models"][0]["dropped"] == sum(r.output.dropped for r in results)
+    assert summary.models[0].dropped == sum(r.output.dropped for r in results)

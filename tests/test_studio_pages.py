@@ -55,7 +55,7 @@ def improve_report(echo_run, home) -> dict:
         Approach("fine-tuned", "test/red", "zero-shot"),
     ]
     setup = Setup(approaches=approaches, notes=["A fixture: test/red stands in for a fine-tuned model."])
-    report = build_report(echo_run, setup, price_per_hour=0.5)
+    report = build_report(echo_run, setup, price_per_hour=0.5).model_dump(mode="json")
     folder = home / "improve"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{report['run_id']}.json").write_text(json.dumps(report, indent=2, default=str))

@@ -50,5 +50,8 @@ def escape(text: str) -> str:
 
 
 def print_json(data: Any) -> None:
+    """``data`` as indented JSON on standard output; a result model as its ``model_dump``."""
+    if hasattr(data, "model_dump"):  # a pydantic result (RunSummary, Estimate, ImproveReport...)
+        data = data.model_dump(mode="json")
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()

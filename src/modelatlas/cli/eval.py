@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelatlas.cli.common import console, handle_errors, print_json
+
+if TYPE_CHECKING:
+    from modelatlas.evals.results import RunResult, RunSummary
 
 Dataset = Annotated[str, typer.Argument(help="JSONL, CSV or a Hugging Face datasets folder.")]
 ModelIds = Annotated[list[str] | None, typer.Option("--model", "-m", help="A model id; repeat for more.")]
@@ -99,9 +102,10 @@ def eval_command(
         _print_estimate(plan, json_out)
         return
     _check_writable({"--report": report, "--samples": samples})
-    run_id, summary = _run(plan, resume, quiet=json_out)
-    _outputs(run_id, summary, plan, json_out, report, samples)
-    _fail_if_failed(run_id, summary)
+    result = _run(plan, resume, quiet=json_out)
+    _outputs(result.run_id, result.summary, plan, json_out, report, samples)
+    _fail_if_failed(result.run_id, result.summary)
+
 
 
 def _resumed(run_id: str, concurrency: int, limit: int | None) -> dict:
@@ -165,9 +169,9 @@ def _check_one(path: str, option: str) -> None:
         target.unlink()
 
 
-def _fail_if_failed(run_id: str, summary: dict) -> None:
+def _fail_if_failed(run_id: str, summary: RunSummary) -> None:
     """Exit non-zero when every answer was an error: such a run is no result (and ranks nowhere)."""
-    if summary.get("status") != "failed":
+    if summary.status != "failed":
         return
     from modelatlas.errors import ModelAtlasError
     from modelatlas.evals.records import load_items
@@ -189,7 +193,7 @@ def _text(value: str | None) -> str | None:
     return value
 
 
-def _run(plan, resume: str | None, quiet: bool):
+def _run(plan, resume: str | None, quiet: bool) -> RunResult:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -232,7 +236,7 @@ def _run(plan, resume: str | None, quiet: bool):
 
 
 def _outputs(
-    run_id: str, summary: dict, plan, json_out: bool, report: str | None, samples: str | None
+    run_id: str, summary: RunSummary, plan, json_out: bool, report: str | None, samples: str | None
 ) -> None:
     from modelatlas.evals import records
 
@@ -261,23 +265,23 @@ def _outputs(
 def _print_estimate(plan, json_out: bool) -> None:
     from modelatlas.evals.estimate import estimate
 
-    rows = estimate(plan)
+    found = estimate(plan)
     if json_out:
-        print_json({"dataset": {"path": plan.dataset.path, "n": plan.dataset.n}, "arms": rows})
+        print_json(found)
         return
     from rich.table import Table
 
     table = Table(title=f"Dry run: {plan.dataset.name}, {plan.dataset.n} items (nothing was sent)")
     for column in ("model", "strategy", "calls", "input tokens", "output tokens (expected / at most)", "USD"):
         table.add_column(column)
-    for r in rows:
-        cost = f"{r['cost_usd_expected']:.4f} – {r['cost_usd_max']:.4f}" if r["priced"] else "unknown price"
+    for r in found.arms:
+        cost = f"{r.cost_usd_expected:.4f} – {r.cost_usd_max:.4f}" if r.priced else "unknown price"
         table.add_row(
-            r["model"],
-            r["strategy"],
-            str(r["calls"]),
-            f"{r['input_tokens']:,}",
-            f"{r['output_tokens_expected']:,} / {r['output_tokens_max']:,}",
+            r.model,
+            r.strategy,
+            str(r.calls),
+            f"{r.input_tokens:,}",
+            f"{r.output_tokens_expected:,} / {r.output_tokens_max:,}",
             cost,
         )
     console().print(table)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from modelatlas.cli.common import console, escape, handle_errors, print_json
+
+if TYPE_CHECKING:
+    from modelatlas.strategies.finetune.outcome import DataCheck
 
 
 @handle_errors
@@ -30,7 +33,14 @@ def finetune_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
 ) -> None:
     """Fine-tune BASE with LoRA on TRAIN and register it as ft/<base-name>/<name>."""
-    from modelatlas.strategies.finetune import clean_leftovers, finetune, make_params, prepare
+    from modelatlas.strategies.finetune import (
+        check_data,
+        clean_leftovers,
+        finetune,
+        make_params,
+        outcome,
+        prepare,
+    )
 
     params = make_params(epochs, lr, lora_r, max_steps, batch_size, seed)
     out = console()
@@ -42,17 +52,16 @@ def finetune_command(
     else:
         with console(stderr=True).status(f"Loading {base} and checking the data..."):
             ready = _quietly(prepare, base, train, val)
-    summary = validation_summary(ready, params)
+    check = check_data(ready, params)
     if not json_out:
-        _print_summary(out, summary)
+        _print_summary(out, check)
     kwargs = dict(val_path=val, name=name, prepared=ready, **params)
     if json_out:
         result = finetune(base, train, **kwargs)
     else:
         result = _with_progress_bar(lambda progress: finetune(base, train, progress=progress, **kwargs))
     if json_out:
-        gone = [interrupted_data(i) for i in interrupted]
-        print_json({"validation": summary, **result_data(result), "interrupted": gone})
+        print_json(outcome(check, result, interrupted))
     else:
         _print_result(out, result)
 
@@ -66,17 +75,6 @@ def _quietly(prepare: Any, *args: Any) -> Any:
         return prepare(*args)
     finally:
         logger.setLevel(level)
-
-
-def interrupted_data(found: Any) -> dict[str, Any]:
-    return {
-        "finetune_id": found.finetune_id,
-        "model": found.model_id,
-        "status": "interrupted",
-        "pid": found.pid,
-        "steps": found.steps,
-        "removed": found.removed,
-    }
 
 
 def _print_interrupted(found: list) -> None:
@@ -94,61 +92,17 @@ def _print_interrupted(found: list) -> None:
             err.print(f"  removed its partial adapter {escape(path)}", soft_wrap=True)
 
 
-def validation_summary(ready: Any, params: dict) -> dict[str, Any]:
-    from modelatlas.strategies.finetune import estimate_seconds
-
-    data = ready.train
-    seconds = estimate_seconds(
-        data.n,
-        params["epochs"],
-        data.total_tokens,
-        batch_size=params["batch_size"],
-        max_steps=params["max_steps"],
-        val_tokens=ready.val.total_tokens if ready.val else 0,
-    )
-    return {
-        "base_model": ready.base.id,
-        "train": data.path,
-        "examples": data.n,
-        "tokens": data.total_tokens,
-        "longest": data.longest,
-        "context_length": data.context_length,
-        "too_long": 0,  # a longer example stops the command before this point
-        "duplicates": [{"line": line, "repeats": first} for line, first in data.duplicates],
-        "data_hash": data.hash,
-        "val_examples": ready.val.n if ready.val else 0,
-        "estimated_seconds": round(seconds, 1),
-    }
-
-
-def result_data(result: Any) -> dict[str, Any]:
-    return {
-        "model": result.model_id,
-        "finetune_id": result.finetune_id,
-        "adapter_path": result.adapter_path,
-        "params": result.params,
-        "steps": len(result.steps),
-        "first_loss": result.steps[0].loss if result.steps else None,
-        "train_loss": result.train_loss,
-        "val_loss": result.val_loss,
-        "seconds": round(result.seconds, 2),
-    }
-
-
-def _print_summary(out: Any, s: dict) -> None:
+def _print_summary(out: Any, s: DataCheck) -> None:
     say = functools.partial(out.print, soft_wrap=True)  # whole lines, whatever the width
-    dupes = s["duplicates"]
-    repeated = ", ".join(f"line {d['line']} repeats line {d['repeats']}" for d in dupes)
-    window = f"{s['context_length']:,}" if s["context_length"] else "unknown"
-    say(f"[bold]Training data[/] {escape(s['train'])} (hash {s['data_hash'][:12]})")
-    say(
-        f"  examples      {s['examples']}"
-        + (f" (+{s['val_examples']} validation)" if s["val_examples"] else "")
-    )
-    say(f"  tokens        {s['tokens']:,} (longest {s['longest']:,}; context window {window})")
+    dupes = s.duplicates
+    repeated = ", ".join(f"line {d.line} repeats line {d.repeats}" for d in dupes)
+    window = f"{s.context_length:,}" if s.context_length else "unknown"
+    say(f"[bold]Training data[/] {escape(s.train)} (hash {s.data_hash[:12]})")
+    say(f"  examples      {s.examples}" + (f" (+{s.val_examples} validation)" if s.val_examples else ""))
+    say(f"  tokens        {s.tokens:,} (longest {s.longest:,}; context window {window})")
     say("  too long      none")
     say(f"  duplicates    {len(dupes)}" + (f" [yellow]({repeated})[/]" if dupes else ""))
-    say(f"  estimated     about {_duration(s['estimated_seconds'])} on this CPU, after loading the model")
+    say(f"  estimated     about {_duration(s.estimated_seconds)} on this CPU, after loading the model")
 
 
 def _with_progress_bar(run: Any) -> Any:

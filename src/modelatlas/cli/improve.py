@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelatlas.cli.common import console, handle_errors, print_json
+
+if TYPE_CHECKING:
+    from modelatlas.evals.results import RunSummary
+    from modelatlas.strategies.results import ImproveReport
 
 Samples = Annotated[
     str | None, typer.Option(help="Write the per-item results, with the exact prompts sent, as JSONL.")
@@ -53,7 +57,7 @@ def improve_command(
     improving.check_few_shot(dataset, train, few_shot, limit)  # before minutes of fine-tuning
     with console(stderr=True).status("Preparing: indexing documents and fine-tuning where asked…"):
         setup = improving.prepare(model, docs=docs, train=train if finetune else None, finetune_args=args)
-    tuned = setup.finetune["model_id"] if setup.finetune else None
+    tuned = setup.finetune.model_id if setup.finetune else None
     setup.approaches = improving.approaches(model, few_shot=few_shot, has_pool=True, kb=setup.kb, tuned=tuned)
     plan = make_plan(
         dataset,
@@ -67,21 +71,21 @@ def improve_command(
         price_per_hour=price_per_hour,
         name=f"improve: {model}",
     )
-    run_id, summary = _run(plan, None, quiet=json_out)
-    result = build_report(summary, setup, price_per_hour)
+    run = _run(plan, None, quiet=json_out)
+    result = build_report(run.summary, setup, price_per_hour)
     _save(result)
     if report:
-        _write_html(result, summary, run_id, plan, report)
+        _write_html(result, run.summary, run.run_id, plan, report)
     if samples:
-        _write_samples(run_id, samples)
+        _write_samples(run.run_id, samples)
     if json_out:
         print_json(result)
         return
-    _outputs(run_id, summary, plan, json_out=False, report=None, samples=None)
+    _outputs(run.run_id, run.summary, plan, json_out=False, report=None, samples=None)
     _table(result)
 
 
-def _write_html(result: dict, summary: dict, run_id: str, plan, path: str) -> None:
+def _write_html(result: ImproveReport, summary: RunSummary, run_id: str, plan, path: str) -> None:
     """The evaluation's HTML report, opened by the improve section."""
     from modelatlas.evals import records
     from modelatlas.evals.report_html import write_html
@@ -99,7 +103,7 @@ def _write_samples(run_id: str, path: str) -> None:
     write_jsonl(records.load_items(run_id), path)
 
 
-def _save(result: dict) -> None:
+def _save(result: ImproveReport) -> None:
     """Keep the report where the studio's Improve page finds it."""
     import json
 
@@ -107,13 +111,14 @@ def _save(result: dict) -> None:
 
     folder = settings().home / "improve"
     settings().make_dirs(folder)  # a home made here is made private
-    (folder / f"{result['run_id']}.json").write_text(json.dumps(result, indent=2, default=str))
+    text = json.dumps(result.model_dump(mode="json"), indent=2)
+    (folder / f"{result.run_id}.json").write_text(text)
 
 
-def _table(result: dict) -> None:
+def _table(result: ImproveReport) -> None:
     from rich.table import Table
 
-    metric = result["metric"]
+    metric = result.metric
     table = Table(
         title=f"Improve: each approach against zero-shot on {metric}",
         title_justify="left",
@@ -133,37 +138,37 @@ def _table(result: dict) -> None:
         "training",
     ):
         table.add_column(column, overflow="fold")
-    for r in result["approaches"]:
-        if r.get("missing"):
+    for r in result.approaches:
+        if r.missing:
             continue
-        stats, vs = r["metrics"][metric], r.get("vs_baseline")
+        stats, vs = r.metrics[metric], r.vs_baseline
         if vs is None:
             delta, p, verdict = "baseline", "", ""
         else:
-            delta = f"{vs['diff']:+.3f}\n{vs['ci_low']:+.3f}…{vs['ci_high']:+.3f}"
-            p = f"{vs['p_value']:.2g}"
-            verdict = {"better": "[green]better[/]", "worse": "[red]worse[/]"}.get(vs["verdict"], "n.s.")
-        if r.get("invalid"):
+            delta = f"{vs.diff:+.3f}\n{vs.ci_low:+.3f}…{vs.ci_high:+.3f}"
+            p = f"{vs.p_value:.2g}"
+            verdict = {"better": "[green]better[/]", "worse": "[red]worse[/]"}.get(vs.verdict, "n.s.")
+        if r.invalid:
             verdict = "[red]no examples[/]"
-        train = f"{r['training_seconds'] / 60:.1f} min" if r.get("training_seconds") else ""
-        tokens = f"{r['context_tokens']:.0f}" if r.get("context_tokens") else "?"
+        train = f"{r.training_seconds / 60:.1f} min" if r.training_seconds else ""
+        tokens = f"{r.context_tokens:.0f}" if r.context_tokens else "?"
         table.add_row(
-            r["approach"],
-            f"{stats['mean']:.3f}",
+            r.approach,
+            f"{stats.mean:.3f}",
             delta,
             p,
             verdict,
-            f"{r['cost_per_1k']:.4f}",
-            _s(r["latency_p50"]),
-            _s(r["latency_p95"]),
+            f"{r.cost_per_1k:.4f}",
+            _s(r.latency_p50),
+            _s(r.latency_p95),
             tokens,
             train,
         )
     out = console()
     out.print(table)
-    for note in result["notes"]:
+    for note in result.notes:
         out.print(f"[dim]{note}[/]")
-    out.print(f"\n[bold]Recommendation:[/] {result['recommendation']}")
+    out.print(f"\n[bold]Recommendation:[/] {result.recommendation}")
 
 
 def _s(value) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelatlas.cli.common import console, handle_errors, print_json
+
+if TYPE_CHECKING:
+    from modelatlas.evals.results import Leaderboard
 
 app = typer.Typer(help="Evaluation runs: list, show, compare, export.", no_args_is_help=True)
 
@@ -71,16 +74,14 @@ def compare(run_a: str, run_b: str, json_out: Annotated[bool, typer.Option("--js
         return
     from rich.table import Table
 
-    same = "same dataset: paired test" if result["same_dataset"] else "different datasets: no paired test"
+    same = "same dataset: paired test" if result.same_dataset else "different datasets: no paired test"
     table = Table(title=f"{run_a} (a) against {run_b} (b) · {same}", title_justify="left")
     for column in ("arm", "metric", "a", "b", "a − b", "95% CI", "p", "verdict"):
         table.add_column(column)
-    for r in result["rows"]:
-        ci = f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if "ci_low" in r else ""
-        p = f"{r['p_value']:.3g}" if "p_value" in r else ""
-        table.add_row(
-            r["arm"], r["metric"], _num(r["a"]), _num(r["b"]), _num(r["diff"]), ci, p, r.get("verdict", "")
-        )
+    for r in result.rows:
+        ci = f"[{r.ci_low:.3f}, {r.ci_high:.3f}]" if r.paired else ""
+        p = f"{r.p_value:.3g}" if r.paired else ""
+        table.add_row(r.arm, r.metric, _num(r.a), _num(r.b), _num(r.diff), ci, p, r.verdict or "")
     console().print(table)
 
 
@@ -98,41 +99,41 @@ def leaderboard(
     from modelatlas.evals.leaderboard import across_runs
 
     board = across_runs(dataset, metric)
-    if dataset and dataset not in board["datasets"]:
-        known = ", ".join(board["datasets"]) or "none yet"
+    if dataset and dataset not in board.datasets:
+        known = ", ".join(board.datasets) or "none yet"
         raise ConfigError(f"No run on a dataset named {dataset!r}.", hint=f"Datasets: {known}.")
-    if metric and board["metric"] != metric:
-        known = ", ".join(board["metrics"]) or "none yet"
+    if metric and board.metric != metric:
+        known = ", ".join(board.metrics) or "none yet"
         raise ConfigError(f"No run scored {metric!r}.", hint=f"Metrics: {known}.")
     if json_out:
         print_json(board)
         return
-    if not board["entries"]:
+    if not board.entries:
         console().print("No runs yet. Make one: modelatlas eval DATASET -m MODEL")
         return
     _print_board(board)
 
 
-def _print_board(board: dict) -> None:
+def _print_board(board: Leaderboard) -> None:
     from rich.table import Table
 
     from modelatlas.evals.report_terminal import fmt_ci, fmt_cost
 
-    table = Table(title=f"Leaderboard on {board['metric']} across runs", title_justify="left")
-    for column in ("#", "model", "strategy", "dataset", "run", board["metric"], "n", "p50 s", "$/1k"):
+    table = Table(title=f"Leaderboard on {board.metric} across runs", title_justify="left")
+    for column in ("#", "model", "strategy", "dataset", "run", board.metric, "n", "p50 s", "$/1k"):
         table.add_column(column, justify="right" if column in ("#", "n", "p50 s", "$/1k") else "left")
-    for rank, e in enumerate(board["entries"], 1):
-        p50 = "-" if e["latency_p50"] is None else f"{e['latency_p50']:.2f}"
+    for rank, e in enumerate(board.entries, 1):
+        p50 = "-" if e.latency_p50 is None else f"{e.latency_p50:.2f}"
         table.add_row(
             str(rank),
-            e["model_id"],
-            e["strategy"],
-            e["dataset"],
-            e["run_id"],
+            e.model_id,
+            e.strategy,
+            e.dataset,
+            e.run_id,
             fmt_ci(e),
-            str(e["n"]),
+            str(e.n),
             p50,
-            fmt_cost(e["cost_per_1k"]),
+            fmt_cost(e.cost_per_1k),
         )
     console().print(table)
 

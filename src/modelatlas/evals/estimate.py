@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from modelatlas.errors import MissingAPIKeyError
 from modelatlas.evals.plan import Plan
+from modelatlas.evals.results import ArmEstimate, Estimate, EstimateDataset
 from modelatlas.strategies.prompting import examples_for, render
 
 
-def estimate(plan: Plan) -> list[dict]:
+def estimate(plan: Plan) -> Estimate:
     """Per arm: calls, prompt tokens, output tokens (expected and at most), and USD cost."""
     from modelatlas.catalog.resolve import resolve
 
@@ -27,19 +28,19 @@ def estimate(plan: Plan) -> list[dict]:
         most_out = plan.max_tokens * plan.dataset.n
         price = record.price
         rows.append(
-            {
-                "model": model_id,
-                "strategy": strategy.name,
-                "calls": plan.dataset.n,
-                "input_tokens": prompt_tokens,
-                "output_tokens_expected": expected_out,
-                "output_tokens_max": most_out,
-                "cost_usd_expected": price.cost(prompt_tokens, expected_out) if price else 0.0,
-                "cost_usd_max": price.cost(prompt_tokens, most_out) if price else 0.0,
-                "priced": price is not None or record.hosting == "local",
-            }
+            ArmEstimate(
+                model=model_id,
+                strategy=strategy.name,
+                calls=plan.dataset.n,
+                input_tokens=prompt_tokens,
+                output_tokens_expected=expected_out,
+                output_tokens_max=most_out,
+                cost_usd_expected=price.cost(prompt_tokens, expected_out) if price else 0.0,
+                cost_usd_max=price.cost(prompt_tokens, most_out) if price else 0.0,
+                priced=price is not None or record.hosting == "local",
+            )
         )
-    return rows
+    return Estimate(dataset=EstimateDataset(path=plan.dataset.path, n=plan.dataset.n), arms=rows)
 
 
 def _counter(record):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modelatlas.errors import ConfigError
+from modelatlas.evals.results import RunSummary
 from modelatlas.evals.types import ItemResult
 
 CSV_FIELDS = [
@@ -154,6 +155,7 @@ def write_csv(results: Iterable[ItemResult], path: str | Path) -> Path:
     return atomic_write(path, buffer.getvalue())
 
 
-def write_json(summary: dict[str, Any], path: str | Path) -> Path:
+def write_json(summary: RunSummary, path: str | Path) -> Path:
     """The summary (from :func:`modelatlas.evals.summary.summarize`) as indented JSON."""
-    return atomic_write(path, json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    data = summary.model_dump(mode="json")  # the shape `eval --json` prints
+    return atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")

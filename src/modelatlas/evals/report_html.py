@@ -13,6 +13,7 @@ import jinja2
 from modelatlas.errors import MissingExtraError
 from modelatlas.evals.report_files import atomic_write
 from modelatlas.evals.report_terminal import fmt, fmt_ci, fmt_cost
+from modelatlas.evals.results import MetricSummary, RunSummary
 from modelatlas.evals.types import Item, ItemResult, arm_label
 
 TEXT_LIMIT = 400  # characters of an input or output shown per cell
@@ -89,24 +90,24 @@ def _truncate(text: str | None, limit: int = TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _metric_chart(go, summary: dict[str, Any], name: str):
-    rows = [m for m in summary["models"] if m["metrics"][name]["mean"] is not None]
-    means = [m["metrics"][name]["mean"] for m in rows]
-    lows = [m["metrics"][name]["ci_low"] for m in rows]
-    highs = [m["metrics"][name]["ci_high"] for m in rows]
+def _metric_chart(go, summary: RunSummary, name: str):
+    rows = [m for m in summary.models if m.metrics[name].mean is not None]
+    means = [m.metrics[name].mean for m in rows]
+    lows = [m.metrics[name].ci_low for m in rows]
+    highs = [m.metrics[name].ci_high for m in rows]
     error = {
         "type": "data",
         "array": [(h - y) if h is not None else 0 for y, h in zip(means, highs)],
         "arrayminus": [(y - lo) if lo is not None else 0 for y, lo in zip(means, lows)],
     }
-    fig = go.Figure(go.Bar(x=[m["model"] for m in rows], y=means, error_y=error))
+    fig = go.Figure(go.Bar(x=[m.model for m in rows], y=means, error_y=error))
     return fig.update_layout(yaxis_title=f"{name} (95% CI)", xaxis_title="arm")
 
 
-def _cost_chart(go, summary: dict[str, Any], name: str):
-    rows = [m for m in summary["models"] if m["metrics"][name]["mean"] is not None]
-    x, y = [m["cost_usd"] for m in rows], [m["metrics"][name]["mean"] for m in rows]
-    labels = [m["model"] for m in rows]
+def _cost_chart(go, summary: RunSummary, name: str):
+    rows = [m for m in summary.models if m.metrics[name].mean is not None]
+    x, y = [m.cost_usd for m in rows], [m.metrics[name].mean for m in rows]
+    labels = [m.model for m in rows]
     point = go.Scatter(x=x, y=y, text=labels, mode="markers+text", textposition="top center")
     return go.Figure(point).update_layout(xaxis_title="cost (USD)", yaxis_title=name)
 
@@ -125,9 +126,9 @@ def _latency_chart(go, results: Sequence[ItemResult], arms: list[str]):
     return fig.update_layout(yaxis_title="latency per item (s)", showlegend=False)
 
 
-def _charts(summary: dict[str, Any], results: Sequence[ItemResult], names: list[str]) -> list[tuple]:
+def _charts(summary: RunSummary, results: Sequence[ItemResult], names: list[str]) -> list[tuple]:
     go, pio, _ = _plotly()
-    arms = [m["model"] for m in summary["models"]]
+    arms = summary.arm_labels
     figures = [(f"{name} by arm", _metric_chart(go, summary, name)) for name in names]
     if names:
         figures.append((f"{names[0]} against cost", _cost_chart(go, summary, names[0])))
@@ -147,33 +148,36 @@ def _charts(summary: dict[str, Any], results: Sequence[ItemResult], names: list[
     return html
 
 
-def _board(summary: dict[str, Any], names: list[str]) -> list[dict]:
+def _board(summary: RunSummary, names: list[str]) -> list[dict[str, Any]]:
+    """The leaderboard's rows as the template shows them (text cells)."""
     board = []
-    for rank, m in enumerate(summary["models"]):
-        best = rank == 0 and bool(names) and m["metrics"][names[0]]["mean"] is not None
-        latency = m["latency"]["p50"]
+    for rank, m in enumerate(summary.models):
+        best = rank == 0 and bool(names) and m.metrics[names[0]].mean is not None
+        latency = m.latency.p50
         board.append(
-            {"model": m["model"], "n": m["n"], "errors": m["errors"], "best": best, "cached": m["cached"]}
-            | {"cells": [fmt_ci(m["metrics"][name]) for name in names]}
-            | {"latency": "-" if latency is None else f"{latency:.2f}s", "speed": fmt(m["tokens_per_s"], 1)}
-            | {"cost": fmt_cost(m["cost_usd"])}
+            {"model": m.model, "n": m.n, "errors": m.errors, "best": best, "cached": m.cached}
+            | {"cells": [fmt_ci(m.metrics[name]) for name in names]}
+            | {"latency": "-" if latency is None else f"{latency:.2f}s", "speed": fmt(m.tokens_per_s, 1)}
+            | {"cost": fmt_cost(m.cost_usd)}
         )
     return board
 
 
-def _tables(summary: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+def _tables(summary: RunSummary) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pairwise and judge rows as the template shows them (numbers as text)."""
     pairwise = [
-        r
+        r.model_dump()
         | {
-            "diff": fmt(r["diff"], 3),
-            "ci": "-" if r["ci_low"] is None else f"[{fmt(r['ci_low'], 3)}, {fmt(r['ci_high'], 3)}]",
-            "p": "-" if r["p_value"] is None else f"{r['p_value']:.3g}",
+            "diff": fmt(r.diff, 3),
+            "ci": "-" if r.ci_low is None else f"[{fmt(r.ci_low, 3)}, {fmt(r.ci_high, 3)}]",
+            "p": "-" if r.p_value is None else f"{r.p_value:.3g}",
         }
-        for r in summary.get("pairwise", [])
+        for r in summary.pairwise
     ]
     judge = [
-        r | {"rate": fmt_ci({"mean": r["a_win_rate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]})}
-        for r in summary.get("judge_pairwise", [])
+        r.model_dump()
+        | {"rate": fmt_ci(MetricSummary(mean=r.a_win_rate, ci_low=r.ci_low, ci_high=r.ci_high))}
+        for r in summary.judge_pairwise
     ]
     return pairwise, judge
 
@@ -214,7 +218,7 @@ def item_rows(
 
 
 def write_html(
-    summary: dict[str, Any],
+    summary: RunSummary,
     results: Sequence[ItemResult],
     items: Sequence[Item],
     path: str | Path,
@@ -225,9 +229,8 @@ def write_html(
     """Write the report to ``path`` (atomically) and return the path. ``intro_html`` (already
     escaped) goes first, under the header: the `improve` command puts its comparison there."""
     _, _, get_plotlyjs = _plotly()
-    models = summary.get("models", [])
-    names = list(models[0]["metrics"]) if models else []
-    arms = [m["model"] for m in models]
+    names = summary.metric_names
+    arms = summary.arm_labels
     rows = item_rows(results, items, arms, names[0] if names else None)
     pairwise, judge = _tables(summary)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)

@@ -1,19 +1,28 @@
-"""Turn a run's item results into the JSON-ready summary every report reads.
+"""Turn a run's item results into the :class:`RunSummary` every report reads.
 
-The shape is fixed (the CLI prints it for ``--json``); see :func:`summarize`. Means come from each
-metric's own ``aggregate`` (so corpus metrics are right) and intervals from a seeded bootstrap
-that recomputes that aggregate on resampled items. No NaN is ever emitted: a missing number is None.
+Its JSON shape is fixed (the CLI prints it for ``--json``); see :mod:`modelatlas.evals.results`.
+Means come from each metric's own ``aggregate`` (so corpus metrics are right) and intervals from a
+seeded bootstrap that recomputes that aggregate on resampled items. No NaN is ever emitted: a
+missing number is None.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
-from typing import Any
 
 from modelatlas.evals import stats
 from modelatlas.evals.metrics.base import Metric
+from modelatlas.evals.results import (
+    ArmSummary,
+    DatasetInfo,
+    JudgeWinRate,
+    Latency,
+    MetricSummary,
+    PairwiseTest,
+    RunSummary,
+    Tokens,
+)
 from modelatlas.evals.types import ItemResult, PairResult, RunInfo, Score, arm_label
 
 NO_DIFFERENCE = "no significant difference"
@@ -27,29 +36,28 @@ def summarize(
     seed: int = 0,
     *,
     resamples: int = stats.RESAMPLES,
-) -> dict[str, Any]:
+) -> RunSummary:
     """The run's summary: per-arm metrics with CIs, latency, tokens, cost, and pairwise tests."""
     arms = _group_by_arm(results)
     names = _item_metrics(metrics, results, pairs)
     models = [_arm_summary(rs, {k: metrics[k] for k in names}, seed, resamples) for rs in arms.values()]
     if names:
         models = _rank(models, names, metrics)
-    order = [m["model"] for m in models]
+    order = [m.model for m in models]
     pairwise = [
         _compare(a, b, name, metrics[name], arms, seed, resamples)
         for a, b in itertools.combinations(order, 2)
         for name in names
     ]
-    summary = {
-        "run_id": run.id,
-        "name": run.name,
-        "status": run.status,
-        "dataset": {"path": run.dataset_path, "hash": run.dataset_hash, "n": run.dataset_n},
-        "models": models,
-        "pairwise": pairwise,
-        "judge_pairwise": _judge_pairwise(pairs, seed, resamples),
-    }
-    return _clean(summary)
+    return RunSummary(
+        run_id=run.id,
+        name=run.name,
+        status=run.status,
+        dataset=DatasetInfo(path=run.dataset_path, hash=run.dataset_hash, n=run.dataset_n),
+        models=models,
+        pairwise=pairwise,
+        judge_pairwise=_judge_pairwise(pairs, seed, resamples),
+    )
 
 
 def _group_by_arm(results: list[ItemResult]) -> dict[str, list[ItemResult]]:
@@ -81,73 +89,77 @@ def _stat(metric: Metric, scores: list[Score]):
     return lambda indices: metric.aggregate([scores[i] for i in indices])
 
 
-def _metric_summary(metric: Metric, results: list[ItemResult], name: str, seed: int, resamples: int):
+def _metric_summary(
+    metric: Metric, results: list[ItemResult], name: str, seed: int, resamples: int
+) -> MetricSummary:
     scores = [r.scores[name] for r in results if name in r.scores]  # unscored items are left out
     low, high = stats.bootstrap_ci(len(scores), _stat(metric, scores), resamples=resamples, seed=seed)
-    return {
-        "mean": metric.aggregate(scores) if scores else None,
-        "ci_low": low,
-        "ci_high": high,
-        "errors": sum(1 for s in scores if s.error is not None),
-        "n": sum(1 for s in scores if s.ok),
-    }
+    return MetricSummary(
+        mean=metric.aggregate(scores) if scores else None,
+        ci_low=low,
+        ci_high=high,
+        errors=sum(1 for s in scores if s.error is not None),
+        n=sum(1 for s in scores if s.ok),
+    )
 
 
-def _arm_summary(results: list[ItemResult], metrics: dict[str, Metric], seed: int, resamples: int):
+def _arm_summary(
+    results: list[ItemResult], metrics: dict[str, Metric], seed: int, resamples: int
+) -> ArmSummary:
     first = results[0]
     live = [r.output for r in results if not r.output.cached and r.output.error is None]
     latency = stats.percentiles([o.latency_s for o in live])
     ttft = stats.percentiles([o.ttft_s for o in live], (50,))
     seconds = sum(o.latency_s or 0.0 for o in live)
     produced = sum(o.usage.output_tokens for o in live)
-    return {
-        "model": arm_label(first.model, first.strategy),
-        "model_id": first.model,
-        "strategy": first.strategy,
-        "n": len(results),
-        "errors": sum(1 for r in results if r.output.error is not None),
-        "metrics": {
+    return ArmSummary(
+        model=arm_label(first.model, first.strategy),
+        model_id=first.model,
+        strategy=first.strategy,
+        n=len(results),
+        errors=sum(1 for r in results if r.output.error is not None),
+        metrics={
             name: _metric_summary(metric, results, name, seed, resamples) for name, metric in metrics.items()
         },
-        "latency": {f"p{q}": latency[q] for q in (50, 90, 95, 99)} | {"ttft_p50": ttft[50]},
-        "tokens": {
-            "input": sum(r.output.usage.input_tokens for r in results),
-            "output": sum(r.output.usage.output_tokens for r in results),
-        },
-        "tokens_per_s": produced / seconds if live and seconds > 0 else None,
-        "cost_usd": sum(r.output.usage.cost_usd for r in results),
-        "cached": sum(1 for r in results if r.output.cached),
-        # Prompt size (few-shot and RAG make prompts longer) and what the context guard left out.
-        "context_tokens": _mean(
-            [r.output.prompt_tokens for r in results if r.output.prompt_tokens is not None]
+        latency=Latency(
+            p50=latency[50], p90=latency[90], p95=latency[95], p99=latency[99], ttft_p50=ttft[50]
         ),
-        "dropped": sum(r.output.dropped for r in results),
+        tokens=Tokens(
+            input=sum(r.output.usage.input_tokens for r in results),
+            output=sum(r.output.usage.output_tokens for r in results),
+        ),
+        tokens_per_s=produced / seconds if live and seconds > 0 else None,
+        cost_usd=sum(r.output.usage.cost_usd for r in results),
+        cached=sum(1 for r in results if r.output.cached),
+        # Prompt size (few-shot and RAG make prompts longer) and what the context guard left out.
+        context_tokens=_mean([r.output.prompt_tokens for r in results if r.output.prompt_tokens is not None]),
+        dropped=sum(r.output.dropped for r in results),
         # Few-shot: examples fewer than asked (any reason), and on how many items.
-        "examples_short": sum(r.output.examples_short for r in results),
-        "items_short": sum(1 for r in results if r.output.examples_short),
-        "items_without_examples": sum(1 for r in results if r.output.examples == 0),
-    }
+        examples_short=sum(r.output.examples_short for r in results),
+        items_short=sum(1 for r in results if r.output.examples_short),
+        items_without_examples=sum(1 for r in results if r.output.examples == 0),
+    )
 
 
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _rank(models: list[dict], names: list[str], metrics: dict[str, Metric]) -> list[dict]:
+def _rank(models: list[ArmSummary], names: list[str], metrics: dict[str, Metric]) -> list[ArmSummary]:
     """Best first by the first metric, ties broken by the next ones; no value goes last."""
 
-    def key(m: dict):
+    def key(m: ArmSummary):
         parts = []
         for name in names:
             sign = -1.0 if metrics[name].higher_is_better else 1.0
-            mean = _finite(m["metrics"][name]["mean"])
+            mean = m.metrics[name].mean
             parts.append((mean is None, sign * round(mean, 6) if mean is not None else 0.0))
         return parts
 
     return sorted(models, key=key)
 
 
-def _compare(a: str, b: str, name: str, metric: Metric, arms, seed: int, resamples: int) -> dict:
+def _compare(a: str, b: str, name: str, metric: Metric, arms, seed: int, resamples: int) -> PairwiseTest:
     """Paired comparison of two arms on one metric, over the items both scored ok."""
     by_item_a = {r.item_id: s for r in arms[a] if (s := r.scores.get(name)) is not None and s.ok}
     by_item_b = {r.item_id: s for r in arms[b] if (s := r.scores.get(name)) is not None and s.ok}
@@ -167,21 +179,21 @@ def _compare(a: str, b: str, name: str, metric: Metric, arms, seed: int, resampl
     verdict = NO_DIFFERENCE
     if significant and diff is not None:
         verdict = "a better" if (diff > 0) == metric.higher_is_better else "b better"
-    return {
-        "a": a,
-        "b": b,
-        "metric": name,
-        "diff": diff,
-        "ci_low": low,
-        "ci_high": high,
-        "p_value": p_value,
-        "test": "mcnemar" if metric.binary else "permutation",
-        "significant": significant,
-        "verdict": verdict,
-    }
+    return PairwiseTest(
+        a=a,
+        b=b,
+        metric=name,
+        diff=diff,
+        ci_low=low,
+        ci_high=high,
+        p_value=p_value,
+        test="mcnemar" if metric.binary else "permutation",
+        significant=significant,
+        verdict=verdict,
+    )
 
 
-def _judge_pairwise(pairs: Sequence[PairResult], seed: int, resamples: int) -> list[dict]:
+def _judge_pairwise(pairs: Sequence[PairResult], seed: int, resamples: int) -> list[JudgeWinRate]:
     """Win rate of A over B per (a, b, metric); verdicts given as (b, a) are turned around."""
     groups: dict[tuple[str, str, str], list[Score]] = {}
     for p in pairs:
@@ -198,31 +210,8 @@ def _judge_pairwise(pairs: Sequence[PairResult], seed: int, resamples: int) -> l
         rate = sum(values) / len(values) if values else None
         errors = sum(1 for s in scores if s.error is not None)
         rows.append(
-            {"a": a, "b": b, "metric": name, "a_win_rate": rate, "ci_low": low, "ci_high": high}
-            | {"n": len(values), "errors": errors}
+            JudgeWinRate(
+                a=a, b=b, metric=name, a_win_rate=rate, ci_low=low, ci_high=high, n=len(values), errors=errors
+            )
         )
     return rows
-
-
-def _finite(value) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _clean(value):
-    """Plain JSON types only: numpy numbers become Python ones, NaN and infinities None."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return value
-    if hasattr(value, "item"):  # a numpy scalar
-        return _clean(value.item())
-    if isinstance(value, float):
-        return _finite(value)
-    return value

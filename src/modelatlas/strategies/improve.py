@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelatlas.errors import ConfigError
+from modelatlas.strategies.results import TunedModel
 
 BASELINE = "zero-shot"
 
@@ -28,7 +29,7 @@ class Approach:
 class Setup:
     approaches: list[Approach]
     kb: str | None = None
-    finetune: dict | None = None  # model id, seconds, reused, losses
+    finetune: TunedModel | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -88,7 +89,7 @@ def prepare(model: str, *, docs: str | None, train: str | None, progress=None, f
     return Setup(approaches=[], kb=kb, finetune=tuned, notes=notes)
 
 
-def _finetune(record, train: str, args: dict, progress, notes: list[str]) -> dict:
+def _finetune(record, train: str, args: dict, progress, notes: list[str]) -> TunedModel:
     if record.hosting != "local":
         raise ConfigError(
             f"Fine-tuning runs here, on a local base model; {record.id} is hosted.",
@@ -102,21 +103,21 @@ def _finetune(record, train: str, args: dict, progress, notes: list[str]) -> dic
     if found is not None:
         lineage = found.lineage or {}
         notes.append(f"Reused the fine-tune {found.id} (same base, data and settings).")
-        return {
-            "model_id": found.id,
-            "seconds": lineage.get("seconds"),
-            "train_loss": lineage.get("train_loss"),
-            "val_loss": lineage.get("val_loss"),
-            "reused": True,
-        }
+        return TunedModel(
+            model_id=found.id,
+            seconds=lineage.get("seconds"),
+            train_loss=lineage.get("train_loss"),
+            val_loss=lineage.get("val_loss"),
+            reused=True,
+        )
     result = finetune(record.id, train, progress=progress, prepared=ready, **args)
     notes.append(
         f"Fine-tuned {result.model_id} in {result.seconds:.0f} s (train loss {result.train_loss:.3f})."
     )
-    return {
-        "model_id": result.model_id,
-        "seconds": result.seconds,
-        "train_loss": result.train_loss,
-        "val_loss": result.val_loss,
-        "reused": False,
-    }
+    return TunedModel(
+        model_id=result.model_id,
+        seconds=result.seconds,
+        train_loss=result.train_loss,
+        val_loss=result.val_loss,
+        reused=False,
+    )

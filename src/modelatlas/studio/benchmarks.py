@@ -14,15 +14,15 @@ router = APIRouter()
 @router.get("/benchmarks")
 def benchmarks_page(request: Request, dataset: str = "", metric: str = ""):
     board = across_runs(dataset or None, metric or None)
-    entries, metric = board["entries"], board["metric"]
-    if len({e["run_id"] for e in entries}) > 1:
-        entries = [e | {"label": f"{e['label']} ({e['run_id']})"} for e in entries]
+    entries, metric = board.entries, board.metric
+    if len({e.run_id for e in entries}) > 1:
+        entries = [e.model_copy(update={"label": f"{e.label} ({e.run_id})"}) for e in entries]
     return render(
         request,
         "benchmarks.html",
         entries=entries,
-        datasets=board["datasets"],
-        metrics=board["metrics"],
+        datasets=board.datasets,
+        metrics=board.metrics,
         dataset=dataset,
         metric=metric,
         figures=charts.figures(entries, metric),

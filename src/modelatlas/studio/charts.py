@@ -1,13 +1,33 @@
 """Plotly figures as plain data (``{"data": [...], "layout": {...}}``); studio.js draws them with the
-plotly.js the studio serves. Each figure plots leaderboard entries: dicts with ``label``, ``mean``,
-``ci_low``, ``ci_high``, ``cost_per_1k`` and ``latency_p50``."""
+plotly.js the studio serves. Each figure plots entries with ``label``, ``mean``, ``ci_low``,
+``ci_high``, ``cost_per_1k`` and ``latency_p50`` (a leaderboard entry, an improve approach)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
 
 COLOUR = "#2457a6"
 
 
-def figures(entries: list[dict], metric: str, per: str = "model") -> list[tuple[str, dict, str]]:
+class Entry(Protocol):
+    """What a chart reads of each thing it plots."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def mean(self) -> float | None: ...
+    @property
+    def ci_low(self) -> float | None: ...
+    @property
+    def ci_high(self) -> float | None: ...
+    @property
+    def cost_per_1k(self) -> float | None: ...
+    @property
+    def latency_p50(self) -> float | None: ...
+
+
+def figures(entries: Sequence[Entry], metric: str, per: str = "model") -> list[tuple[str, dict, str]]:
     """(element id, figure, caption) of quality with its CI, quality against cost and against latency."""
     if not entries or not metric:
         return []
@@ -18,15 +38,15 @@ def figures(entries: list[dict], metric: str, per: str = "model") -> list[tuple[
     ]
 
 
-def quality_chart(entries: list[dict], metric: str) -> dict:
+def quality_chart(entries: Sequence[Entry], metric: str) -> dict:
     """One bar per entry with its 95% confidence interval."""
-    shown = [e for e in entries if e["mean"] is not None]
-    means = [e["mean"] for e in shown]
-    above = [(e["ci_high"] - e["mean"]) if e["ci_high"] is not None else 0 for e in shown]
-    below = [(e["mean"] - e["ci_low"]) if e["ci_low"] is not None else 0 for e in shown]
+    shown = [e for e in entries if e.mean is not None]
+    means = [e.mean for e in shown]
+    above = [(e.ci_high - e.mean) if e.ci_high is not None else 0 for e in shown]
+    below = [(e.mean - e.ci_low) if e.ci_low is not None else 0 for e in shown]
     bar = {
         "type": "bar",
-        "x": [e["label"] for e in shown],
+        "x": [e.label for e in shown],
         "y": means,
         "marker": {"color": COLOUR},
         "error_y": {"type": "data", "array": above, "arrayminus": below, "visible": True},
@@ -35,22 +55,22 @@ def quality_chart(entries: list[dict], metric: str) -> dict:
     return {"data": [bar], "layout": _layout(None, f"{metric} (95% CI)")}
 
 
-def cost_chart(entries: list[dict], metric: str) -> dict:
+def cost_chart(entries: Sequence[Entry], metric: str) -> dict:
     return _scatter(entries, metric, "cost_per_1k", "USD per 1,000 items")
 
 
-def latency_chart(entries: list[dict], metric: str) -> dict:
+def latency_chart(entries: Sequence[Entry], metric: str) -> dict:
     return _scatter(entries, metric, "latency_p50", "median latency per item (s)")
 
 
-def _scatter(entries: list[dict], metric: str, key: str, title: str) -> dict:
-    shown = [e for e in entries if e["mean"] is not None and e.get(key) is not None]
+def _scatter(entries: Sequence[Entry], metric: str, key: str, title: str) -> dict:
+    shown = [e for e in entries if e.mean is not None and getattr(e, key) is not None]
     points = {
         "type": "scatter",
         "mode": "markers+text",
-        "x": [e[key] for e in shown],
-        "y": [e["mean"] for e in shown],
-        "text": [e["label"] for e in shown],
+        "x": [getattr(e, key) for e in shown],
+        "y": [e.mean for e in shown],
+        "text": [e.label for e in shown],
         "textposition": "top center",
         "cliponaxis": False,
         "marker": {"color": COLOUR, "size": 10},

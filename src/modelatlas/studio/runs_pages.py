@@ -39,10 +39,10 @@ def run_page(request: Request, run_id: str, metric: str = "", items: str = ""):
 
     run = _known(run_id)
     summary = summary_of(run)
-    names = list(summary["models"][0]["metrics"]) if summary["models"] else []
+    names = summary.metric_names
     metric = metric if metric in names else (names[0] if names else "")
     entries = arm_entries(summary, metric) if metric else []
-    arms = [m["model"] for m in summary["models"]]
+    arms = summary.arm_labels
     rows = item_rows(records.load_items(run_id), _dataset_items(run), arms, names[0] if names else None)
     shown = rows if items == "all" else rows[:ITEMS_SHOWN]
     return render(
