@@ -8,11 +8,14 @@ an HTML report, and what to do next. Cached answers make a second run take secon
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelatlas.cli.common import console, handle_errors
+
+if TYPE_CHECKING:
+    from modelatlas.evals.results import RunSummary
 
 DEMO_MODELS = ["local/smollm2-135m-instruct", "local/gemma-3-270m"]
 DEMO_STRATEGIES = ["zero-shot", "few-shot:3"]
@@ -53,9 +56,9 @@ def demo(
         max_tokens=96,
         name="demo: edtech support",
     )
-    run_id, summary = _run(plan, None, quiet=False)
-    _outputs(run_id, summary, plan, json_out=False, report=report, samples=None)
-    _next_steps(summary, report)
+    result = _run(plan, None, quiet=False)
+    _outputs(result.run_id, result.summary, plan, json_out=False, report=report, samples=None)
+    _next_steps(result.summary, report)
 
 
 def example_folder() -> Path:
@@ -71,12 +74,12 @@ def example_folder() -> Path:
     )
 
 
-def _next_steps(summary: dict, report: str) -> None:
-    best = summary["models"][0] if summary["models"] else None
+def _next_steps(summary: RunSummary, report: str) -> None:
+    best = summary.models[0] if summary.models else None
     out = console()
     out.print(f"\nOpen the report: [bold]{Path(report).resolve()}[/] (it works offline).")
     if best:
-        out.print(f"Best arm here: [bold]{best['model']}[/].")
+        out.print(f"Best arm here: [bold]{best.model}[/].")
         out.print("Serve it:        modelatlas keys create my-app   (prints the API key once)")
-        out.print(f"                 modelatlas serve --model {best['model_id']}")
+        out.print(f"                 modelatlas serve --model {best.model_id}")
     out.print("Explore it all:  modelatlas studio --open")
