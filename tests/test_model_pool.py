@@ -133,3 +133,35 @@ def test_the_pool_closes_a_real_llama_cpp_model_at_the_last_release(smollm2_path
     same, first, still, freed = run(scenario())
     assert same and first.usage.output_tokens >= 1
     assert still and freed
+
+
+def test_an_evaluation_closes_the_models_it_opened(tmp_path, smollm2_path):
+    """The runner takes its models from the shared pool and releases them when the run ends:
+    none of the run's models (SmolLM2 on llama.cpp, the echo model) stays open after it."""
+    import json
+
+    from modelatlas import evals
+    from modelatlas.backends.pool import shared_pool
+    from modelatlas.catalog import user
+    from modelatlas.evals.plan import make_plan
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(json.dumps({"id": "q1", "input": "Say hi", "reference": "hi"}) + "\n")
+    user.add(ModelRecord(id="local/smol", backend="llamacpp", location=smollm2_path, mode="chat"))
+    user.add(ModelRecord(id="test/echo", backend="echo"))
+    plan = make_plan(str(qa), ["local/smol", "test/echo"], metrics=["f1"], max_tokens=2)
+
+    during: dict[str, object] = {}
+
+    def progress(label: str) -> None:  # called as each item finishes: the run's models are open
+        during.update({m.id: m for m in shared_pool().models if m.id in plan.models})
+
+    async def scenario():
+        result = await evals.evaluate(plan, progress)
+        return result, [m.id for m in shared_pool().models]
+
+    result, left = run(scenario())
+    assert len(result.summary.models) == 2
+    assert sorted(during) == ["local/smol", "test/echo"]  # the run's models came from the pool
+    assert all(m._closed and not m._loaded for m in during.values())  # and were closed after it
+    assert "local/smol" not in left and "test/echo" not in left

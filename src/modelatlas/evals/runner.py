@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from itertools import combinations
 
 from modelatlas.backends.model import Model
+from modelatlas.backends.pool import ModelSettings, shared_pool
 from modelatlas.errors import ConfigError
 from modelatlas.evals import owner, records
 from modelatlas.evals.answer import answer, score_all
@@ -57,7 +59,8 @@ async def execute(plan: Plan, run: RunInfo, progress: Progress | None = None) ->
     owner.claim(run.id)
     heart = asyncio.create_task(owner.beating(run.id))
     try:
-        await _work(plan, run, progress)
+        async with AsyncExitStack() as opened:  # the models this run opens, closed after it
+            await _work(plan, run, progress, opened)
     except BaseException:
         records.set_status(run.id, "interrupted")
         raise
@@ -66,11 +69,11 @@ async def execute(plan: Plan, run: RunInfo, progress: Progress | None = None) ->
     records.set_status(run.id, "failed" if records.all_failed(run.id) else "done")
 
 
-async def _work(plan: Plan, run: RunInfo, progress: Progress | None) -> None:
-    models = {m: _load(m, plan) for m in plan.models}
+async def _work(plan: Plan, run: RunInfo, progress: Progress | None, opened: AsyncExitStack) -> None:
+    models = {m: await _load(m, plan, opened) for m in plan.models}
     ctx = Context(
-        judge=_load(plan.judge, plan) if plan.judge else None,
-        embedder=_embedder(plan),
+        judge=await _load(plan.judge, plan, opened) if plan.judge else None,
+        embedder=await _embedder(plan, opened),
         options=plan.metric_options,
     )
     if any(s.select == "similar" for s in plan.strategies) and plan.ranked is None:
@@ -170,20 +173,22 @@ async def _pair(run_id, name, metric, a, b, item, ra, rb, ctx: Context, progress
         progress(f"{name}: {a} vs {b}")
 
 
-def _load(model_id: str, plan: Plan) -> Model:
+async def _load(model_id: str, plan: Plan, opened: AsyncExitStack) -> Model:
+    """The model ``model_id`` from the process's pool, released when the run ends."""
     from modelatlas.catalog.records import Price
     from modelatlas.catalog.resolve import resolve
-    from modelatlas.loading import load_model
 
-    record = resolve(model_id)
+    record = await asyncio.to_thread(resolve, model_id)
     if plan.price_per_hour is not None and record.hosting in ("local", None) and record.price is None:
         record = record.model_copy(update={"price": Price(per_hour=plan.price_per_hour)})
-    return load_model(record, max_concurrency=plan.concurrency, cache=True)
+    settings = ModelSettings(max_concurrency=plan.concurrency, cache=True)
+    return await opened.enter_async_context(shared_pool().using(record, settings))
 
 
-def _embedder(plan: Plan) -> Model | None:
+async def _embedder(plan: Plan, opened: AsyncExitStack) -> Model | None:
     if "semantic_similarity" not in plan.metrics:
         return None
-    from modelatlas.loading import load_model
+    from modelatlas.catalog.resolve import resolve
 
-    return load_model(plan.embedder)
+    record = await asyncio.to_thread(resolve, plan.embedder)
+    return await opened.enter_async_context(shared_pool().using(record))
