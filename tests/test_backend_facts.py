@@ -185,6 +185,10 @@ def test_options_are_read_through_the_backends_options_model():
     }
     with pytest.raises(ConfigError, match="context_length"):
         OpenAIBackend.options_for(context_length=0)
+    # What a fine-tune's record carries (strategies/finetune/train.py).
+    from modelatlas.backends.hf import TransformersBackend
+
+    assert TransformersBackend.options_for(adapter="/a/lora") == {"adapter": "/a/lora"}
 
 
 def test_azure_needs_an_endpoint_from_the_record_or_the_environment(monkeypatch):
