@@ -5,7 +5,6 @@ from __future__ import annotations
 from modelatlas.errors import MissingAPIKeyError
 from modelatlas.evals.plan import Plan
 from modelatlas.evals.results import ArmEstimate, Estimate, EstimateDataset
-from modelatlas.strategies.prompting import examples_for, render
 
 
 def estimate(plan: Plan) -> Estimate:
@@ -19,7 +18,7 @@ def estimate(plan: Plan) -> Estimate:
         prompt_tokens = 0
         expected_out = 0
         for item in plan.dataset.items:
-            prompt = render(item, examples_for(item, strategy, plan.pool), record.mode, plan.system)
+            prompt = strategy.preview(item, record.mode, plan.prompt_setup).prompt
             text = prompt if isinstance(prompt, str) else "\n".join(m.text for m in prompt)
             prompt_tokens += count(text) + (0 if isinstance(prompt, str) else 4 * len(prompt))
             expected_out += min(

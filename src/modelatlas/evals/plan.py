@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from modelatlas.errors import ConfigError
 from modelatlas.evals.datasets import Dataset, Fields, load_dataset
 from modelatlas.evals.metrics.base import Metric
+from modelatlas.evals.prompting import PromptSetup, Strategy, parse_strategy
 from modelatlas.evals.types import Item
-from modelatlas.strategies.prompting import Strategy, check_pool, parse_strategy
 
 DEFAULT_EMBEDDER = "local/all-minilm-l6-v2"
 
@@ -32,7 +33,6 @@ class Plan:
     name: str | None = None
     template: object | None = None  # a Jinja2 template for the question
     template_path: str | None = None
-    ranked: dict[str, list[int]] | None = None  # for few-shot:K:similar, filled before the run
     arm_list: list[tuple[str, Strategy]] | None = None  # explicit arms (e.g. `improve`)
     limit: int | None = None  # only the first N items: stored, so that a resume reads the same N
 
@@ -42,6 +42,19 @@ class Plan:
         if self.arm_list is not None:
             return self.arm_list
         return [(m, s) for m in self.models for s in self.strategies]
+
+    @cached_property
+    def prompt_setup(self) -> PromptSetup:
+        """What the strategies share in this run (built at first use, after make_plan filled the
+        pool and the template; it keeps the similarity ranking once it is made)."""
+        return PromptSetup(
+            items=self.dataset.items,
+            pool=self.pool,
+            system=self.system,
+            template=self.template,
+            answer_tokens=self.max_tokens,
+            embedder=self.embedder,
+        )
 
     @property
     def item_metrics(self) -> dict[str, Metric]:
@@ -89,20 +102,21 @@ def make_plan(
         raise ConfigError("No model to evaluate.", hint="Add --model ID (see `modelatlas models list`).")
     dataset = load_dataset(dataset_path, fields, limit=limit)
     chosen = metrics or default_metrics(dataset)
+    parsed = {s: parse_strategy(s) for s in dict.fromkeys(strategies or ["zero-shot"])}
     plan = Plan(
         dataset=dataset,
         models=list(dict.fromkeys(models)),
-        strategies=[parse_strategy(s) for s in dict.fromkeys(strategies or ["zero-shot"])],
+        strategies=list(parsed.values()),
         metrics={name: get_metric(name) for name in dict.fromkeys(chosen)},
         judge=judge,
         limit=limit,
         **settings,
     )
     if arms:
-        plan.arm_list = [(m, parse_strategy(s)) for m, s in arms]
+        plan.arm_list = [(m, parsed[s]) for m, s in arms]  # the same objects as plan.strategies
     plan.pool = _pool(dataset, pool_path) if any(s.shots for s in plan.strategies) else []
     if plan.template_path:
-        from modelatlas.strategies.prompting import load_template
+        from modelatlas.evals.prompting import load_template
 
         plan.template = load_template(plan.template_path)
     check(plan)
@@ -139,17 +153,7 @@ def check(plan: Plan) -> None:
     if plan.pair_metrics and len(plan.arms) < 2:
         raise ConfigError("judge_pairwise compares two arms; give two models or two strategies.")
     for strategy in plan.strategies:
-        if strategy.kb:
-            from modelatlas.rag.search import open_kb
-
-            open_kb(strategy.kb)  # an unknown knowledge base fails here, with "did you mean"
-    if any(s.shots for s in plan.strategies) and not plan.pool:
-        raise ConfigError(
-            "Few-shot needs examples with references.",
-            hint="Add references to the dataset, or give a pool file with --examples.",
-        )
-    for strategy in plan.strategies:
-        check_pool(strategy, plan.dataset.items, plan.pool)  # none at all: refused; fewer: a warning
+        strategy.check(plan.dataset.items, plan.pool)  # e.g. an unknown knowledge base, an empty pool
 
 
 def _pool(dataset: Dataset, pool_path: str | None) -> list[Item]:

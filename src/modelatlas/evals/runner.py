@@ -76,11 +76,8 @@ async def _work(plan: Plan, run: RunInfo, progress: Progress | None, opened: Asy
         embedder=await _embedder(plan, opened),
         options=plan.metric_options,
     )
-    if any(s.select == "similar" for s in plan.strategies) and plan.ranked is None:
-        from modelatlas.loading import load_model
-        from modelatlas.strategies.prompting import rank_by_similarity
-
-        plan.ranked = await rank_by_similarity(plan.dataset.items, plan.pool, load_model(plan.embedder))
+    for strategy in plan.strategies:
+        await strategy.start(plan.prompt_setup)  # once per run (few-shot:K:similar ranks the pool)
     lanes = _lanes(models, plan)
     jobs = [
         _in_lane(lanes[m], _one(run.id, models[m], s, i, item, plan, ctx, progress))

@@ -1,4 +1,4 @@
-"""Value types of an evaluation: dataset items, model outputs and scores."""
+"""Value types of an evaluation: model outputs and scores (dataset items live in core, re-exported here)."""
 
 from __future__ import annotations
 
@@ -6,30 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelatlas.items import Item
 from modelatlas.types import Message, Usage
 
-
-class Item(BaseModel):
-    """One dataset row. ``reference`` is always a list (one or more acceptable answers)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    input: str | None = None
-    messages: list[Message] | None = None
-    reference: list[str] = Field(default_factory=list)
-    choices: list[str] | None = None
-    answer: int | None = None  # index into choices
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    line: int | None = None  # where it came from in its file (1-based), for error messages
-
-    @property
-    def prompt_text(self) -> str:
-        """The user-visible question: ``input``, or the last user message."""
-        if self.input is not None:
-            return self.input
-        users = [m.content for m in self.messages or [] if m.role == "user"]
-        return users[-1] if users else ""
+__all__ = ["Item", "ItemResult", "Output", "PairResult", "RunInfo", "Score", "arm_label"]
 
 
 class Output(BaseModel):

@@ -1,0 +1,75 @@
+"""Rendering: an item (and the solved examples before it) as the prompt a model's mode needs.
+
+Chat models get examples as earlier user/assistant turns; base models (mode "completion") get a
+plain "Question:/Answer:" transcript and stop at the next question. A Jinja2 template can shape
+each question.
+"""
+
+from __future__ import annotations
+
+from modelatlas.errors import ConfigError
+from modelatlas.items import Item
+from modelatlas.types import Message, Prompt
+
+COMPLETION_STOP = ("\nQuestion:", "\n\n")
+
+
+def question_text(item: Item, template=None) -> str:
+    """The user's question: the item's text, or a Jinja2 template filled with the item's fields."""
+    if template is None:
+        return item.prompt_text
+    from jinja2 import UndefinedError
+
+    try:
+        return template.render(
+            input=item.prompt_text, choices=item.choices, metadata=item.metadata, id=item.id, **item.metadata
+        )
+    except UndefinedError as exc:
+        raise ConfigError(
+            f"The prompt template needs a field item {item.id!r} lacks: {exc.message}.",
+            hint="Add the field to every row, or guard it in the template with {% if %}.",
+        ) from None
+
+
+def load_template(path: str):
+    """A Jinja2 template file for the question; unknown variables are errors, not blanks."""
+    from jinja2 import StrictUndefined, TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            source = handle.read()
+        return SandboxedEnvironment(undefined=StrictUndefined).from_string(source)
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the template {path}: {exc.strerror}.") from None
+    except TemplateSyntaxError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: template syntax error: {exc.message}.") from None
+
+
+def render(item: Item, examples: list[Item], mode: str, system: str | None = None, template=None) -> Prompt:
+    """The prompt for ``item`` with ``examples`` before it, in the form the model's mode needs."""
+    if mode == "completion":
+        parts = [system.strip()] if system else []
+        parts += [f"Question: {question_text(e, template)}\nAnswer: {e.reference[0]}" for e in examples]
+        parts.append(f"Question: {question_text(item, template)}\nAnswer:")
+        return "\n\n".join(parts)
+    messages: list[Message] = [Message.system(system)] if system else []
+    for example in examples:
+        messages += [Message.user(question_text(example, template)), Message.assistant(example.reference[0])]
+    if item.messages and template is None:
+        messages += [m for m in item.messages if not (system and m.role == "system")]
+    else:
+        messages.append(Message.user(question_text(item, template)))
+    return messages
+
+
+def prompt_tokens(prompt: Prompt, count) -> int:
+    """Tokens of a prompt by ``count`` (a model's tokenizer), with a few per message for the template."""
+    if isinstance(prompt, str):
+        return count(prompt)
+    return sum(count(m.text) + 4 for m in prompt)
+
+
+def stops_for(mode: str) -> tuple[str, ...]:
+    """Where a base model's answer ends: at the next question of the transcript it continues."""
+    return COMPLETION_STOP if mode == "completion" else ()

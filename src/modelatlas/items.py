@@ -1,0 +1,38 @@
+"""The evaluation dataset item: a core value type, so that every work package can share it.
+
+It lives below ``evals`` and ``strategies`` (both read items, and the prompting strategies turn
+them into prompts), so that neither has to import the other for it. ``evals.types`` re-exports it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelatlas.types import Message
+
+__all__ = ["Item"]
+
+
+class Item(BaseModel):
+    """One dataset row. ``reference`` is always a list (one or more acceptable answers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    input: str | None = None
+    messages: list[Message] | None = None
+    reference: list[str] = Field(default_factory=list)
+    choices: list[str] | None = None
+    answer: int | None = None  # index into choices
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    line: int | None = None  # where it came from in its file (1-based), for error messages
+
+    @property
+    def prompt_text(self) -> str:
+        """The user-visible question: ``input``, or the last user message."""
+        if self.input is not None:
+            return self.input
+        users = [m.text for m in self.messages or [] if m.role == "user"]
+        return users[-1] if users else ""
