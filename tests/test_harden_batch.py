@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from modelatlas.backends.channel import Done, Failed, Text, WorkerMessage
 from modelatlas.backends.llamacpp_batch import Request
 from modelatlas.backends.llamacpp_engine import Sampling
 from modelatlas.catalog.records import ModelRecord
@@ -279,17 +280,18 @@ class Outcome:
         self.done = threading.Event()
         self.fail_on_text = fail_on_text
 
-    def emit(self, item) -> None:
-        if isinstance(item, BaseException):
-            self.error = item
-            self.done.set()
-        elif isinstance(item, tuple):
-            self.end = item
-            self.done.set()
-        else:
-            if self.fail_on_text:
-                raise RuntimeError("the consumer of this stream broke")
-            self.pieces.append(item)
+    def emit(self, message: WorkerMessage) -> None:
+        match message:
+            case Failed(error=error):
+                self.error = error
+                self.done.set()
+            case Done():
+                self.end = (message.finish_reason, message.output_tokens)
+                self.done.set()
+            case Text(text=text):
+                if self.fail_on_text:
+                    raise RuntimeError("the consumer of this stream broke")
+                self.pieces.append(text)
 
     def wait(self) -> Outcome:
         assert self.done.wait(60), "the request was never answered"

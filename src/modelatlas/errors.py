@@ -104,6 +104,21 @@ class MissingExtraError(ModelAtlasError, ImportError):
         )
 
 
+class DependencyVersionError(ModelAtlasError, ImportError):
+    """An optional dependency is installed, but at a version modelatlas was not tested with."""
+
+    exit_code = 3
+
+    def __init__(self, package: str, version: str, tested: str):
+        self.package = package
+        self.version = version
+        self.tested = tested
+        super().__init__(
+            f"modelatlas was tested with {package}{tested}, but {package} {version} is installed.",
+            hint=f"Install a tested version with: pip install '{package}{tested}'",
+        )
+
+
 class MissingAPIKeyError(ModelAtlasError):
     """The environment variable that holds a provider key is unset."""
 

@@ -23,6 +23,7 @@ from pydantic import Field, field_validator
 from modelatlas.backends.base import Backend, BackendOptions, as_messages, require
 from modelatlas.backends.declared import BackendFacts, weights_bytes
 from modelatlas.backends.hf_load import Loaded, load
+from modelatlas.backends.stops import StopScanner
 from modelatlas.errors import ConfigError, ContextLengthExceededError
 from modelatlas.types import (
     Chunk,
@@ -339,40 +340,6 @@ class Halt:
             text = self.tokenizer.decode(tail, skip_special_tokens=True)
             stop = any(s in text for s in self.stops)
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
-
-
-class StopScanner:
-    """Cuts streamed text at the first stop string, holding back what may start one."""
-
-    def __init__(self, stops: Sequence[str]):
-        self.stops = [s for s in stops if s]
-        self.pending = ""
-        self.stopped = False
-
-    def feed(self, text: str) -> str:
-        if self.stopped:
-            return ""
-        self.pending += text
-        cuts = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]
-        if cuts:
-            self.stopped = True
-            out, self.pending = self.pending[: min(cuts)], ""
-            return out
-        keep = max((_overlap(self.pending, s) for s in self.stops), default=0)
-        out, self.pending = self.pending[: len(self.pending) - keep], self.pending[len(self.pending) - keep :]
-        return out
-
-    def flush(self) -> str:
-        out, self.pending = ("" if self.stopped else self.pending), ""
-        return out
-
-
-def _overlap(text: str, stop: str) -> int:
-    """The length of the longest end of ``text`` that begins ``stop``."""
-    for size in range(min(len(text), len(stop) - 1), 0, -1):
-        if stop.startswith(text[-size:]):
-            return size
-    return 0
 
 
 def _sampling(torch: Any, params: GenerationParams) -> dict:

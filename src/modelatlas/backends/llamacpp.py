@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from pydantic import Field
 
 from modelatlas.backends.base import Backend, BackendOptions, TokenLogprobs, as_messages, collect
-from modelatlas.backends.channel import Channel
+from modelatlas.backends.channel import Channel, Done, Failed, Text, WorkerMessage
 from modelatlas.backends.declared import BackendFacts, weights_bytes
 from modelatlas.backends.llamacpp_batch import Request
 from modelatlas.backends.llamacpp_engine import (
@@ -103,7 +103,7 @@ class LlamaCppBackend(Backend):
         return await collect(self.stream(prompt, params), self.model_id)
 
     async def stream(self, prompt: Prompt, params: GenerationParams) -> AsyncIterator[Chunk]:
-        channel = Channel(asyncio.get_running_loop())
+        channel: Channel[WorkerMessage] = Channel(asyncio.get_running_loop())
         cancel = threading.Event()
         sampling = _sampling(params)
         if self.options.parallel > 1:
@@ -112,16 +112,20 @@ class LlamaCppBackend(Backend):
             self.engine.submit(self._run, prompt, sampling, cancel, channel)
         try:
             while True:
-                batch = await channel.get()
-                for item in batch:
-                    if isinstance(item, BaseException):
-                        raise item
-                texts = "".join(item for item in batch if isinstance(item, str))
-                if texts:
-                    yield Chunk(text=texts)
-                if not isinstance(batch[-1], str):
-                    _, n_in, finish, n_out = batch[-1]
-                    yield Chunk(finish_reason=finish, usage=Usage(input_tokens=n_in, output_tokens=n_out))
+                parts, done = [], None
+                for message in await channel.get():  # what arrived together goes out in one chunk
+                    match message:
+                        case Text(text=piece):
+                            parts.append(piece)
+                        case Done():
+                            done = message
+                        case Failed(error=error):
+                            raise error
+                if parts:
+                    yield Chunk(text="".join(parts))
+                if done is not None:
+                    usage = Usage(input_tokens=done.input_tokens, output_tokens=done.output_tokens)
+                    yield Chunk(finish_reason=done.finish_reason, usage=usage)
                     return
         finally:
             cancel.set()
@@ -133,11 +137,11 @@ class LlamaCppBackend(Backend):
                 return
             tokens = self._tokens(prompt)
             self.engine.check_fits(self.model_id, len(tokens), sampling.max_tokens)
-            emit = _feeder(channel, len(tokens))
-            for piece in self.engine.generate(tokens, sampling, cancel):
-                emit(piece)
+            emit = _feeder(channel)
+            for message in self.engine.generate(tokens, sampling, cancel):
+                emit(message)
         except BaseException as exc:  # whatever it is, the caller must hear of it
-            channel.put(exc, urgent=True)
+            channel.put(Failed(exc), urgent=True)
 
     def _enqueue(self, prompt: Prompt, sampling: Sampling, cancel: threading.Event, channel: Channel) -> None:
         """Hand the generation to the engine's batcher (on the engine thread)."""
@@ -147,14 +151,14 @@ class LlamaCppBackend(Backend):
             tokens = self._tokens(prompt)
             self.engine.check_fits(self.model_id, len(tokens), sampling.max_tokens)
             batcher = self.engine.batcher(self.options.parallel)
-            emit = _feeder(channel, len(tokens))
+            emit = _feeder(channel)
             if batcher.fits(len(tokens) + sampling.max_tokens):
                 batcher.add(Request(tokens, sampling, cancel, emit))
                 return
-            for piece in self.engine.generate(tokens, sampling, cancel):  # too long for a slot
-                emit(piece)
+            for message in self.engine.generate(tokens, sampling, cancel):  # too long for a slot
+                emit(message)
         except BaseException as exc:  # whatever it is, the caller must hear of it
-            channel.put(exc, urgent=True)
+            channel.put(Failed(exc), urgent=True)
 
     def _tokens(self, prompt: Prompt) -> list[int]:
         """The prompt's tokens; never none (a generation needs a token to start from)."""
@@ -213,11 +217,12 @@ class LlamaCppBackend(Backend):
         if params is not None:
             sampling = _sampling(params)
             parts = []
-            for piece in engine.generate(tokens, sampling, cancel, generated, top):
-                if isinstance(piece, str):
-                    parts.append(piece)
-                else:
-                    finish, n_out = piece
+            for message in engine.generate(tokens, sampling, cancel, generated, top):
+                match message:
+                    case Text(text=piece):
+                        parts.append(piece)
+                    case Done():
+                        finish, n_out = message.finish_reason, message.output_tokens
             text = "".join(parts)
         prompt_text = prompt if isinstance(prompt, str) else _decode(engine, tokens[hidden:])
         columns = _columns(engine, scores, 0)
@@ -258,19 +263,14 @@ def _sampling(params: GenerationParams) -> Sampling:
     return Sampling(params.max_tokens, params.temperature, params.top_p, params.stop, seed)
 
 
-def _feeder(channel: Channel, n_in: int):
-    """What hands a generation's output to the channel: the first piece and the end at once."""
+def _feeder(channel: Channel[WorkerMessage]):
+    """What hands a generation's messages to the channel: the first text and the end at once."""
     first = True
 
-    def emit(item) -> None:
+    def emit(message: WorkerMessage) -> None:
         nonlocal first
-        if isinstance(item, str):
-            channel.put(item, urgent=first)
-            first = False
-        elif isinstance(item, tuple):
-            channel.put(("end", n_in, *item), urgent=True)
-        else:
-            channel.put(item, urgent=True)
+        channel.put(message, urgent=first or not isinstance(message, Text))
+        first = False
 
     return emit
 

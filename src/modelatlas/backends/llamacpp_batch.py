@@ -32,8 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from modelatlas.backends.base import require
-from modelatlas.backends.llamacpp_engine import Sampling, _first_stop, _quiet_stderr
+from modelatlas.backends import llama_adapter
+from modelatlas.backends.channel import Done, Failed, Text, WorkerMessage
+from modelatlas.backends.llamacpp_engine import Sampling
+from modelatlas.backends.stops import StopScanner
 from modelatlas.errors import BackendError, ContextLengthExceededError, InvalidRequestError
 
 log = logging.getLogger(__name__)
@@ -45,14 +47,13 @@ MAX_CELLS = 16384  # KV cache cells (tokens) of all the slots together
 
 @dataclass
 class Request:
-    """One generation. ``emit`` gets, on the engine thread, text pieces and then a final
-    ``(finish_reason, output_tokens)`` tuple, as ``Engine.generate`` yields them; or an
-    exception instead."""
+    """One generation. ``emit`` gets, on the engine thread, ``Text`` pieces and then ``Done``,
+    as ``Engine.generate`` yields them; or ``Failed`` instead."""
 
     tokens: list[int]
     sampling: Sampling
     cancel: threading.Event
-    emit: Callable[[object], None]
+    emit: Callable[[WorkerMessage], None]
 
 
 class Sequence:
@@ -64,9 +65,8 @@ class Sequence:
         self.pos = 0  # tokens of this sequence in the KV cache
         self.next = -1  # the last sampled token, fed at the next step
         self.n_out = 0
-        self.held = ""
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.hold = max((len(s) for s in request.sampling.stop), default=0)
+        self.stops = StopScanner(request.sampling.stop)  # a stop that is not text fails here
         self.rng = np.random.default_rng(request.sampling.seed)
 
     @property
@@ -75,27 +75,20 @@ class Sequence:
 
     def accept(self, piece: bytes) -> str | None:
         """Add one output token's bytes; the finish reason when the sequence ends with it."""
-        sampling = self.request.sampling
         self.n_out += 1
-        self.held += self.decoder.decode(piece)
-        cut = _first_stop(self.held, sampling.stop)
-        if cut is not None:
-            self.held = self.held[:cut]
+        if text := self.stops.feed(self.decoder.decode(piece)):
+            deliver(self.request, Text(text))
+        if self.stops.stopped:
             return "stop"
-        safe = len(self.held) - self.hold + 1 if self.hold else len(self.held)
-        if safe > 0:
-            deliver(self.request, self.held[:safe])
-            self.held = self.held[safe:]
-        return "length" if self.n_out >= sampling.max_tokens else None
+        return "length" if self.n_out >= self.request.sampling.max_tokens else None
 
     def finish(self, reason: str) -> None:
-        self.held += self.decoder.decode(b"", final=True)
-        if self.held:
-            deliver(self.request, self.held)
-        deliver(self.request, (reason, self.n_out))
+        if rest := self.stops.feed(self.decoder.decode(b"", final=True)) + self.stops.flush():
+            deliver(self.request, Text(rest))
+        deliver(self.request, Done(reason, len(self.request.tokens), self.n_out))
 
 
-def deliver(request: Request, item: object) -> None:
+def deliver(request: Request, item: WorkerMessage) -> None:
     """Hand ``item`` to the request's consumer. A consumer that raises is treated as one that
     left: its request is cancelled at the next step, and the other requests never see it."""
     try:
@@ -130,25 +123,15 @@ class Batcher:
     """The batch scheduler of one engine. Create, use and close it on the engine's thread."""
 
     def __init__(self, engine, parallel: int):
-        llama_cpp = require("llama_cpp", extra="local", package="llama-cpp-python")
-        internals = require("llama_cpp._internals", extra="local", package="llama-cpp-python")
-        self._lib = llama_cpp
         self.engine = engine
         self.requested = parallel
-        llm = engine.llm
-        params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
-        self.n_batch = int(params.n_batch)
-        self.parallel = max(1, min(parallel, self.n_batch))
+        self.llm = llm = engine.llm
+        self.parallel = max(1, min(parallel, llama_adapter.batch_size(llm)))
         per_slot = min(engine.n_ctx, MAX_CELLS // self.parallel)
-        params.n_seq_max = self.parallel
-        params.kv_unified = False
-        params.n_ctx = per_slot * self.parallel
-        with _quiet_stderr():
-            self.ctx = internals.LlamaContext(model=llm._model, params=params, verbose=False)
-        self.n_ctx = min(per_slot, llama_cpp.llama_n_ctx_seq(self.ctx.ctx))
-        self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self.ctx = llama_adapter.BatchContext(llm, self.parallel, per_slot)
+        self.n_batch = self.ctx.n_batch
+        self.n_ctx = min(per_slot, self.ctx.n_ctx_seq)
         self.n_vocab = llm.n_vocab()
-        self.vocab = llm._model.vocab
         self.waiting: deque[Request] = deque()
         self.active: dict[int, Sequence] = {}
         self.scheduled = False
@@ -162,11 +145,11 @@ class Batcher:
         """Queue a request (on the engine thread); it starts at the next step with a free slot.
         Check first that it :meth:`fits`; a request that cannot run gets its error at once."""
         if self.closed:
-            deliver(request, BackendError("The model was unloaded before this request could run."))
+            deliver(request, Failed(BackendError("The model was unloaded before this request could run.")))
             return
         problem = self._problem(request)
         if problem is not None:
-            deliver(request, problem)
+            deliver(request, Failed(problem))
             return
         self.waiting.append(request)
         if not self.scheduled:
@@ -201,8 +184,8 @@ class Batcher:
             self._drop_cancelled()
             self._admit()
             rows = self._fill()
-            if self.batch.n_tokens > 0:
-                code = self._lib.llama_decode(self.ctx.ctx, self.batch)
+            if self.ctx.n_tokens > 0:
+                code = self.ctx.decode()
                 if code != 0:  # the batch as a whole: every sequence in it loses its state
                     raise BackendError(f"llama.cpp could not decode the batch (error {code}).")
                 self._sample(rows)
@@ -218,7 +201,7 @@ class Batcher:
             self._end(seq, "cancelled")
         for request in [r for r in self.waiting if r.cancel.is_set()]:
             self.waiting.remove(request)
-            deliver(request, ("cancelled", 0))
+            deliver(request, Done("cancelled", len(request.tokens), 0))
 
     def fits(self, n_tokens: int) -> bool:
         """Whether a prompt and its output of ``n_tokens`` in all fit one slot."""
@@ -233,7 +216,7 @@ class Batcher:
             try:
                 self.active[seq_id] = Sequence(request, seq_id)
             except Exception as exc:
-                deliver(request, _invalid(exc))
+                deliver(request, Failed(_invalid(exc)))
 
     def _fill(self) -> list[tuple[int, Sequence]]:
         """Put this step's tokens in the batch; the rows whose logits a sequence samples from."""
@@ -252,16 +235,11 @@ class Batcher:
                 if last:
                     rows.append((n, seq))
                 n += 1
-        self.batch.n_tokens = n
+        self.ctx.n_tokens = n
         return rows
 
     def _put(self, i: int, token: int, seq: Sequence, logits: bool) -> None:
-        batch = self.batch
-        batch.token[i] = token
-        batch.pos[i] = seq.pos
-        batch.n_seq_id[i] = 1
-        batch.seq_id[i][0] = seq.seq_id
-        batch.logits[i] = logits
+        self.ctx.put(i, token, seq.pos, seq.seq_id, logits)
         seq.pos += 1
 
     def _sample(self, rows: list[tuple[int, Sequence]]) -> None:
@@ -273,10 +251,8 @@ class Batcher:
                 self._end(seq, error=_invalid(exc))
 
     def _next_token(self, row: int, seq: Sequence) -> None:
-        lib = self._lib
-        logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self.ctx.ctx, row), shape=(self.n_vocab,))
-        token = sample(logits, seq.request.sampling, seq.rng)
-        if lib.llama_vocab_is_eog(self.vocab, token):
+        token = sample(self.ctx.logits(row), seq.request.sampling, seq.rng)
+        if llama_adapter.ends_generation(self.llm, token):
             self._end(seq, "stop")
             return
         finish = seq.accept(self.engine.piece(token))
@@ -291,9 +267,9 @@ class Batcher:
         if self.active.get(seq.seq_id) is not seq:
             return  # ended already (its consumer failed while it finished)
         del self.active[seq.seq_id]
-        self._lib.llama_memory_seq_rm(self.ctx.memory, seq.seq_id, -1, -1)
+        self.ctx.drop(seq.seq_id)
         if error is not None:
-            deliver(seq.request, error)
+            deliver(seq.request, Failed(error))
         else:
             seq.finish(reason)
 
@@ -306,9 +282,8 @@ class Batcher:
             requests += list(self.waiting)
             self.waiting.clear()
         for request in requests:  # before anything else that might fail: nobody is left waiting
-            deliver(request, exc)
-        if self.ctx.memory is not None:
-            self._lib.llama_memory_clear(self.ctx.memory, True)
+            deliver(request, Failed(exc))
+        self.ctx.clear()
 
     def close(self) -> None:
         """Fail what is still queued and free the context and batch (on the engine thread)."""
@@ -316,7 +291,6 @@ class Batcher:
             return
         self._fail_all(BackendError("The model was unloaded while this request ran."), waiting=True)
         self.closed = True
-        self._lib.llama_batch_free(self.batch)
         self.ctx.close()
 
 

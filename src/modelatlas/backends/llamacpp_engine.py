@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import codecs
 import contextlib
-import ctypes
 import math
 import os
 import threading
@@ -24,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from modelatlas.backends.base import require
+from modelatlas.backends import llama_adapter
+from modelatlas.backends.channel import Done, Text
 from modelatlas.backends.gguf_header import read_keys
-from modelatlas.errors import BackendError, ContextLengthExceededError, InvalidRequestError, ModelFileError
+from modelatlas.backends.stops import StopScanner
+from modelatlas.errors import ContextLengthExceededError, InvalidRequestError, ModelFileError
 
 DEFAULT_MAX_CTX = 8192
 _engines: dict[tuple, Engine] = {}
@@ -142,22 +143,14 @@ class Engine:
         return self._llm
 
     def _load(self, n_ctx: int | None, n_threads: int | None, embedding: bool):
-        llama_cpp = require("llama_cpp", extra="local", package="llama-cpp-python")
+        llama_adapter.library()  # a missing or untested llama-cpp-python fails before the file is read
         check_gguf(self.path)
         if n_ctx is None:
             n_ctx = min(trained_context(self.path) or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX)
         self._n_ctx = n_ctx
         threads = n_threads or max(1, os.cpu_count() or 1)
         try:
-            with _quiet_stderr():
-                return llama_cpp.Llama(
-                    model_path=self.path,
-                    n_ctx=n_ctx,
-                    n_batch=min(512, n_ctx),
-                    n_threads=threads,
-                    embedding=embedding,
-                    verbose=False,
-                )
+            return llama_adapter.load(self.path, n_ctx, threads, embedding)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelFileError(
                 f"llama.cpp could not load {self.path}: {exc}.",
@@ -220,14 +213,8 @@ class Engine:
     def _chat_formatter(self):
         if self._formatter is None:
             llm = self.llm
-            chat_format = require("llama_cpp.llama_chat_format", extra="local", package="llama-cpp-python")
             template = llm.metadata.get("tokenizer.chat_template") or _PLAIN_TEMPLATE
-            eos, bos = llm.token_eos(), llm.token_bos()
-            self._formatter = chat_format.Jinja2ChatFormatter(
-                template=template,
-                eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
-                bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
-            )
+            self._formatter = llama_adapter.chat_formatter(llm, template)
         return self._formatter
 
     def check_fits(self, model_id: str, n_prompt: int, max_tokens: int) -> None:
@@ -243,18 +230,17 @@ class Engine:
         cancel: threading.Event,
         scores: list[TokenScore] | None = None,
         top: int = 0,
-    ) -> Iterator:
-        """Yield text pieces, then a final ``(finish_reason, output_tokens)`` tuple.
+    ) -> Iterator[Text | Done]:
+        """Yield the text in ``Text`` pieces, cut at the first stop sequence, then ``Done``.
 
         With a ``scores`` list, each output token's log-probability and ``top`` alternatives
         are appended to it."""
-        llama_cpp = require("llama_cpp", extra="local", package="llama-cpp-python")
         llm = self.llm
         if sampling.seed is not None:
             llm.set_seed(sampling.seed)
+        stops = StopScanner(sampling.stop)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        held, n_out, finish = "", 0, "length"
-        hold = max((len(s) for s in sampling.stop), default=0)
+        n_out, finish = 0, "length"
         for token in llm.generate(
             tokens,
             temp=sampling.temperature,
@@ -264,27 +250,22 @@ class Engine:
             if cancel.is_set():
                 finish = "cancelled"
                 break
-            if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+            if llama_adapter.ends_generation(llm, token):
                 finish = "stop"
                 break
             n_out += 1
             if scores is not None:  # the logits the token was sampled from are still the last ones
-                scores.append(_score(token, self._last_logits(), top))
-            held += decoder.decode(self.piece(token))
-            cut = _first_stop(held, sampling.stop)
-            if cut is not None:
-                held, finish = held[:cut], "stop"
+                scores.append(_score(token, llama_adapter.row_logits(llm, -1), top))
+            if text := stops.feed(decoder.decode(self.piece(token))):
+                yield Text(text)
+            if stops.stopped:
+                finish = "stop"
                 break
-            safe = len(held) - hold + 1 if hold else len(held)
-            if safe > 0:
-                yield held[:safe]
-                held = held[safe:]
             if n_out >= sampling.max_tokens:
                 break
-        held += decoder.decode(b"", final=True)
-        if held:
-            yield held
-        yield (finish, n_out)
+        if rest := stops.feed(decoder.decode(b"", final=True)) + stops.flush():
+            yield Text(rest)
+        yield Done(finish, len(tokens), n_out)
 
     def loglikelihood(self, context: str, continuation: str) -> tuple[float, bool, int]:
         """Sum of log-probabilities of the continuation tokens, and whether each was the argmax."""
@@ -318,25 +299,12 @@ class Engine:
     def piece(self, token: int) -> bytes:
         """The bytes of one token (none for control tokens such as BOS). llama-cpp-python's own
         detokenize loses the pieces longer than its 32-byte buffer (long runs of spaces)."""
-        llama_cpp = require("llama_cpp", extra="local", package="llama-cpp-python")
-        vocab, size = self.llm._model.vocab, 64
-        while True:
-            buffer = ctypes.create_string_buffer(size)
-            n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
-            if n >= 0:
-                return buffer.raw[:n]
-            if -n <= size:  # never grows: give up rather than loop forever on the engine thread
-                raise BackendError(f"llama.cpp could not render token {token} as text.")
-            size = -n  # too small: llama.cpp says how much it needs
+        return llama_adapter.token_piece(self.llm, token)
 
     def adds_bos(self) -> bool:
         """Whether the tokenizer starts a text with BOS (and so the prompts here do)."""
         bos = self.llm.token_bos()
         return bos != -1 and self.text_tokens("")[:1] == [bos]
-
-    def _last_logits(self):
-        llm = self.llm
-        return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
 
     def _plain(self, text: str) -> list[int]:
         return self.llm.tokenize(_utf8(text), add_bos=False, special=False)
@@ -344,23 +312,16 @@ class Engine:
     def _logits_at(self, tokens: list[int], first: int):
         """Decode ``tokens`` from scratch; yield (position, logits) for positions first..len-2."""
         llm = self.llm
-        n_vocab = llm.n_vocab()
-        llm.reset()
-        llm._ctx.kv_cache_clear()
+        llama_adapter.forget(llm)
         try:
             for start in range(0, len(tokens), llm.n_batch):
                 chunk = tokens[start : start + llm.n_batch]
-                llm._batch.set_batch(chunk, n_past=start, logits_all=False)
                 wanted = [j for j in range(len(chunk)) if first <= start + j <= len(tokens) - 2]
+                llama_adapter.decode(llm, chunk, start, wanted)
                 for j in wanted:
-                    llm._batch.batch.logits[j] = True
-                llm._ctx.decode(llm._batch)
-                for j in wanted:
-                    row = llm._ctx.get_logits_ith(j)
-                    yield start + j, np.ctypeslib.as_array(row, shape=(n_vocab,)).copy()
+                    yield start + j, llama_adapter.row_logits(llm, j).copy()
         finally:
-            llm.reset()
-            llm._ctx.kv_cache_clear()
+            llama_adapter.forget(llm)
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         llm = self.llm
@@ -417,25 +378,3 @@ def _utf8(text: str) -> bytes:
             f"The text is not valid Unicode: it holds a lone UTF-16 surrogate at character {exc.start}.",
             hint="Send UTF-8 text; a character outside the BMP is a surrogate pair, never half of one.",
         ) from exc
-
-
-def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    hits = [text.find(s) for s in stops if s and s in text]
-    return min(hits) if hits else None
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """llama.cpp prints load logs straight to fd 2; keep them off the user's terminal."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)

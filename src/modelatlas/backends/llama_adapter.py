@@ -1,0 +1,211 @@
+"""The one module that reaches below llama-cpp-python's public ``Llama`` class.
+
+The engine and the batcher need what that class does not offer: a token's exact bytes (its own
+detokenize drops pieces longer than 32 bytes), the logits of chosen rows of a decode, the
+end-of-generation test, and a second context for several sequences at once. Those live in
+``llama_cpp``'s ctypes bindings and in the ``Llama`` object's private ``_ctx``, ``_model`` and
+``_batch``, which change between releases without notice; so every such access is here, and
+the installed version is checked against the range these functions were tested with before
+any model loads. The rest of modelatlas uses only ``Llama``'s public methods and this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+from modelatlas.backends.base import require
+from modelatlas.errors import BackendError, DependencyVersionError
+
+PACKAGE = "llama-cpp-python"
+# The versions this module was tested with: pyproject's lower bound up to 0.3.36, the release
+# installed when it was written; a 0.4 may rename the private parts used here.
+TESTED_FROM = (0, 3, 16)
+TESTED_BELOW = (0, 4)
+TESTED_RANGE = ">=0.3.16,<0.4"
+
+_checked: Any = None
+
+
+def check_version(version: str) -> None:
+    """Fail unless ``version`` of llama-cpp-python is in the tested range."""
+    found = re.match(r"\d+(?:\.\d+)*", version.strip())
+    parts = tuple(int(p) for p in found.group().split(".")) if found else None
+    if parts is None or not TESTED_FROM <= parts < TESTED_BELOW:
+        raise DependencyVersionError(PACKAGE, version, TESTED_RANGE)
+
+
+def library() -> Any:
+    """The ``llama_cpp`` module, imported on first use and checked against the tested range."""
+    global _checked
+    if _checked is None:
+        module = require("llama_cpp", extra="local", package=PACKAGE)
+        check_version(getattr(module, "__version__", "unknown"))
+        _checked = module
+    return _checked
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+
+def load(path: str, n_ctx: int, n_threads: int, embedding: bool) -> Any:
+    """A ``Llama`` for the file, its load logs kept off the terminal. Raises what llama.cpp
+    raises for a file it cannot load (ValueError, RuntimeError, OSError)."""
+    llama_cpp = library()
+    with quiet_stderr():
+        return llama_cpp.Llama(
+            model_path=path,
+            n_ctx=n_ctx,
+            n_batch=min(512, n_ctx),
+            n_threads=n_threads,
+            embedding=embedding,
+            verbose=False,
+        )
+
+
+def chat_formatter(llm: Any, template: str) -> Any:
+    """llama-cpp-python's Jinja2 chat formatter for ``template``, with the model's own BOS and
+    EOS text (the template may write them)."""
+    chat_format = require("llama_cpp.llama_chat_format", extra="local", package=PACKAGE)
+    eos, bos = llm.token_eos(), llm.token_bos()
+    return chat_format.Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+    )
+
+
+# -- tokens ------------------------------------------------------------------------------------
+
+
+def ends_generation(llm: Any, token: int) -> bool:
+    """Whether ``token`` ends a generation (EOS, end of turn and the like)."""
+    return bool(library().llama_vocab_is_eog(llm._model.vocab, token))
+
+
+def token_piece(llm: Any, token: int) -> bytes:
+    """The bytes of one token (none for control tokens such as BOS)."""
+    llama_cpp = library()
+    vocab, size = llm._model.vocab, 64
+    while True:
+        buffer = ctypes.create_string_buffer(size)
+        n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
+        if n >= 0:
+            return buffer.raw[:n]
+        if -n <= size:  # never grows: give up rather than loop forever on the engine thread
+            raise BackendError(f"llama.cpp could not render token {token} as text.")
+        size = -n  # too small: llama.cpp says how much it needs
+
+
+# -- logits ------------------------------------------------------------------------------------
+
+
+def row_logits(llm: Any, row: int) -> np.ndarray:
+    """The logits of a row of the last decode (-1: its last row): a view, valid until the
+    next decode."""
+    return np.ctypeslib.as_array(llm._ctx.get_logits_ith(row), shape=(llm.n_vocab(),))
+
+
+def forget(llm: Any) -> None:
+    """Empty the model's KV cache and its record of the tokens it holds."""
+    llm.reset()
+    llm._ctx.kv_cache_clear()
+
+
+def decode(llm: Any, tokens: list[int], n_past: int, rows: list[int]) -> None:
+    """Decode ``tokens`` (at most ``llm.n_batch``) after ``n_past`` cached ones, keeping the
+    logits of each of ``rows`` (indexes into ``tokens``) and of the last token."""
+    llm._batch.set_batch(tokens, n_past=n_past, logits_all=False)
+    for row in rows:
+        llm._batch.batch.logits[row] = True
+    llm._ctx.decode(llm._batch)
+
+
+# -- several sequences at once (the batcher) -----------------------------------------------------
+
+
+def batch_size(llm: Any) -> int:
+    """The most tokens one decode of this model's context takes."""
+    return int(llm.context_params.n_batch)
+
+
+class BatchContext:
+    """A second llama.cpp context on ``llm``'s loaded weights for ``n_seq`` sequences, each
+    with its own KV cache stream of ``per_seq`` cells, and the token batch fed to it. Use and
+    close it on the engine's thread."""
+
+    def __init__(self, llm: Any, n_seq: int, per_seq: int):
+        llama_cpp = library()
+        internals = require("llama_cpp._internals", extra="local", package=PACKAGE)
+        self._lib = llama_cpp
+        self.n_vocab = llm.n_vocab()
+        params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
+        self.n_batch = int(params.n_batch)
+        params.n_seq_max = n_seq
+        params.kv_unified = False
+        params.n_ctx = per_seq * n_seq
+        with quiet_stderr():
+            self._ctx = internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        self.n_ctx_seq = int(llama_cpp.llama_n_ctx_seq(self._ctx.ctx))
+        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self._batch.n_tokens)
+
+    @n_tokens.setter
+    def n_tokens(self, n: int) -> None:
+        self._batch.n_tokens = n
+
+    def put(self, row: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
+        """Put one token of sequence ``seq_id`` at position ``pos`` in row ``row`` of the batch."""
+        batch = self._batch
+        batch.token[row] = token
+        batch.pos[row] = pos
+        batch.n_seq_id[row] = 1
+        batch.seq_id[row][0] = seq_id
+        batch.logits[row] = logits
+
+    def decode(self) -> int:
+        """Decode the batch; llama.cpp's return code (0 when it worked)."""
+        return int(self._lib.llama_decode(self._ctx.ctx, self._batch))
+
+    def logits(self, row: int) -> np.ndarray:
+        """The logits of a batch row: a view, valid until the next decode."""
+        raw = self._lib.llama_get_logits_ith(self._ctx.ctx, row)
+        return np.ctypeslib.as_array(raw, shape=(self.n_vocab,))
+
+    def drop(self, seq_id: int) -> None:
+        """Free the KV cells of one sequence."""
+        self._lib.llama_memory_seq_rm(self._ctx.memory, seq_id, -1, -1)
+
+    def clear(self) -> None:
+        """Free every sequence's KV cells."""
+        if self._ctx.memory is not None:
+            self._lib.llama_memory_clear(self._ctx.memory, True)
+
+    def close(self) -> None:
+        self._lib.llama_batch_free(self._batch)
+        self._ctx.close()
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """llama.cpp prints load logs straight to fd 2; keep them off the user's terminal."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
