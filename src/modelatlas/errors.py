@@ -76,18 +76,35 @@ class UnknownModelError(ModelAtlasError, LookupError):
         super().__init__(f"Unknown model {model_id!r}.", hint=hint)
 
 
-class UnknownBackendError(ModelAtlasError, LookupError):
-    """No backend is registered under this name."""
+class UnknownNameError(ModelAtlasError, LookupError):
+    """No entry of a registry (modelatlas.registry) has this name: "did you mean", then the known names."""
 
     exit_code = 2
+
+    def __init__(self, kind: str, name: str, known: Iterable[str] = ()):
+        known = sorted(known)
+        self.kind = kind
+        self.name = name
+        self.suggestions = suggest(name, known)
+        did_you_mean = f"Did you mean {_quoted(self.suggestions)}? " if self.suggestions else ""
+        hint = f"{did_you_mean}Known {kind}s: {', '.join(known) or 'none'}."
+        super().__init__(f"Unknown {kind} {name!r}.", hint=hint)
+
+
+class UnknownBackendError(UnknownNameError):
+    """No backend is registered under this name."""
+
     code = "backend_not_found"
 
     def __init__(self, name: str, known: Iterable[str] = ()):
-        known = sorted(known)
-        self.suggestions = suggest(name, known)
-        hint = f"Did you mean {_quoted(self.suggestions)}?" if self.suggestions else None
-        hint = hint or f"Registered backends: {', '.join(known) or 'none'}."
-        super().__init__(f"Unknown backend {name!r}.", hint=hint)
+        super().__init__("backend", name, known)
+
+
+class UnknownMetricError(UnknownNameError, ConfigError):
+    """No metric is registered under this name (a ConfigError too, as it was before the registry)."""
+
+    def __init__(self, name: str, known: Iterable[str] = ()):
+        super().__init__("metric", name, known)
 
 
 class MissingExtraError(ModelAtlasError, ImportError):

@@ -12,18 +12,17 @@ template) or a plain string (sent as is, for completion). Backends raise
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelatlas.backends.declared import PART_KINDS, TEXT_ONLY, BackendFacts, model_key
 from modelatlas.backends.messages import as_messages as as_messages  # re-exported: backends import it here
-from modelatlas.errors import ConfigError, MissingExtraError
+from modelatlas.errors import ConfigError
+from modelatlas.registry import require as require  # re-exported: backends import it from here
 from modelatlas.types import (
     Chunk,
     Completion,
@@ -246,16 +245,6 @@ def outputs_of(capabilities: frozenset[str]) -> frozenset[str]:
     """The output modalities that follow from what a model can do."""
     made = {"generate": "text", "embeddings": "embedding", "image_generation": "image"}
     return frozenset(out for capability, out in made.items() if capability in capabilities)
-
-
-def require(module: str, extra: str, package: str | None = None) -> ModuleType:
-    """Import an optional dependency or raise the error that names the pip command."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        if exc.name and exc.name.split(".")[0] != module.split(".")[0]:
-            raise
-        raise MissingExtraError(package or module.split(".")[0], extra) from None
 
 
 async def collect(chunks: AsyncIterator[Chunk], model_id: str) -> Completion:

@@ -37,7 +37,7 @@ MaxTokens = Annotated[int, typer.Option(min=1, help="Most tokens per answer.")]
 Temperature = Annotated[float, typer.Option(min=0.0, max=2.0)]
 PricePerHour = Annotated[float | None, typer.Option(min=0, help="USD per hour of compute for local models.")]
 Pattern = Annotated[str | None, typer.Option(help="Pattern for the regex metric.")]
-K = Annotated[int, typer.Option(min=1, help="k for recall_at_k and ndcg.")]
+K = Annotated[int | None, typer.Option(min=1, help="k for recall_at_k, mrr and ndcg (default 5).")]
 
 
 def _field(what: str):
@@ -66,7 +66,7 @@ def eval_command(
     temperature: Temperature = 0.0,
     price_per_hour: PricePerHour = None,
     pattern: Pattern = None,
-    k: K = 5,
+    k: K = None,
     input_field: _field("the input") = "input",
     reference_field: _field("the reference(s)") = "reference",
     id_field: _field("the item id") = "id",
@@ -92,7 +92,7 @@ def eval_command(
         "temperature": temperature,
         "concurrency": concurrency,
         "price_per_hour": price_per_hour,
-        "metric_options": {"pattern": pattern, "k": k} if pattern else {"k": k},
+        "metric_options": _metric_options(pattern, k),
         "limit": limit,
     }
     if resume:
@@ -108,10 +108,18 @@ def eval_command(
 
 
 
+def _metric_options(pattern: str | None, k: int | None) -> dict:
+    """The metric options given on the command line, and only those: each metric has its own
+    defaults, and make_plan refuses an option no chosen metric takes (before options were typed,
+    the default --k 5 went to every metric, and a stray --pattern was silently ignored)."""
+    return {key: value for key, value in (("pattern", pattern), ("k", k)) if value}
+
+
 def _resumed(run_id: str, concurrency: int, limit: int | None) -> dict:
     """The settings a run started with: a resumed run keeps them, whatever the command line says.
 
     Refused at once when another live process still runs it."""
+    from modelatlas.evals.metrics import taken_options
     from modelatlas.evals.owner import check_free
     from modelatlas.evals.records import get_run
 
@@ -133,7 +141,8 @@ def _resumed(run_id: str, concurrency: int, limit: int | None) -> dict:
         "temperature": saved["temperature"],
         "concurrency": saved.get("concurrency", concurrency),
         "price_per_hour": saved.get("price_per_hour"),
-        "metric_options": saved.get("metric_options") or {"k": 5},
+        # runs stored before options were typed carry k=5 whatever the metrics: keep what they take
+        "metric_options": taken_options(run.metrics, saved.get("metric_options") or {}),
     }
 
 

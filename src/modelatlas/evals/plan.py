@@ -93,7 +93,7 @@ def make_plan(
     **settings,
 ) -> Plan:
     """Load and check everything a run needs; every problem is raised before the run starts."""
-    from modelatlas.evals.metrics.registry import get_metric
+    from modelatlas.evals.metrics.registry import make_metrics
 
     if arms:
         models = list(dict.fromkeys(m for m, _ in arms))
@@ -107,7 +107,8 @@ def make_plan(
         dataset=dataset,
         models=list(dict.fromkeys(models)),
         strategies=list(parsed.values()),
-        metrics={name: get_metric(name) for name in dict.fromkeys(chosen)},
+        # each metric gets the options it takes; one that no chosen metric takes is refused here
+        metrics=make_metrics(chosen, settings.get("metric_options")),
         judge=judge,
         limit=limit,
         **settings,
@@ -147,9 +148,7 @@ def check(plan: Plan) -> None:
             raise ConfigError(f"The metric {name} needs 'choices' and 'answer' on every row.")
         if metric.needs_judge and not plan.judge:
             raise ConfigError(f"The metric {name} needs a judge model.", hint="Add --judge MODEL.")
-        validate = getattr(metric, "validate", None)
-        if validate:
-            validate(plan.metric_options, plan.dataset.items)
+        metric.check(plan.dataset.items)
     if plan.pair_metrics and len(plan.arms) < 2:
         raise ConfigError("judge_pairwise compares two arms; give two models or two strategies.")
     for strategy in plan.strategies:

@@ -71,10 +71,10 @@ async def execute(plan: Plan, run: RunInfo, progress: Progress | None = None) ->
 
 async def _work(plan: Plan, run: RunInfo, progress: Progress | None, opened: AsyncExitStack) -> None:
     models = {m: await _load(m, plan, opened) for m in plan.models}
+    # the metrics carry their own options (make_plan gave each the ones it takes)
     ctx = Context(
         judge=await _load(plan.judge, plan, opened) if plan.judge else None,
         embedder=await _embedder(plan, opened),
-        options=plan.metric_options,
     )
     for strategy in plan.strategies:
         await strategy.start(plan.prompt_setup)  # once per run (few-shot:K:similar ranks the pool)
@@ -122,7 +122,7 @@ async def _one(
     run_id: str, model: Model, strategy, index: int, item, plan: Plan, ctx: Context, progress
 ) -> None:
     output = await answer(model, strategy, item, plan)
-    item_ctx = Context(model=model, judge=ctx.judge, embedder=ctx.embedder, options=ctx.options)
+    item_ctx = Context(model=model, judge=ctx.judge, embedder=ctx.embedder)
     scores = await score_all(item, output, plan.item_metrics, item_ctx)
     records.save_item(
         ItemResult(

@@ -1,6 +1,36 @@
-"""Metrics: score one item's output, and say how the scores of a run aggregate."""
+"""Metrics: score one item's output (or compare two), and say how the scores of a run aggregate."""
 
-from modelatlas.evals.metrics.base import Context, Metric
-from modelatlas.evals.metrics.registry import get_metric, metric_names, register_metric
+from modelatlas.evals.metrics.base import (
+    Context,
+    ItemMetric,
+    Metric,
+    PairMetric,
+    PairwiseMetric,
+    is_pair_metric,
+)
+from modelatlas.evals.metrics.options import MetricOptions, NoOptions
+from modelatlas.evals.metrics.registry import (
+    METRICS,
+    get_metric,
+    make_metrics,
+    metric_names,
+    register_metric,
+    taken_options,
+)
 
-__all__ = ["Context", "Metric", "get_metric", "metric_names", "register_metric"]
+__all__ = [
+    "METRICS",
+    "Context",
+    "ItemMetric",
+    "Metric",
+    "MetricOptions",
+    "NoOptions",
+    "PairMetric",
+    "PairwiseMetric",
+    "get_metric",
+    "is_pair_metric",
+    "make_metrics",
+    "metric_names",
+    "register_metric",
+    "taken_options",
+]

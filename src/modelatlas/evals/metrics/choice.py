@@ -54,9 +54,9 @@ def _letters(answer: str) -> list[str]:
         if letter.isupper() or not re.match(r"\s+[a-z]", answer[match.end() :], re.IGNORECASE):
             found.append(letter)
     for pattern in (ONLY_LETTER, LEADING_LETTER):
-        match = pattern.match(answer)
-        if match:
-            found.append(next(g for g in match.groups() if g))
+        whole = pattern.match(answer)
+        if whole:
+            found.append(next(g for g in whole.groups() if g))
     return found
 
 
@@ -77,6 +77,7 @@ class MCAccuracy(Metric):
         if item.answer is None:
             return Score(error="the item has no answer (the index of the right choice)")
         logprobs = output.choice_logprobs
+        pred: int | None
         if logprobs is not None:
             if len(logprobs) != len(item.choices):
                 return Score(error=f"{len(logprobs)} log-probabilities for {len(item.choices)} choices")

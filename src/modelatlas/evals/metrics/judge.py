@@ -5,6 +5,8 @@ line ("Score: N", "Verdict: PASS|FAIL", "Winner: A|B|TIE"), read back with a tol
 (case-insensitive, the last match wins). An answer without that line is asked again once, with
 a reminder; a second miss is recorded as ``Score(error="unparseable judge answer: ...")``, so it
 is counted, never a NaN and never dropped. Judges run at temperature 0.
+
+Each judge metric takes the option ``judge_max_tokens`` (how long the judge may answer; 256).
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
+
 from modelatlas.errors import ConfigError, ModelAtlasError
-from modelatlas.evals.metrics.base import Context, Metric
+from modelatlas.evals.metrics.base import Context, Metric, PairwiseMetric
+from modelatlas.evals.metrics.options import MetricOptions
 from modelatlas.evals.types import Item, Output, Score
 
 if TYPE_CHECKING:
@@ -78,6 +83,10 @@ WINNER_LINE = re.compile(
 Parser = Callable[[str], Any]
 
 
+class JudgeOptions(MetricOptions):
+    judge_max_tokens: int = Field(JUDGE_MAX_TOKENS, ge=1)  # room for a short reason and the verdict
+
+
 def last_match(pattern: re.Pattern[str], text: str) -> str | None:
     """The group of the pattern's last match (markdown asterisks ignored), upper-cased."""
     found = pattern.findall(text.replace("*", ""))
@@ -115,7 +124,9 @@ def judge_of(ctx: Context, metric: str) -> Model:
     return ctx.judge
 
 
-async def ask(judge: Model, prompt: str, parse: Parser, reminder: str, max_tokens: int):
+async def ask(
+    judge: Model, prompt: str, parse: Parser, reminder: str, max_tokens: int
+) -> tuple[Any, list[str]]:
     """The parsed verdict (None if the answer had none, even after one retry) and the answers."""
     answers: list[str] = []
     for text in (prompt, f"{prompt}\n\n{reminder}"):
@@ -132,6 +143,8 @@ def unparseable(answers: list[str], data: dict[str, Any]) -> Score:
 
 
 class _SingleJudge(Metric):
+    Options = JudgeOptions
+    options: JudgeOptions
     needs_reference = False  # used when present
     needs_judge = True
     prompt = ""
@@ -148,7 +161,7 @@ class _SingleJudge(Metric):
         prompt = self.prompt.format(
             question=item.prompt_text, reference=reference_block(item), answer=output.text
         )
-        max_tokens = ctx.options.get("judge_max_tokens", JUDGE_MAX_TOKENS)
+        max_tokens = self.for_context(ctx).options.judge_max_tokens
         try:
             verdict, answers = await ask(judge, prompt, self.parse, self.reminder, max_tokens)
         except ModelAtlasError as exc:
@@ -191,7 +204,7 @@ class JudgePass(_SingleJudge):
 SWAPPED = {"A": "B", "B": "A", "TIE": "TIE"}
 
 
-class JudgePairwise(Metric):
+class JudgePairwise(PairwiseMetric):
     """Which of two outputs is better: 1.0 for A, 0.0 for B, 0.5 for a tie or a disagreement.
 
     The judge is asked twice, A first and then B first; only a preference that survives the swap
@@ -199,19 +212,16 @@ class JudgePairwise(Metric):
     """
 
     name = "judge_pairwise"
+    Options = JudgeOptions
+    options: JudgeOptions
+    aggregation = "mean"  # the share of items where A wins, a tie counting half
     needs_reference = False
     needs_judge = True
     pairwise = True
 
-    async def score(self, item: Item, output: Output, ctx: Context) -> Score:
-        raise ConfigError(
-            "judge_pairwise compares two outputs of the same item; it cannot score one alone.",
-            hint="Call compare(item, output_a, output_b, ctx) instead of score().",
-        )
-
     async def compare(self, item: Item, output_a: Output, output_b: Output, ctx: Context) -> Score:
         judge = judge_of(ctx, self.name)
-        max_tokens = ctx.options.get("judge_max_tokens", JUDGE_MAX_TOKENS)
+        max_tokens = self.for_context(ctx).options.judge_max_tokens
         reference = reference_block(item)
         prompts = [
             PAIRWISE_PROMPT.format(

@@ -2,7 +2,8 @@
 
 ``context_recall`` is computed, not judged: the share of the reference's content words that the
 retrieved chunks contain (the best reference counts). ``faithfulness`` asks the judge whether
-every claim of the answer is supported by the retrieved chunks.
+every claim of the answer is supported by the retrieved chunks; like the judge metrics it takes
+the option ``judge_max_tokens``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 
 from modelatlas.errors import ModelAtlasError
 from modelatlas.evals.metrics.base import Context, Metric
-from modelatlas.evals.metrics.judge import JUDGE_MAX_TOKENS, ask, judge_of, parse_verdict, unparseable
+from modelatlas.evals.metrics.judge import JudgeOptions, ask, judge_of, parse_verdict, unparseable
 from modelatlas.evals.types import Item, Output, Score
 
 STOPWORDS = frozenset(
@@ -83,10 +84,7 @@ def content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9$%.]+", text.lower()) if w.strip(".") and w not in STOPWORDS}
 
 
-def _no_contexts(output: Output) -> Score | None:
-    if output.contexts is None:
-        return Score(error="the strategy retrieved nothing: use a rag:KB strategy")
-    return None
+NO_CONTEXTS = "the strategy retrieved nothing: use a rag:KB strategy"
 
 
 class ContextRecall(Metric):
@@ -95,9 +93,8 @@ class ContextRecall(Metric):
     name = "context_recall"
 
     async def score(self, item: Item, output: Output, ctx: Context) -> Score:
-        missing = _no_contexts(output)
-        if missing:
-            return missing
+        if output.contexts is None:
+            return Score(error=NO_CONTEXTS)
         found = content_words(" ".join(output.contexts))
         best = 0.0
         for reference in item.reference:
@@ -111,19 +108,21 @@ class Faithfulness(Metric):
     """1.0 when the judge finds the answer supported by the retrieved chunks, else 0.0."""
 
     name = "faithfulness"
+    Options = JudgeOptions
+    options: JudgeOptions
     needs_reference = False
     needs_judge = True
     binary = True
 
     async def score(self, item: Item, output: Output, ctx: Context) -> Score:
-        missing = _no_contexts(output)
-        if missing:
-            return missing
+        if output.contexts is None:
+            return Score(error=NO_CONTEXTS)
         judge = judge_of(ctx, self.name)
         sources = "\n\n".join(f"[{n}] {text}" for n, text in enumerate(output.contexts, start=1)) or "(none)"
         prompt = FAITHFUL_PROMPT.format(sources=sources, answer=output.text)
+        max_tokens = self.for_context(ctx).options.judge_max_tokens
         try:
-            verdict, answers = await ask(judge, prompt, parse_verdict, FAITHFUL_REMINDER, JUDGE_MAX_TOKENS)
+            verdict, answers = await ask(judge, prompt, parse_verdict, FAITHFUL_REMINDER, max_tokens)
         except ModelAtlasError as exc:
             return Score(error=f"judge call failed: {exc.message}")
         data = {"judge": judge.id, "answers": answers, "verdict": verdict}

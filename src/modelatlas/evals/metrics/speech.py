@@ -17,6 +17,7 @@ class _ErrorRate(Metric):
     higher_is_better = False
     rate = "wer"  # the jiwer function for one item
     process = "process_words"  # the jiwer function for the corpus
+    aggregation = "corpus_wer"
 
     async def score(self, item: Item, output: Output, ctx: Context) -> Score:
         if not item.reference or not item.reference[0].strip():
@@ -45,5 +46,6 @@ class CER(_ErrorRate):
     """Character error rate: (substitutions + deletions + insertions) / reference characters."""
 
     name = "cer"
+    aggregation = "corpus_cer"
     rate = "cer"
     process = "process_characters"

@@ -7,16 +7,19 @@ sentence scores.
 
 from __future__ import annotations
 
-import importlib
 import re
 import string
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from modelatlas.errors import ConfigError, MissingExtraError
+from pydantic import field_validator
+
+from modelatlas.errors import ConfigError
 from modelatlas.evals.metrics.base import Context, Metric
+from modelatlas.evals.metrics.options import MetricOptions
 from modelatlas.evals.types import Item, Output, Score
+from modelatlas.registry import require as require_extra
 
 ARTICLES = {"a", "an", "the"}
 NO_REFERENCE = "the item has no reference"
@@ -33,12 +36,9 @@ def tokens(text: str) -> list[str]:
     return [w for w in words if w and w not in ARTICLES]
 
 
-def require(module: str, package: str | None = None, extra: str = "eval") -> Any:
-    """Import an optional dependency, or say which extra installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingExtraError(package or module, extra) from exc
+def require(module: str, package: str | None = None) -> Any:
+    """Import a dependency of the ``eval`` extra (modelatlas.registry.require)."""
+    return require_extra(module, "eval", package)
 
 
 def clamp(value: float) -> float:
@@ -91,19 +91,33 @@ class Contains(Metric):
         return Score(value=float(found))
 
 
+class RegexOptions(MetricOptions):
+    pattern: str | None = None  # None: each item's metadata["pattern"]
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"is not a valid regular expression: {pattern!r} ({exc})") from None
+        return pattern
+
+
 class Regex(Metric):
     """1.0 when the pattern (option ``pattern``, else the item's ``metadata["pattern"]``) matches."""
 
     name = "regex"
+    Options = RegexOptions
+    options: RegexOptions
     needs_reference = False
     binary = True
 
-    def validate(self, options: dict[str, Any], items: Sequence[Item] | None = None) -> None:
-        """Fail before a run: a bad pattern, or no pattern for some item."""
-        pattern = options.get("pattern")
-        if pattern is not None:
-            _compile(pattern, "the option 'pattern'")
-            return
+    def check(self, items: Sequence[Item] | None = None) -> None:
+        """Fail before a run: no pattern for some item, or an item's pattern that is not valid."""
+        if self.options.pattern is not None:
+            return  # checked when the option was given
         missing = [i.id for i in items or () if not i.metadata.get("pattern")]
         if items is None or missing:
             where = f" (items without one: {', '.join(missing[:5])})" if missing else ""
@@ -116,7 +130,7 @@ class Regex(Metric):
             _compile(item.metadata["pattern"], f"item {item.id}'s pattern")
 
     async def score(self, item: Item, output: Output, ctx: Context) -> Score:
-        pattern = ctx.options.get("pattern") or item.metadata.get("pattern")
+        pattern = self.for_context(ctx).options.pattern or item.metadata.get("pattern")
         if not pattern:
             return Score(error="no regex pattern: set the option 'pattern' or metadata 'pattern'")
         try:
@@ -171,6 +185,7 @@ class Bleu(_Sacrebleu):
 
     name = "bleu"
     sentence, corpus = "sentence_bleu", "corpus_bleu"
+    aggregation = "corpus_bleu"
 
 
 class Chrf(_Sacrebleu):
@@ -178,6 +193,7 @@ class Chrf(_Sacrebleu):
 
     name = "chrf"
     sentence, corpus = "sentence_chrf", "corpus_chrf"
+    aggregation = "corpus_chrf"
 
 
 class RougeL(Metric):
@@ -185,8 +201,9 @@ class RougeL(Metric):
 
     name = "rouge_l"
 
-    def __init__(self) -> None:
-        self._scorer = None
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._scorer: Any = None
 
     async def score(self, item: Item, output: Output, ctx: Context) -> Score:
         if not item.reference:
