@@ -107,7 +107,6 @@ def eval_command(
     _fail_if_failed(result.run_id, result.summary)
 
 
-
 def _metric_options(pattern: str | None, k: int | None) -> dict:
     """The metric options given on the command line, and only those: each metric has its own
     defaults, and make_plan refuses an option no chosen metric takes (before options were typed,
