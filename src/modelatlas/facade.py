@@ -1,0 +1,114 @@
+"""The Python facade: what ``import modelatlas as ma`` offers, in the manner of ``llm.get_model()``.
+
+Each name is the function a command calls, under a short name, so a script and the CLI cannot
+drift apart: ``get_model`` is :func:`modelatlas.loading.load_model` (what `modelatlas run` opens),
+``evaluate`` builds the plan and runs it as `modelatlas eval` does, ``list_models`` is what
+`modelatlas models list` lists, and ``ma.catalog.search`` is `modelatlas catalog search`.
+
+This module sits with the interfaces (it imports evals, the catalog and the loader); the package
+``__init__`` loads it on first attribute access, so ``import modelatlas`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelatlas.errors import ModelAtlasError
+from modelatlas.loading import load_model
+
+if TYPE_CHECKING:
+    from modelatlas.evals.datasets import Fields
+    from modelatlas.evals.results import RunResult
+    from modelatlas.records import ModelRecord
+
+__all__ = ["EventLoopRunningError", "aevaluate", "evaluate", "get_model", "list_models"]
+
+# One function, two names: the id is resolved through the catalog (an unknown id raises
+# UnknownModelError with "did you mean"), the backend built, and the Model wrapper returned.
+get_model = load_model
+
+
+class EventLoopRunningError(ModelAtlasError, RuntimeError):
+    """A blocking facade call was made from inside a running event loop."""
+
+    exit_code = 2
+
+
+def list_models() -> list[ModelRecord]:
+    """The models that can run now: installed bundled ones and the ones added with `models add`."""
+    from modelatlas.catalog import runnable_records
+
+    return runnable_records()
+
+
+async def aevaluate(
+    dataset: str | Path,
+    models: str | Sequence[str],
+    *,
+    strategies: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    judge: str | None = None,
+    limit: int | None = None,
+    examples: str | Path | None = None,
+    system: str | None = None,
+    template: str | Path | None = None,
+    max_tokens: int = 128,
+    temperature: float = 0.0,
+    concurrency: int = 4,
+    price_per_hour: float | None = None,
+    pattern: str | None = None,
+    k: int | None = None,
+    fields: Fields | None = None,
+    name: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run ``dataset`` through ``models`` and ``strategies``, score it, store it, summarise it.
+
+    The arguments are `modelatlas eval`'s options with the same defaults (``strategies``:
+    "zero-shot", "few-shot:3", "rag:KB"...; ``metrics``: chosen from the dataset when None;
+    ``examples``: the few-shot pool file; ``pattern`` and ``k``: the regex and top-k metrics).
+    The run is stored like a CLI run (`modelatlas runs show RUN_ID` reads it)."""
+    from modelatlas import evals
+    from modelatlas.evals.plan import make_plan
+
+    plan = await asyncio.to_thread(  # reads the dataset (and a pool, a template): files, not the loop
+        make_plan,
+        str(dataset),
+        [models] if isinstance(models, str) else list(models),
+        strategies=list(strategies) if strategies else None,
+        metrics=list(metrics) if metrics else None,
+        judge=judge,
+        limit=limit,
+        pool_path=str(examples) if examples else None,
+        fields=fields,
+        name=name,
+        arms=None,
+        system=system,
+        template_path=str(template) if template else None,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        concurrency=concurrency,
+        price_per_hour=price_per_hour,
+        # only what was given, as the CLI passes them: each metric has its own defaults
+        metric_options={key: value for key, value in (("pattern", pattern), ("k", k)) if value},
+    )
+    return await evals.evaluate(plan, progress)
+
+
+def evaluate(dataset: str | Path, models: str | Sequence[str], **options: Any) -> RunResult:
+    """:func:`aevaluate` for scripts: the same arguments, run to the end in a new event loop.
+
+    Inside a running event loop (a notebook, an async application) it refuses instead of
+    blocking that loop: ``await modelatlas.aevaluate(...)`` there."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop running: the normal case for a script
+        return asyncio.run(aevaluate(dataset, models, **options))
+    raise EventLoopRunningError(
+        "modelatlas.evaluate() blocks until the run ends, and an event loop is already running "
+        "here (a notebook or an async application).",
+        hint="Use `await modelatlas.aevaluate(...)` instead: it takes the same arguments.",
+    )
