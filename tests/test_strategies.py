@@ -159,3 +159,24 @@ def test_evals_never_imports_strategies():
             names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
             found += [f"{path.name}:{node.lineno}" for n in names if n.startswith("modelatlas.strategies")]
     assert found == []
+
+
+def test_multiple_choice_scores_the_strategys_transcript_by_log_likelihood(tmp_path, echo):
+    """mc_accuracy asks the model for each choice's log-likelihood after the strategy's prompt in
+    a base model's form (the preview: every example, nothing retrieved)."""
+    hues = ["red", "blue"]
+    rows = [
+        {"id": f"m{i}", "input": f"Hue {i}?", "choices": hues, "answer": i % 2, "reference": hues[i % 2]}
+        for i in range(3)
+    ]
+    data = tmp_path / "mc.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    plan = make_plan(str(data), [echo], strategies=["few-shot:1"], metrics=["mc_accuracy"])
+    strategy = plan.strategies[0]
+    outputs = execute(plan)
+    for item in plan.dataset.items:
+        output = outputs[("few-shot:1", item.id)]
+        assert output.error is None and len(output.choice_logprobs) == 2
+        assert output.prompt == strategy.preview(item, "completion", plan.prompt_setup).prompt
+        assert output.prompt.endswith(f"Question: {item.input}\nAnswer:")
+        assert (output.examples, output.examples_short) == (1, 0)

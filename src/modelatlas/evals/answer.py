@@ -25,18 +25,17 @@ async def answer(model: Model, strategy: Strategy, item: Item, plan: Plan) -> Ou
             stop=prepared.stop,
         )
     except ModelAtlasError as exc:
-        return Output(error=exc.message, **(prepared.recorded() if prepared else {}))
+        return prepared.output(error=exc.message) if prepared else Output(error=exc.message)
     return _output(done, prepared)
 
 
 def _output(done: Completion, prepared: Prepared) -> Output:
-    return Output(
+    return prepared.output(
         text=done.text.strip(),
         usage=done.usage,
         latency_s=done.timing.latency_s,
         ttft_s=done.timing.ttft_s,
         cached=done.cached,
-        **prepared.recorded(),
     )
 
 
@@ -48,22 +47,15 @@ async def _choose(model: Model, strategy: Strategy, item: Item, plan: Plan) -> O
         question = item.model_copy(update={"input": letter_prompt(item), "messages": None})
         mode = model.record.mode
         # The letter prompt holds no examples: counted as missing, not hidden.
-        letters = Prepared(
-            render(question, [], mode, plan.system), stops_for(mode), **counted(strategy.shots, [])
-        )
+        prompt = render(question, [], mode, plan.system)
+        letters = Prepared(prompt, stops_for(mode), None, 0, *counted(strategy.shots, []))
         done = await model.generate(letters.prompt, max_tokens=8, temperature=0.0, stop=letters.stop)
         return _output(done, letters)
     # The strategy's prompt as a base model's transcript, with every example (no guard, no retrieval).
     context = strategy.preview(item, "completion", plan.prompt_setup)
     scores = [await model.loglikelihood(context.prompt, " " + choice) for choice in item.choices]
     best = max(range(len(scores)), key=lambda i: scores[i].logprob)
-    return Output(
-        text=item.choices[best],
-        choice_logprobs=[s.logprob for s in scores],
-        prompt=context.prompt,
-        examples=context.examples,
-        examples_short=context.examples_short,
-    )
+    return context.output(text=item.choices[best], choice_logprobs=[s.logprob for s in scores])
 
 
 async def score_all(item: Item, output: Output, metrics: dict[str, Metric], ctx: Context) -> dict[str, Score]:

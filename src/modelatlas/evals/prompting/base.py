@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from modelatlas.evals.types import Output
 from modelatlas.items import Item
 from modelatlas.types import Prompt
 
@@ -34,24 +35,24 @@ class Prepared:
     retrieved: list[str] | None = None  # RAG: chunk ids, best first
     contexts: list[str] | None = None  # RAG: their texts
 
-    def recorded(self) -> dict[str, Any]:
-        """The fields an evaluation ``Output`` keeps (all but the stop sequences)."""
-        return {
-            "prompt": self.prompt,
-            "prompt_tokens": self.prompt_tokens,
-            "dropped": self.dropped,
-            "examples": self.examples,
-            "examples_short": self.examples_short,
-            "retrieved": self.retrieved,
-            "contexts": self.contexts,
-        }
+    def output(self, **answered: Any) -> Output:
+        """The run's record of this item: how the prompt was built (all but the stop sequences),
+        with what the model answered (text, usage, timing) or the error."""
+        return Output(
+            prompt=self.prompt,
+            prompt_tokens=self.prompt_tokens,
+            dropped=self.dropped,
+            examples=self.examples,
+            examples_short=self.examples_short,
+            retrieved=self.retrieved,
+            contexts=self.contexts,
+            **answered,
+        )
 
 
-def counted(wanted: int, examples: list[Item]) -> dict[str, int]:
-    """A few-shot prompt's example counts; nothing for a strategy that asks for no examples."""
-    if not wanted:
-        return {}
-    return {"examples": len(examples), "examples_short": wanted - len(examples)}
+def counted(wanted: int, examples: list[Item]) -> tuple[int | None, int]:
+    """A few-shot prompt's (examples, examples_short); (None, 0) for a strategy that asks for none."""
+    return (len(examples), wanted - len(examples)) if wanted else (None, 0)
 
 
 @dataclass
