@@ -136,6 +136,8 @@ class Message(BaseModel):
         bytes: a path's file is read, so the same name with other bytes is another prompt.
         """
         if isinstance(self.content, str):
+            if not self.tool_calls and self.tool_call_id is None:  # the common case, without pydantic
+                return {"role": self.role, "content": self.content}
             return self.model_dump(mode="json")
         data = self.model_dump(mode="json", exclude={"content"})
         data["content"] = [part.fingerprint() for part in self.content]
