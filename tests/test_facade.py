@@ -140,3 +140,13 @@ def test_list_models_is_models_list(echo):
     assert echo in [r.id for r in listed]
     shown = json.loads(cli.invoke(app, ["models", "list", "--json"]).output)
     assert [r.id for r in listed] == [r["id"] for r in shown]
+
+
+@needs("sentence_transformers")
+def test_the_embedding_cards_python_sample_runs():
+    from modelatlas.catalog.bundled import resolve_bundled
+    from modelatlas.catalog.card_samples import samples
+
+    [(_, language, code)] = [s for s in samples(resolve_bundled("local/all-minilm-l6-v2")) if "ma." in s[2]]
+    assert language == "python" and "import modelatlas as ma" in code
+    assert python(code).strip() == "384"  # all-MiniLM-L6-v2's vectors

@@ -108,9 +108,9 @@ def _local_sample(record: ModelRecord) -> tuple[str, str, str]:
         [
             "import asyncio",
             "",
-            "from modelatlas.loading import load_model",
+            "import modelatlas as ma",
             "",
-            f"model = load_model({json.dumps(record.id)})",
+            f"model = ma.get_model({json.dumps(record.id)})",
             f"result = asyncio.run(model.embed([{json.dumps(_PROMPTS['embedding'])}]))",
             "print(len(result.vectors[0]))",
         ]
