@@ -21,6 +21,7 @@ from modelatlas.loading import load_model
 
 if TYPE_CHECKING:
     from modelatlas.evals.datasets import Fields
+    from modelatlas.evals.plan import Plan
     from modelatlas.evals.results import RunResult
     from modelatlas.records import ModelRecord
 
@@ -71,31 +72,41 @@ async def aevaluate(
     "zero-shot", "few-shot:3", "rag:KB"...; ``metrics``: chosen from the dataset when None;
     ``examples``: the few-shot pool file; ``pattern`` and ``k``: the regex and top-k metrics).
     The run is stored like a CLI run (`modelatlas runs show RUN_ID` reads it)."""
+    asked = dict(locals())  # the arguments above, first statement on purpose: nothing else yet
+    del asked["progress"]
     from modelatlas import evals
+
+    plan = await asyncio.to_thread(_plan, **asked)  # reads the dataset (a pool, a template): off the loop
+    return await evals.evaluate(plan, progress)
+
+
+def _plan(
+    dataset: str | Path,
+    models: str | Sequence[str],
+    strategies: Sequence[str] | None,
+    metrics: Sequence[str] | None,
+    examples: str | Path | None,
+    template: str | Path | None,
+    pattern: str | None,
+    k: int | None,
+    **settings: Any,
+) -> Plan:
+    """make_plan given the arguments as the eval command gives it its options (``settings``
+    are make_plan's own: judge, limit, fields, name, system, max_tokens, temperature, ...)."""
     from modelatlas.evals.plan import make_plan
 
-    plan = await asyncio.to_thread(  # reads the dataset (and a pool, a template): files, not the loop
-        make_plan,
+    return make_plan(
         str(dataset),
         [models] if isinstance(models, str) else list(models),
         strategies=list(strategies) if strategies else None,
         metrics=list(metrics) if metrics else None,
-        judge=judge,
-        limit=limit,
         pool_path=str(examples) if examples else None,
-        fields=fields,
-        name=name,
-        arms=None,
-        system=system,
         template_path=str(template) if template else None,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        concurrency=concurrency,
-        price_per_hour=price_per_hour,
+        arms=None,
         # only what was given, as the CLI passes them: each metric has its own defaults
         metric_options={key: value for key, value in (("pattern", pattern), ("k", k)) if value},
+        **settings,
     )
-    return await evals.evaluate(plan, progress)
 
 
 def evaluate(dataset: str | Path, models: str | Sequence[str], **options: Any) -> RunResult:
