@@ -11,7 +11,7 @@ every name here.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,9 +29,9 @@ Task = Literal[
 Architecture = Literal["decoder-only", "encoder-only", "encoder-decoder", "diffusion", "unknown"]
 Hosting = Literal["local", "hosted"]
 
-TASKS: tuple[str, ...] = Task.__args__
-ARCHITECTURES: tuple[str, ...] = Architecture.__args__
-HOSTINGS: tuple[str, ...] = Hosting.__args__
+TASKS: tuple[str, ...] = get_args(Task)
+ARCHITECTURES: tuple[str, ...] = get_args(Architecture)
+HOSTINGS: tuple[str, ...] = get_args(Hosting)
 
 
 class Price(BaseModel):
