@@ -180,3 +180,34 @@ def test_multiple_choice_scores_the_strategys_transcript_by_log_likelihood(tmp_p
         assert output.prompt == strategy.preview(item, "completion", plan.prompt_setup).prompt
         assert output.prompt.endswith(f"Question: {item.input}\nAnswer:")
         assert (output.examples, output.examples_short) == (1, 0)
+
+
+def test_similar_few_shot_ranks_the_pool_once_and_releases_the_embedder(tmp_path, echo, monkeypatch):
+    """few-shot:1:similar embeds the pool with the real all-MiniLM-L6-v2 in ``start``, before any
+    item; each item gets its nearest solved example; the embedder goes back to the pool after."""
+    from modelatlas.backends.pool import shared_pool
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pool = [
+        {"id": "p1", "input": "How do I reset my password?", "reference": "Use the reset link."},
+        {"id": "p2", "input": "What does the Plus plan cost?", "reference": "$11.99 a month."},
+        {"id": "p3", "input": "How long is the refund window?", "reference": "14 days."},
+    ]
+    tests = [
+        {"id": "t1", "input": "I forgot my password, how do I get back in?", "reference": "reset link"},
+        {"id": "t2", "input": "How many days do I have to ask for my money back?", "reference": "14"},
+    ]
+    for name, rows in (("pool.jsonl", pool), ("test.jsonl", tests)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    plan = make_plan(
+        str(tmp_path / "test.jsonl"),
+        [echo],
+        strategies=["few-shot:1:similar"],
+        metrics=["f1"],
+        pool_path=str(tmp_path / "pool.jsonl"),
+    )
+    outputs = execute(plan)
+    assert outputs[("few-shot:1:similar", "t1")].prompt[0].text == pool[0]["input"]
+    assert outputs[("few-shot:1:similar", "t2")].prompt[0].text == pool[2]["input"]
+    assert set(plan.prompt_setup.ranked) == {"t1", "t2"}
+    assert "local/all-minilm-l6-v2" not in [m.id for m in shared_pool().models]

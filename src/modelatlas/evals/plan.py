@@ -9,10 +9,8 @@ from pathlib import Path
 from modelatlas.errors import ConfigError
 from modelatlas.evals.datasets import Dataset, Fields, load_dataset
 from modelatlas.evals.metrics.base import Metric
-from modelatlas.evals.prompting import PromptSetup, Strategy, parse_strategy
+from modelatlas.evals.prompting import DEFAULT_EMBEDDER, PromptSetup, Strategy, parse_strategy
 from modelatlas.evals.types import Item
-
-DEFAULT_EMBEDDER = "local/all-minilm-l6-v2"
 
 
 @dataclass

@@ -6,7 +6,15 @@ The evaluation runner holds them only through the :class:`Strategy` protocol. Th
 and re-exports these for its users (``modelatlas.strategies.prompting``).
 """
 
-from modelatlas.evals.prompting.base import MARGIN, Prepared, PromptSetup, PromptStrategy, Strategy, counted
+from modelatlas.evals.prompting.base import (
+    DEFAULT_EMBEDDER,
+    MARGIN,
+    Prepared,
+    PromptSetup,
+    PromptStrategy,
+    Strategy,
+    counted,
+)
 from modelatlas.evals.prompting.examples import (
     available_examples,
     check_pool,
@@ -28,6 +36,7 @@ from modelatlas.evals.prompting.shots import FewShot, ZeroShot
 
 __all__ = [
     "COMPLETION_STOP",
+    "DEFAULT_EMBEDDER",
     "MARGIN",
     "FewShot",
     "Prepared",

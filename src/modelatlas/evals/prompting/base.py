@@ -8,6 +8,7 @@ holds, so a new one (chain of thought, a different retriever) is a class, not a 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from modelatlas.backends.model import Model
 
 MARGIN = 16  # tokens kept free for the chat template's own markers
+DEFAULT_EMBEDDER = "local/all-minilm-l6-v2"  # ranks few-shot examples by similarity
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class PromptSetup:
     system: str | None = None
     template: Any = None  # a Jinja2 template for the question
     answer_tokens: int = 128  # kept free in the context window for the answer
-    embedder: str | None = None  # the embedding model that ranks the pool by similarity
+    embedder: str = DEFAULT_EMBEDDER  # the embedding model that ranks the pool by similarity
     ranked: dict[str, list[int]] | None = None  # per item, pool indices by similarity (filled once)
 
     def budget(self, model: Model) -> int | None:
@@ -73,12 +75,16 @@ class PromptSetup:
         return None if window is None else window - self.answer_tokens - MARGIN
 
     async def ranking(self) -> dict[str, list[int]]:
-        """The pool ranked by similarity to each item, embedded once per run however many ask."""
+        """The pool ranked by similarity to each item, embedded once per run however many ask.
+        The embedder comes from the shared pool and is released as soon as the ranking is made."""
         if self.ranked is None:
+            from modelatlas.backends.pool import shared_pool
+            from modelatlas.catalog.resolve import resolve
             from modelatlas.evals.prompting.examples import rank_by_similarity
-            from modelatlas.loading import load_model
 
-            self.ranked = await rank_by_similarity(self.items, self.pool, load_model(self.embedder))
+            record = await asyncio.to_thread(resolve, self.embedder)
+            async with shared_pool().using(record) as embedder:
+                self.ranked = await rank_by_similarity(self.items, self.pool, embedder)
         return self.ranked
 
 
