@@ -142,9 +142,8 @@ def _returns_dict(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         value = ret.value
         if isinstance(value, (ast.Dict, ast.DictComp)):
             return True
-        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
-            if value.func.id == "dict":
-                return True
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict":
+            return True
     return False
 
 
@@ -349,23 +348,25 @@ def print_text(report: Report) -> None:
     print(f"contracts report for {report.root}")
     print("\n| figure | count |\n| --- | --- |")
     print(f"| backend-name / raw-option checks outside backends/ | {len(report.backend_checks)} |")
-    print(f"| dict-returning functions (evals, strategies, serve, studio, cli) "
-          f"| {len(report.dict_functions)} |")
+    print(
+        f"| dict-returning functions (evals, strategies, serve, studio, cli) | {len(report.dict_functions)} |"
+    )
     print(f"| ... of which named like a result | {len(report.dict_result_functions)} |")
     print(f"| package cycles, module-level imports | {len(report.cycles_module_level)} |")
     print(f"| package cycles, all imports (lazy included) | {len(report.cycles_all_imports)} |")
     section("backend checks", report.backend_checks)
     results = set(report.dict_result_functions)
-    section("dict-returning functions (* named like a result)", [
-        f"{'*' if hit in results else ' '} {hit}" for hit in report.dict_functions
-    ])
+    section(
+        "dict-returning functions (* named like a result)",
+        [f"{'*' if hit in results else ' '} {hit}" for hit in report.dict_functions],
+    )
     section("package cycles, module-level imports", [" <-> ".join(c) for c in report.cycles_module_level])
     section("package cycles, all imports", [" <-> ".join(c) for c in report.cycles_all_imports])
     section("edges inside the cycles (all imports)", report.cycle_edges)
-    section("five longest functions", [
-        f"{row['lines']:>4} lines  {row['function']}  ({row['file']})"
-        for row in report.longest_functions
-    ])
+    section(
+        "five longest functions",
+        [f"{row['lines']:>4} lines  {row['function']}  ({row['file']})" for row in report.longest_functions],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
