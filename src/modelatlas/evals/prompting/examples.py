@@ -5,11 +5,28 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from typing import TYPE_CHECKING, Protocol
 
 from modelatlas.errors import ConfigError
 from modelatlas.items import Item
 
+if TYPE_CHECKING:
+    from modelatlas.backends.model import Model
+
 log = logging.getLogger(__name__)
+
+
+class Shots(Protocol):
+    """What choosing examples reads of a strategy (a :class:`FewShot`; zero-shot and RAG ask for 0)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def shots(self) -> int: ...
+    @property
+    def select(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
 
 
 def usable(example: Item, item: Item) -> bool:
@@ -18,12 +35,10 @@ def usable(example: Item, item: Item) -> bool:
 
 
 def examples_for(
-    item: Item, strategy, pool: list[Item], ranked: dict[str, list[int]] | None = None
+    item: Item, strategy: Shots, pool: list[Item], ranked: dict[str, list[int]] | None = None
 ) -> list[Item]:
     """K examples with references, never the item itself: the most similar ones when ``ranked``
-    (pool indices by similarity to each item) is given, else drawn with a seed fixed per item.
-
-    ``strategy`` is anything with ``shots``, ``select`` and ``seed`` (a :class:`FewShot`)."""
+    (pool indices by similarity to each item) is given, else drawn with a seed fixed per item."""
     if strategy.shots == 0:
         return []
     if strategy.select == "similar" and ranked is not None:
@@ -43,7 +58,7 @@ def available_examples(items: list[Item], pool: list[Item]) -> list[int]:
     return [len(answered) - ids[i.id] - texts[i.prompt_text] + both[(i.id, i.prompt_text)] for i in items]
 
 
-def check_pool(strategy, items: list[Item], pool: list[Item], warn: bool = True) -> None:
+def check_pool(strategy: Shots, items: list[Item], pool: list[Item], warn: bool = True) -> None:
     """Refuse a few-shot strategy that the pool leaves without a single example (it would be
     zero-shot under another name); warn when some items will get fewer examples than asked."""
     if not strategy.shots:
@@ -70,7 +85,7 @@ def check_pool(strategy, items: list[Item], pool: list[Item], warn: bool = True)
         )
 
 
-async def rank_by_similarity(items: list[Item], pool: list[Item], embedder) -> dict[str, list[int]]:
+async def rank_by_similarity(items: list[Item], pool: list[Item], embedder: Model) -> dict[str, list[int]]:
     """For each item, the pool's indices from most to least similar (cosine of embeddings)."""
     import numpy as np
 

@@ -7,14 +7,20 @@ each question.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from modelatlas.errors import ConfigError
 from modelatlas.items import Item
 from modelatlas.types import Message, Prompt
 
+if TYPE_CHECKING:
+    from jinja2 import Template
+
 COMPLETION_STOP = ("\nQuestion:", "\n\n")
 
 
-def question_text(item: Item, template=None) -> str:
+def question_text(item: Item, template: Template | None = None) -> str:
     """The user's question: the item's text, or a Jinja2 template filled with the item's fields."""
     if template is None:
         return item.prompt_text
@@ -31,7 +37,7 @@ def question_text(item: Item, template=None) -> str:
         ) from None
 
 
-def load_template(path: str):
+def load_template(path: str) -> Template:
     """A Jinja2 template file for the question; unknown variables are errors, not blanks."""
     from jinja2 import StrictUndefined, TemplateSyntaxError
     from jinja2.sandbox import SandboxedEnvironment
@@ -46,7 +52,9 @@ def load_template(path: str):
         raise ConfigError(f"{path}:{exc.lineno}: template syntax error: {exc.message}.") from None
 
 
-def render(item: Item, examples: list[Item], mode: str, system: str | None = None, template=None) -> Prompt:
+def render(
+    item: Item, examples: list[Item], mode: str, system: str | None = None, template: Template | None = None
+) -> Prompt:
     """The prompt for ``item`` with ``examples`` before it, in the form the model's mode needs."""
     if mode == "completion":
         parts = [system.strip()] if system else []
@@ -63,7 +71,7 @@ def render(item: Item, examples: list[Item], mode: str, system: str | None = Non
     return messages
 
 
-def prompt_tokens(prompt: Prompt, count) -> int:
+def prompt_tokens(prompt: Prompt, count: Callable[[str], int]) -> int:
     """Tokens of a prompt by ``count`` (a model's tokenizer), with a few per message for the template."""
     if isinstance(prompt, str):
         return count(prompt)

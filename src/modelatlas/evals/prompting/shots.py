@@ -29,7 +29,7 @@ def fit(item: Item, examples: list[Item], wanted: int, model: Model, setup: Prom
     while True:
         prompt = render(item, examples, mode, setup.system, setup.template)
         used = prompt_tokens(prompt, model.count_tokens) if limit is not None else None
-        if used is None or used <= limit or not examples:
+        if used is None or limit is None or used <= limit or not examples:
             return Prepared(prompt, stops_for(mode), used, dropped, *counted(wanted, examples))
         examples, dropped = examples[:-1], dropped + 1
 
