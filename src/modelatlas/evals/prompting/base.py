@@ -74,8 +74,8 @@ class PromptSetup:
         window = model.context_length
         return None if window is None else window - self.answer_tokens - MARGIN
 
-    async def ranking(self) -> dict[str, list[int]]:
-        """The pool ranked by similarity to each item, embedded once per run however many ask.
+    async def rank(self) -> None:
+        """Rank the pool by similarity to each item (``ranked``), embedded once per run however many ask.
         The embedder comes from the shared pool and is released as soon as the ranking is made."""
         if self.ranked is None:
             from modelatlas.backends.pool import shared_pool
@@ -85,7 +85,6 @@ class PromptSetup:
             record = await asyncio.to_thread(resolve, self.embedder)
             async with shared_pool().using(record) as embedder:
                 self.ranked = await rank_by_similarity(self.items, self.pool, embedder)
-        return self.ranked
 
 
 @runtime_checkable

@@ -68,7 +68,7 @@ class FewShot(PromptStrategy):
 
     async def start(self, setup: PromptSetup) -> None:
         if self.select == "similar":
-            await setup.ranking()
+            await setup.rank()
 
     def examples(self, item: Item, setup: PromptSetup) -> list[Item]:
         return examples_for(item, self, setup.pool, setup.ranked)
