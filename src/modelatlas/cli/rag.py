@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -38,12 +39,12 @@ def index_command(
     """Index documents into a knowledge base; running it again only re-embeds what changed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from modelatlas.rag.index import index
+    from modelatlas.rag.index import aindex
 
     columns = (TextColumn("Embedding chunks"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console(stderr=True), transient=True) as bar:
         task = bar.add_task("embed", total=None)
-        report = index(
+        run = aindex(
             paths,
             name,
             chunk_tokens=chunk_tokens,
@@ -54,6 +55,7 @@ def index_command(
             rebuild=rebuild,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+        report = asyncio.run(run)  # the CLI is the sync edge: one event loop for the whole run
     print_index_report(name, report)
 
 
@@ -84,7 +86,7 @@ def search_command(
     """Show the chunks of KB that best match QUERY."""
     from modelatlas.rag.search import open_kb
 
-    hits = open_kb(kb).search(query, k=k, hybrid=hybrid)
+    hits = asyncio.run(open_kb(kb).asearch(query, k=k, hybrid=hybrid))
     if json_out:
         print_json([{"rank": i, **h.to_dict()} for i, h in enumerate(hits, start=1)])
         return
@@ -110,13 +112,18 @@ def ask_command(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Answer QUESTION from KB with MODEL, citing the chunks it used."""
-    import asyncio
-
     from modelatlas.loading import load_model
     from modelatlas.rag.ask import ask
 
     llm = load_model(model, log_calls=True)
-    answer = asyncio.run(ask(kb, question, llm, k=k, max_tokens=max_tokens, hybrid=hybrid))
+
+    async def answered():
+        try:
+            return await ask(kb, question, llm, k=k, max_tokens=max_tokens, hybrid=hybrid)
+        finally:
+            await llm.aclose()  # the CLI closes what it opened
+
+    answer = asyncio.run(answered())
     if json_out:
         print_json(answer.to_dict())
         return

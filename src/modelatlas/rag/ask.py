@@ -110,12 +110,22 @@ def cite(text: str, hits: Sequence[Hit]) -> tuple[list[Citation], bool]:
 
 async def ask(kb, question: str, model, k: int = 5, max_tokens: int = 256, hybrid: bool = False) -> Answer:
     """Answer ``question`` from the knowledge base ``kb`` (a name or a KnowledgeBase) with ``model``
-    (an id or a Model), citing the chunks it used."""
+    (an id, opened here and closed after the answer, or a Model the caller keeps), citing the
+    chunks it used."""
     from modelatlas.loading import load_model
     from modelatlas.rag.search import open_kb
 
     kb = open_kb(kb) if isinstance(kb, str) else kb
-    model = load_model(model) if isinstance(model, str) else model
+    if not isinstance(model, str):
+        return await _ask(kb, question, model, k, max_tokens, hybrid)
+    opened = load_model(model)
+    try:
+        return await _ask(kb, question, opened, k, max_tokens, hybrid)
+    finally:
+        await opened.aclose()
+
+
+async def _ask(kb, question: str, model, k: int, max_tokens: int, hybrid: bool) -> Answer:
     hits = await kb.asearch(question, k=k, hybrid=hybrid)
     mode = model.record.mode
     window = model.context_length
