@@ -1,4 +1,9 @@
-"""Run a coroutine from synchronous code, even when the caller is inside an event loop."""
+"""Run a coroutine from synchronous code, even when the caller is inside an event loop.
+
+The bridge of RAG's sync Python API only (``rag.index`` and ``KnowledgeBase.search``, for
+scripts and notebooks): library code awaits ``aindex`` / ``asearch`` (the evaluation's RAG
+strategy does), and the CLI runs those in its own ``asyncio.run``. Called inside a running loop
+this starts a second loop in a thread, which is why no async code path may use it."""
 
 from __future__ import annotations
 
