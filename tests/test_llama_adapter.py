@@ -19,9 +19,32 @@ ADAPTER = SOURCE / "backends" / "llama_adapter.py"
 # The private attributes llama-cpp-python 0.3.36 sets on its Llama, LlamaModel, LlamaContext
 # and LlamaBatch objects (every ``self._name =`` in llama_cpp/llama.py and _internals.py).
 LLAMA_PRIVATE = frozenset(
-    "_batch _c_tensor_split _candidates _chat_handlers _ctx _exit_stack _input_ids _is_hybrid "
-    "_is_recurrent _kv_overrides_array _logits_all _lora_adapter _mirostat_mu _model _n_ctx "
-    "_n_tokens _n_vocab _requires_eval _sampler _scores _seed _stack _token_eos _token_nl".split()
+    {
+        "_batch",
+        "_c_tensor_split",
+        "_candidates",
+        "_chat_handlers",
+        "_ctx",
+        "_exit_stack",
+        "_input_ids",
+        "_is_hybrid",
+        "_is_recurrent",
+        "_kv_overrides_array",
+        "_logits_all",
+        "_lora_adapter",
+        "_mirostat_mu",
+        "_model",
+        "_n_ctx",
+        "_n_tokens",
+        "_n_vocab",
+        "_requires_eval",
+        "_sampler",
+        "_scores",
+        "_seed",
+        "_stack",
+        "_token_eos",
+        "_token_nl",
+    }
 )
 
 
@@ -39,9 +62,8 @@ def _reaches_into_llama_cpp(tree: ast.AST) -> list[str]:
                 found.append(f"{_called(node)}({first.value!r})")
         elif isinstance(node, ast.Attribute):
             own = isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"}
-            if node.attr.startswith("llama_") and node.attr != "llama_adapter":  # the C functions
-                found.append(ast.unparse(node))
-            elif node.attr in LLAMA_PRIVATE and not own:
+            c_function = node.attr.startswith("llama_") and node.attr != "llama_adapter"
+            if c_function or (node.attr in LLAMA_PRIVATE and not own):
                 found.append(ast.unparse(node))
     return found
 
