@@ -87,3 +87,43 @@ def test_the_sync_search_still_answers_from_inside_a_running_loop(kb):
         return open_kb(kb).search("office cat", k=1)
 
     assert run(inside())[0].source.endswith("office.txt")
+
+
+def test_indexing_reads_files_and_writes_the_store_off_the_event_loop(tmp_path, monkeypatch):
+    """aindex awaits its embedder on the caller's loop, and its blocking steps (finding and
+    reading files, LanceDB writes, the manifest) run in worker threads: observed on the real
+    LanceDB store's ``add`` and the real file finder, which are called through, not replaced."""
+    import importlib
+
+    from modelatlas.rag.index import aindex
+    from modelatlas.rag.store_lance import LanceStore
+
+    index_module = importlib.import_module("modelatlas.rag.index")  # the package names a function so
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in FACTS.items():
+        (folder / name).write_text(text)
+    threads: dict[str, set[int]] = {"add": set(), "find": set()}
+    real_add, real_find = LanceStore.add, index_module.find_documents
+
+    def add(self, *args):
+        threads["add"].add(threading.get_ident())
+        return real_add(self, *args)
+
+    def find(*args):
+        threads["find"].add(threading.get_ident())
+        return real_find(*args)
+
+    monkeypatch.setattr(LanceStore, "add", add)
+    monkeypatch.setattr(index_module, "find_documents", find)
+
+    async def main():
+        report = await aindex([folder], "offloop")
+        return report, threading.get_ident()
+
+    report, loop_thread = asyncio.run(main())
+    assert report.added == 3 and report.chunks == 3
+    assert threads["add"] and loop_thread not in threads["add"]
+    assert threads["find"] and loop_thread not in threads["find"]
+    with open_kb("offloop") as kb:
+        assert kb.search("What is the office cat called?", k=1)[0].source.endswith("office.txt")

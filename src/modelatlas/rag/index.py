@@ -16,6 +16,7 @@ How a run stays safe (nothing half-written, the previous index usable after any 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -94,14 +95,17 @@ async def aindex(
     from modelatlas.rag.search import embedding_model, forget
 
     check_name(name)
-    found = find_documents(paths)
+    # Reading files and stores blocks, so each blocking step runs in a worker thread and the
+    # caller's event loop stays free (the embedder is awaited on the loop itself).
+    found = await asyncio.to_thread(find_documents, paths)
     asked = dict(chunk_tokens=chunk_tokens, overlap=overlap, embedder=embedder, store=store, url=url)
-    wanted = settings_for(name, load_manifest(name), asked, rebuild)
+    wanted = settings_for(name, await asyncio.to_thread(load_manifest, name), asked, rebuild)
     async with embedding_model(wanted.embedder) as model:
         dimensions = await _probe(model, wanted)
-        forget(name)  # this process's open copy (Qdrant's local mode allows one client per folder)
-        with locked(name):
-            old = load_manifest(name)  # again, now that no other run can change it
+        # This process's open copy (Qdrant's local mode allows one client per folder).
+        await asyncio.to_thread(forget, name)
+        with locked(name):  # a non-blocking lock: a second run fails at once
+            old = await asyncio.to_thread(load_manifest, name)  # again, now that no other run can change it
             wanted = settings_for(name, old, asked, rebuild)
             return await _update(name, found, wanted, old, rebuild, model, dimensions, progress)
 
@@ -147,28 +151,18 @@ async def _probe(model, wanted: KbSettings) -> int:
 
 async def _update(name, found: Found, wanted: KbSettings, old, rebuild, model, dimensions, progress):
     fresh = old is None or rebuild
-    changes = plan_changes(found.files, old, rebuild)
-    binary = drop_binary(changes)
-    if not changes.hashes:
-        raise RagError(
-            f"No text documents to index: {_listing(binary)}.",
-            hint="Give files whose content is text (UTF-8 or UTF-16), or convert them first.",
-        )
-    chunks = read_chunks(changes, wanted, model.count_tokens)  # any unreadable file fails here
+    changes, binary, chunks = await asyncio.to_thread(_read, found, wanted, old, rebuild, model.count_tokens)
     generation = generation_of(old.table) + 1 if old else 1
     table = table_name(name, generation, wanted.url) if fresh else old.table
-    with open_store(wanted.store, name, table, wanted.url) as store:
-        if fresh:
-            store.create(dimensions)
-        else:
-            _clean(store, old)
+    store = await asyncio.to_thread(_open, wanted, name, table, dimensions, old if not fresh else None)
+    try:
         await store_chunks(model, store, chunks, progress)
-        store.optimize()
         manifest = _manifest(name, wanted, table, dimensions, old, changes, chunks)
-        save_manifest(manifest)  # the commit point
-        _collect(store, changes)
+        await asyncio.to_thread(_commit, store, manifest, changes)
+    finally:
+        await asyncio.to_thread(store.close)
     if old is not None and rebuild:
-        _drop_old_table(name, old, manifest)
+        await asyncio.to_thread(_drop_old_table, name, old, manifest)
     return IndexReport(
         added=len(changes.added),
         updated=len(changes.updated),
@@ -178,6 +172,38 @@ async def _update(name, found: Found, wanted: KbSettings, old, rebuild, model, d
         skipped=found.skipped,
         binary=tuple(binary),
     )
+
+
+def _read(found: Found, wanted: KbSettings, old, rebuild: bool, count) -> tuple[Changes, list, list]:
+    """What changed, without the binary files, and the chunks to embed (blocking: file reads)."""
+    changes = plan_changes(found.files, old, rebuild)
+    binary = drop_binary(changes)
+    if not changes.hashes:
+        raise RagError(
+            f"No text documents to index: {_listing(binary)}.",
+            hint="Give files whose content is text (UTF-8 or UTF-16), or convert them first.",
+        )
+    return changes, binary, read_chunks(changes, wanted, count)  # any unreadable file fails here
+
+
+def _open(wanted: KbSettings, name: str, table: str, dimensions: int, old: Manifest | None) -> Store:
+    """The store to write: a new table, or the old one cleaned of what a failed run left."""
+    store = open_store(wanted.store, name, table, wanted.url)
+    try:
+        if old is None:
+            store.create(dimensions)
+        else:
+            _clean(store, old)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _commit(store: Store, manifest: Manifest, changes: Changes) -> None:
+    store.optimize()
+    save_manifest(manifest)  # the commit point
+    _collect(store, changes)
 
 
 def drop_binary(changes: Changes) -> list[SkippedFile]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,6 @@ async def store_chunks(
         vectors = unit((await model.embed([c.text for c in part])).vectors)
         if vectors.shape[0] != len(part):
             raise RagError(f"{model.id} returned {vectors.shape[0]} embeddings for {len(part)} chunks.")
-        store.add(part, vectors)
+        await asyncio.to_thread(store.add, part, vectors)  # a blocking write, off the loop
         if progress is not None:
             progress(start + len(part), total)
