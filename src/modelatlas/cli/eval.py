@@ -273,7 +273,7 @@ def _outputs(
 def _print_estimate(plan, json_out: bool) -> None:
     from modelatlas.evals.estimate import estimate
 
-    found = estimate(plan)
+    found = asyncio.run(estimate(plan))
     if json_out:
         print_json(found)
         return

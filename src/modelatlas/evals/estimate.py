@@ -2,52 +2,70 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
 from modelatlas.errors import MissingAPIKeyError
 from modelatlas.evals.plan import Plan
 from modelatlas.evals.results import ArmEstimate, Estimate, EstimateDataset
+from modelatlas.records import ModelRecord
 
 
-def estimate(plan: Plan) -> Estimate:
-    """Per arm: calls, prompt tokens, output tokens (expected and at most), and USD cost."""
+async def estimate(plan: Plan) -> Estimate:
+    """Per arm: calls, prompt tokens, output tokens (expected and at most), and USD cost.
+
+    Each arm's model is opened only for its tokenizer and closed when its arm is counted; the
+    counting (blocking tokenizer calls) runs in a worker thread."""
     from modelatlas.catalog.resolve import resolve
 
     rows = []
     for model_id, strategy in plan.arms:
-        record = resolve(model_id)
-        count = _counter(record)
-        prompt_tokens = 0
-        expected_out = 0
-        for item in plan.dataset.items:
-            prompt = strategy.preview(item, record.mode, plan.prompt_setup).prompt
-            text = prompt if isinstance(prompt, str) else "\n".join(m.text for m in prompt)
-            prompt_tokens += count(text) + (0 if isinstance(prompt, str) else 4 * len(prompt))
-            expected_out += min(
-                plan.max_tokens, max(count(r) for r in item.reference) if item.reference else plan.max_tokens
-            )
-        most_out = plan.max_tokens * plan.dataset.n
-        price = record.price
-        rows.append(
-            ArmEstimate(
-                model=model_id,
-                strategy=strategy.name,
-                calls=plan.dataset.n,
-                input_tokens=prompt_tokens,
-                output_tokens_expected=expected_out,
-                output_tokens_max=most_out,
-                cost_usd_expected=price.cost(prompt_tokens, expected_out) if price else 0.0,
-                cost_usd_max=price.cost(prompt_tokens, most_out) if price else 0.0,
-                priced=price is not None or record.hosting == "local",
-            )
-        )
+        record = await asyncio.to_thread(resolve, model_id)
+        async with _counter(record) as count:
+            rows.append(await asyncio.to_thread(_arm, plan, model_id, strategy, record, count))
     return Estimate(dataset=EstimateDataset(path=plan.dataset.path, n=plan.dataset.n), arms=rows)
 
 
-def _counter(record):
+Counter = Callable[[str], int]
+
+
+def _arm(plan: Plan, model_id: str, strategy, record: ModelRecord, count: Counter) -> ArmEstimate:
+    prompt_tokens = 0
+    expected_out = 0
+    for item in plan.dataset.items:
+        prompt = strategy.preview(item, record.mode, plan.prompt_setup).prompt
+        text = prompt if isinstance(prompt, str) else "\n".join(m.text for m in prompt)
+        prompt_tokens += count(text) + (0 if isinstance(prompt, str) else 4 * len(prompt))
+        expected_out += min(
+            plan.max_tokens, max(count(r) for r in item.reference) if item.reference else plan.max_tokens
+        )
+    most_out = plan.max_tokens * plan.dataset.n
+    price = record.price
+    return ArmEstimate(
+        model=model_id,
+        strategy=strategy.name,
+        calls=plan.dataset.n,
+        input_tokens=prompt_tokens,
+        output_tokens_expected=expected_out,
+        output_tokens_max=most_out,
+        cost_usd_expected=price.cost(prompt_tokens, expected_out) if price else 0.0,
+        cost_usd_max=price.cost(prompt_tokens, most_out) if price else 0.0,
+        priced=price is not None or record.hosting == "local",
+    )
+
+
+@asynccontextmanager
+async def _counter(record: ModelRecord) -> AsyncIterator[Counter]:
     """The model's own tokenizer when it can be had without a key; else about 4 characters a token."""
     from modelatlas.loading import load_model
 
     try:
         model = load_model(record)
     except MissingAPIKeyError:
-        return lambda text: max(1, len(text) // 4)
-    return model.count_tokens
+        yield lambda text: max(1, len(text) // 4)
+        return
+    try:
+        yield model.count_tokens
+    finally:
+        await model.aclose()
