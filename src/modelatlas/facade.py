@@ -93,7 +93,7 @@ def _plan(
 ) -> Plan:
     """make_plan given the arguments as the eval command gives it its options (``settings``
     are make_plan's own: judge, limit, fields, name, system, max_tokens, temperature, ...)."""
-    from modelatlas.evals.plan import make_plan
+    from modelatlas.evals.plan import given_metric_options, make_plan
 
     return make_plan(
         str(dataset),
@@ -103,8 +103,7 @@ def _plan(
         pool_path=str(examples) if examples else None,
         template_path=str(template) if template else None,
         arms=None,
-        # only what was given, as the CLI passes them: each metric has its own defaults
-        metric_options={key: value for key, value in (("pattern", pattern), ("k", k)) if value},
+        metric_options=given_metric_options(pattern, k),
         **settings,
     )
 

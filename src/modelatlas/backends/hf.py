@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 from modelatlas.backends.base import Backend, BackendOptions, as_messages, require
 from modelatlas.backends.declared import BackendFacts, weights_bytes
 from modelatlas.backends.hf_load import Loaded, load
-from modelatlas.backends.stops import StopScanner
+from modelatlas.backends.stops import StopScanner, first_stop
 from modelatlas.errors import ConfigError, ContextLengthExceededError
 from modelatlas.types import (
     Chunk,
@@ -338,7 +338,7 @@ class Halt:
         if not stop and self.stops:
             tail = input_ids[0, self.start :][-self.window :].tolist()
             text = self.tokenizer.decode(tail, skip_special_tokens=True)
-            stop = any(s in text for s in self.stops)
+            stop = first_stop(text, self.stops) is not None  # the scanners' one matching rule
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 

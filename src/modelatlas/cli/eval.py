@@ -75,7 +75,7 @@ def eval_command(
 ) -> None:
     """Run DATASET through one or more models and strategies, score it, and compare them."""
     from modelatlas.evals.datasets import Fields
-    from modelatlas.evals.plan import make_plan
+    from modelatlas.evals.plan import given_metric_options, make_plan
 
     fields = Fields(
         input=input_field, reference=reference_field, id=id_field, choices=choices_field, answer=answer_field
@@ -92,7 +92,7 @@ def eval_command(
         "temperature": temperature,
         "concurrency": concurrency,
         "price_per_hour": price_per_hour,
-        "metric_options": _metric_options(pattern, k),
+        "metric_options": given_metric_options(pattern, k),
         "limit": limit,
     }
     if resume:
@@ -105,13 +105,6 @@ def eval_command(
     result = _run(plan, resume, quiet=json_out)
     _outputs(result.run_id, result.summary, plan, json_out, report, samples)
     _fail_if_failed(result.run_id, result.summary)
-
-
-def _metric_options(pattern: str | None, k: int | None) -> dict:
-    """The metric options given on the command line, and only those: each metric has its own
-    defaults, and make_plan refuses an option no chosen metric takes (before options were typed,
-    the default --k 5 went to every metric, and a stray --pattern was silently ignored)."""
-    return {key: value for key, value in (("pattern", pattern), ("k", k)) if value}
 
 
 def _resumed(run_id: str, concurrency: int, limit: int | None) -> dict:
