@@ -14,11 +14,13 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(PIP) install -e '.[all]'
 
-# The browser tests drive Debian's Chromium (never `playwright install`).
+# The browser tests drive Debian's Chromium (never `playwright install`); the speech tests
+# synthesise their audio with Debian's espeak-ng.
 install-test: $(BIN)/python
 	$(PIP) install -e '.[all,dev]'
-	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	@{ test -x /usr/bin/chromium && command -v espeak-ng >/dev/null; } || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium espeak-ng; }
 
 demo: install
 	$(BIN)/modelatlas demo

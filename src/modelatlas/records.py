@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Mode = Literal["chat", "completion", "embedding"]
+Mode = Literal["chat", "completion", "embedding", "transcription"]
 Task = Literal[
     "text-generation",
     "chat",
@@ -43,11 +43,17 @@ class Price(BaseModel):
     output: float = 0.0
     cache_read: float | None = None
     per_hour: float | None = None
+    # USD per minute of audio transcribed (speech models bill by the audio's length).
+    audio_per_minute: float | None = None
 
-    def cost(self, input_tokens: int, output_tokens: int, seconds: float = 0.0) -> float:
+    def cost(
+        self, input_tokens: int, output_tokens: int, seconds: float = 0.0, audio_seconds: float = 0.0
+    ) -> float:
         cost = (input_tokens * self.input + output_tokens * self.output) / 1_000_000
         if self.per_hour:
             cost += self.per_hour * seconds / 3600
+        if self.audio_per_minute:
+            cost += self.audio_per_minute * audio_seconds / 60
         return cost
 
 

@@ -178,11 +178,22 @@ class GenerationParams(BaseModel):
 
 
 class Usage(BaseModel):
+    """What a call used. ``audio_seconds`` is the length of the audio a speech model
+    transcribed; it is left out of a dump when zero, so text calls dump as before."""
+
     model_config = ConfigDict(extra="forbid")
 
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    audio_seconds: float = 0.0
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.audio_seconds:
+            data.pop("audio_seconds", None)
+        return data
 
     @property
     def total_tokens(self) -> int:
@@ -193,6 +204,7 @@ class Usage(BaseModel):
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cost_usd=self.cost_usd + other.cost_usd,
+            audio_seconds=self.audio_seconds + other.audio_seconds,
         )
 
 

@@ -22,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from modelatlas.backends.declared import PART_KINDS, TEXT_ONLY, BackendFacts, model_key
 from modelatlas.backends.messages import as_messages as as_messages  # re-exported: backends import it here
 from modelatlas.errors import ConfigError
+from modelatlas.parts import AudioPart
 from modelatlas.registry import require as require  # re-exported: backends import it from here
+from modelatlas.transcripts import TranscribeParams, Transcript
 from modelatlas.types import (
     Chunk,
     Completion,
@@ -105,6 +107,8 @@ class Backend(ABC):
         capabilities: frozenset[str] = declared.pop("capabilities", cls.capabilities)
         if record.mode == "embedding":
             capabilities = capabilities & {"embeddings"}
+        elif record.mode == "transcription":
+            capabilities = capabilities & {"transcription"}
         declared.setdefault("concurrency_key", model_key(record))
         declared.setdefault("accepts", cls.accepts)
         declared.setdefault("outputs", outputs_of(capabilities))
@@ -191,6 +195,16 @@ class Backend(ABC):
             hint="Pick an embedding model, for example local/all-minilm-l6-v2.",
         )
 
+    async def transcribe(self, audio: AudioPart, params: TranscribeParams) -> Transcript:
+        """Speech to text: the transcript of ``audio`` with its language, duration and timed
+        segments, and ``usage.audio_seconds`` set. Backends that can add "transcription" to
+        their capabilities."""
+        raise ConfigError(
+            f"{self.model_id} does not transcribe speech.",
+            hint="Pick a speech-recognition model, for example local/whisper-base "
+            "(`modelatlas catalog search --task speech-recognition`).",
+        )
+
     async def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
         raise ConfigError(
             f"{self.model_id} does not give log-probabilities.",
@@ -243,7 +257,12 @@ def _declare(cls: type[Backend]) -> None:
 @functools.cache
 def outputs_of(capabilities: frozenset[str]) -> frozenset[str]:
     """The output modalities that follow from what a model can do."""
-    made = {"generate": "text", "embeddings": "embedding", "image_generation": "image"}
+    made = {
+        "generate": "text",
+        "transcription": "text",
+        "embeddings": "embedding",
+        "image_generation": "image",
+    }
     return frozenset(out for capability, out in made.items() if capability in capabilities)
 
 

@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TypeVar
 
+from pydantic import BaseModel
+
+from modelatlas.parts import AudioPart
+from modelatlas.transcripts import TranscribeParams
 from modelatlas.types import Completion, GenerationParams, Prompt
+
+R = TypeVar("R", bound=BaseModel)
 
 
 def cache_key(identity: str, prompt: Prompt, params: GenerationParams, kind: str = "generate") -> str:
@@ -27,18 +34,29 @@ def cache_key(identity: str, prompt: Prompt, params: GenerationParams, kind: str
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def transcript_key(identity: str, audio: AudioPart, params: TranscribeParams) -> str:
+    """The key of a transcription: the model, the audio's bytes (sha256) and every parameter.
+    Reads a path part's file: call it off the event loop."""
+    blob = json.dumps(
+        {"model": identity, "audio": audio.fingerprint(), "params": params.model_dump(mode="json")},
+        sort_keys=True,
+    )
+    return hashlib.sha256(f"transcribe:{blob}".encode()).hexdigest()
+
+
 class StoreCache:
     """The cache in the store's ``response_cache`` table (shared by every process)."""
 
-    def get(self, key: str) -> Completion | None:
+    def get(self, key: str, kind: type[R] = Completion) -> R | None:  # type: ignore[assignment]
+        """The stored answer under ``key`` as ``kind`` (a Completion, or a Transcript)."""
         from modelatlas.store.db import session
         from modelatlas.store.schema import CachedResponse
 
         with session() as s:
             row = s.get(CachedResponse, key)
-            return None if row is None else Completion.model_validate(row.response)
+            return None if row is None else kind.model_validate(row.response)
 
-    def put(self, key: str, identity: str, completion: Completion) -> None:
+    def put(self, key: str, identity: str, completion: BaseModel) -> None:
         """Store an answer; two calls that store the same key at once both succeed (last wins)."""
         from sqlalchemy.exc import IntegrityError
 

@@ -21,17 +21,20 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
 from modelatlas.backends.base import Backend, TokenLogprobs, collect
-from modelatlas.backends.cache import StoreCache, cache_key
+from modelatlas.backends.cache import StoreCache, cache_key, transcript_key
 from modelatlas.backends.messages import check_parts, reads_files
 from modelatlas.backends.retry import RetryPolicy
 from modelatlas.errors import ConfigError, InvalidRequestError, ModelAtlasError, TransientError, suggest
+from modelatlas.parts import AudioPart
 from modelatlas.records import ModelRecord
+from modelatlas.transcripts import TranscribeParams, Transcript
 from modelatlas.types import (
     Chunk,
     Completion,
@@ -232,6 +235,36 @@ class Model:
         )
         return result
 
+    async def transcribe(
+        self,
+        audio: AudioPart | str | Path | bytes,
+        params: TranscribeParams | None = None,
+        **overrides: Any,
+    ) -> Transcript:
+        """Speech to text (a path, WAV/MP3/... bytes or an audio part), with the wrapper's
+        retries, concurrency limit, timing, cost by the audio's minutes, call log and response
+        cache. The transcript's timing is the whole call's; ``real_time_factor`` follows."""
+        if "transcription" not in self.backend.capabilities:
+            raise ConfigError(
+                f"{self.id} does not transcribe speech.",
+                hint="Pick a speech-recognition model, for example local/whisper-base "
+                "(`modelatlas catalog search --task speech-recognition`).",
+            )
+        part, params = as_audio(audio), _transcribe_params(params, overrides)
+        key = None
+        if self.cache is not None:
+            key = await asyncio.to_thread(transcript_key, self.identity, part, params)
+            hit = await asyncio.to_thread(self.cache.get, key, Transcript)
+            if hit is not None:
+                return hit.model_copy(update={"cached": True, "model": self.id})
+        result, timing = await self._whole(
+            "transcribe", lambda: self.backend.transcribe(part, params), lambda r: r.usage
+        )
+        result = result.model_copy(update={"timing": timing, "model": self.id})
+        if key is not None and self.cache is not None:
+            await asyncio.to_thread(self.cache.put, key, self.identity, result)
+        return result
+
     # -- internals -------------------------------------------------------------------------
 
     async def _cached(self, cache: StoreCache, prompt: Prompt, params: GenerationParams) -> Completion:
@@ -335,7 +368,9 @@ class Model:
 
     def _cost(self, usage: Usage, seconds: float) -> float:
         price = self.record.price
-        return price.cost(usage.input_tokens, usage.output_tokens, seconds) if price else 0.0
+        if price is None:
+            return 0.0
+        return price.cost(usage.input_tokens, usage.output_tokens, seconds, usage.audio_seconds)
 
     def _warn(self, attempt: int, error: TransientError, wait: float) -> None:
         log.warning("%s: %s; retry %d in %.1fs", self.id, error.message, attempt, wait)
@@ -363,6 +398,43 @@ async def _closing(items: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
         close = getattr(items, "aclose", None)
         if close is not None:
             await close()
+
+
+def as_audio(audio: AudioPart | str | Path | bytes) -> AudioPart:
+    """An audio part from a path, raw bytes (their format sniffed from the header) or a part."""
+    if isinstance(audio, AudioPart):
+        return audio
+    if isinstance(audio, bytes):
+        return AudioPart(data=audio, format=_sniff_format(audio))
+    return AudioPart(path=Path(audio))
+
+
+def _sniff_format(data: bytes) -> str:
+    """The container of audio bytes from their first bytes (wav when unknown: the decoder
+    reads the real header anyway)."""
+    heads = {b"RIFF": "wav", b"fLaC": "flac", b"OggS": "ogg", b"ID3": "mp3", b"\x1aE\xdf\xa3": "webm"}
+    for head, name in heads.items():
+        if data.startswith(head):
+            return name
+    if data[4:8] == b"ftyp":
+        return "m4a"
+    if data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return "mp3"
+    return "wav"
+
+
+def _transcribe_params(params: TranscribeParams | None, overrides: dict[str, Any]) -> TranscribeParams:
+    params = params or TranscribeParams()
+    if not overrides:
+        return params
+    try:
+        return TranscribeParams.model_validate({**params.model_dump(), **overrides})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidRequestError(
+            f"Bad transcription options: {problems}.",
+            hint=f"Allowed options: {', '.join(TranscribeParams.model_fields)}.",
+        ) from None
 
 
 def _params(params: GenerationParams | None, overrides: dict[str, Any]) -> GenerationParams:

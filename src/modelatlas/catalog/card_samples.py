@@ -15,6 +15,7 @@ _PROMPTS = {
     "chat": "Name three primary colours.",
     "completion": "Once upon a time",
     "embedding": "The cat sat on the mat.",
+    "transcription": "speech.wav",
 }
 
 

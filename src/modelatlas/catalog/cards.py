@@ -24,6 +24,7 @@ _MODE_NOUN = {
     "chat": "chat model",
     "completion": "base model (text completion)",
     "embedding": "embedding model",
+    "transcription": "speech-recognition model",
 }
 
 
