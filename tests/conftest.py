@@ -53,6 +53,22 @@ def minilm_path() -> str:
 
 
 @pytest.fixture(scope="session")
+def coder_path() -> str:
+    """The bundled Qwen2.5-Coder-0.5B-Instruct GGUF (assembled once from its six chunks)."""
+    from modelatlas.catalog.bundled import resolve_bundled
+
+    return resolve_bundled("local/qwen2.5-coder-0.5b-instruct").location
+
+
+@pytest.fixture(scope="session")
+def whisper_path() -> str:
+    """The bundled Whisper base folder for faster-whisper (model.bin assembled once)."""
+    from modelatlas.catalog.bundled import resolve_bundled
+
+    return resolve_bundled("local/whisper-base").location
+
+
+@pytest.fixture(scope="session")
 def llama_url(smollm2_path, tmp_path_factory):
     """llama.cpp's own OpenAI-compatible server on a free 127.0.0.1 port, serving SmolLM2."""
     pytest.importorskip("sse_starlette", reason="needs llama-cpp-python[server]")
@@ -78,3 +94,11 @@ def llama_url(smollm2_path, tmp_path_factory):
     log = str(tmp_path_factory.mktemp("llama-server") / "server.log")
     with python_server(args, port, ready_path="/v1/models", log_path=log):
         yield f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture(scope="session")
+def speech_dir(tmp_path_factory):
+    """The test sentences (tests.speech.SENTENCES) spoken by espeak-ng: ``[(wav, text), ...]``."""
+    from tests.speech import spoken_sentences
+
+    return spoken_sentences(tmp_path_factory.mktemp("speech"))
