@@ -47,7 +47,10 @@ def transcript_key(identity: str, audio: AudioPart, params: TranscribeParams) ->
 class StoreCache:
     """The cache in the store's ``response_cache`` table (shared by every process)."""
 
-    def get(self, key: str, kind: type[R] = Completion) -> R | None:  # type: ignore[assignment]
+    def get(self, key: str) -> Completion | None:
+        return self.get_as(key, Completion)
+
+    def get_as(self, key: str, kind: type[R]) -> R | None:
         """The stored answer under ``key`` as ``kind`` (a Completion, or a Transcript)."""
         from modelatlas.store.db import session
         from modelatlas.store.schema import CachedResponse

@@ -254,7 +254,7 @@ class Model:
         key = None
         if self.cache is not None:
             key = await asyncio.to_thread(transcript_key, self.identity, part, params)
-            hit = await asyncio.to_thread(self.cache.get, key, Transcript)
+            hit = await asyncio.to_thread(self.cache.get_as, key, Transcript)
             if hit is not None:
                 return hit.model_copy(update={"cached": True, "model": self.id})
         result, timing = await self._whole(
