@@ -170,11 +170,16 @@ def test_code_samples_name_the_model_and_the_server(record):
     assert f'base_url="{SERVE_URL}"' in code and KEY_ENV in code
     curl = curl_sample(record)
     assert curl.startswith(f"curl {SERVE_URL}/")
-    body = json.loads(re.search(r"-d '(.*)'", curl).group(1))
-    assert body["model"] == record.id
+    if record.mode == "transcription":  # an upload: multipart form fields, not a JSON body
+        assert f"-F model={record.id} " in curl and "-F file=@" in curl
+    else:
+        body = json.loads(re.search(r"-d '(.*)'", curl).group(1))
+        assert body["model"] == record.id
     card = cards.card_markdown(record, [])
     assert "modelatlas serve" in card and "modelatlas keys create" in card
-    if record.mode == "embedding":
+    if record.mode == "transcription":
+        assert f"modelatlas run {record.id} " in card and "/audio/transcriptions" in curl
+    elif record.mode == "embedding":
         assert "/embeddings" in curl
     else:
         assert f"modelatlas run {record.id} " in card
