@@ -56,6 +56,15 @@ MaxBody = Annotated[
     float,
     typer.Option("--max-body-mb", min=0.001, help="Largest request body in MB; a larger one gets 413."),
 ]
+MaxAudio = Annotated[
+    float,
+    typer.Option(
+        "--max-audio-mb",
+        min=0.001,
+        help="Largest audio file in MB for /v1/audio/transcriptions (OpenAI's limit: 25); "
+        "a larger one gets 413.",
+    ),
+]
 ReadTimeout = Annotated[
     float,
     typer.Option(
@@ -97,6 +106,7 @@ def serve_command(
     prices: Prices = None,
     parallel: Parallel = 4,
     max_body_mb: MaxBody = 16.0,
+    max_audio_mb: MaxAudio = 25.0,
     read_timeout: ReadTimeout = 30.0,
     shutdown_timeout: ShutdownTimeout = 30.0,
     log_format: LogFormat = "text",
@@ -119,6 +129,7 @@ def serve_command(
         memory_budget_gb=memory_budget,
         parallel=parallel,
         max_body_mb=max_body_mb,
+        max_audio_mb=max_audio_mb,
         read_timeout_s=read_timeout,
         shutdown_timeout_s=shutdown_timeout,
         host=host,

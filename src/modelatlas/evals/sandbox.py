@@ -28,7 +28,6 @@ does raises here: every end is an :class:`Execution`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import secrets
@@ -182,14 +181,18 @@ def _wait(child: subprocess.Popen, config: bytes, timeout_s: float) -> bool:
 
 def _kill(child: subprocess.Popen) -> None:
     _kill_group(child.pid)
-    with contextlib.suppress(OSError):
+    try:
         child.kill()
+    except OSError:
+        pass
     child.wait()
 
 
 def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    try:
         os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _read(verdict, nonce: str) -> dict | None:

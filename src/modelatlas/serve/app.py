@@ -1,4 +1,5 @@
-"""The FastAPI application: thin routes over the serving logic in chat.py and embeddings.py.
+"""The FastAPI application: thin routes over the serving logic in chat.py, embeddings.py and
+transcriptions.py.
 
 Every model route authenticates the caller (a dependency), admits the request against the
 key's model list and limits, and meters what it used (serve/auth.py, limits.py, metering.py).
@@ -17,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from modelatlas import __version__
 from modelatlas.errors import ModelAtlasError, UnknownModelError
-from modelatlas.serve import chat, embeddings, openapi
+from modelatlas.serve import chat, embeddings, openapi, transcriptions
 from modelatlas.serve.access_log import AccessLog
 from modelatlas.serve.auth import Gate
 from modelatlas.serve.errors import ShuttingDownError, error_response
@@ -59,6 +60,7 @@ async def get_key(request: Request) -> KeyInfo | None:
 
 Pool = Annotated[ServedModels, Depends(get_pool)]
 Key = Annotated[KeyInfo | None, Depends(get_key)]
+TranscriptionForm = Annotated[transcriptions.TranscriptionForm, Depends(transcriptions.read_form)]
 
 
 def create_app(
@@ -73,10 +75,12 @@ def create_app(
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S,
     host: str | None = None,
+    max_audio_mb: float = transcriptions.DEFAULT_MAX_AUDIO_MB,
 ) -> FastAPI:
     """The OpenAI-compatible API serving ``models`` (default: every runnable local model);
     llama.cpp models decode up to ``parallel`` requests together. Without ``auth`` it answers
-    only loopback Host headers and ``host`` (the address it listens on)."""
+    only loopback Host headers and ``host`` (the address it listens on). An audio upload may
+    be up to ``max_audio_mb``, whatever ``max_body_mb`` allows a JSON request."""
     pool = ServedModels.from_ids(models, queue_size, memory_budget_gb)
     prices = prices or PriceBook()
     pool.records = {i: _batched(prices.apply(r), parallel) for i, r in pool.records.items()}
@@ -99,8 +103,11 @@ def create_app(
     app.state.gate = Gate(auth, limiter)
     app.state.metrics = metrics
     app.state.shutdown = shutdown
+    app.state.max_audio_mb = max_audio_mb
     hosts = None if auth else [host] if host else []
     guard = {"max_body_mb": max_body_mb, "read_timeout_s": read_timeout_s, "hosts": hosts}
+    # The multipart envelope and the other fields: a megabyte over the file's own limit.
+    guard["path_limits_mb"] = {transcriptions.PATH: max(max_body_mb, max_audio_mb + 1)}
     app.add_middleware(RequestGuard, gate=app.state.gate, **guard)  # inside the metrics: counted
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(AccessLog)  # outermost: its note sees the key checked by the guard
@@ -140,6 +147,13 @@ def _routes(app: FastAPI) -> None:
         ticket.close(200, answer.usage.prompt_tokens)
         response.headers.update(headers)
         return answer
+
+    @app.post(transcriptions.PATH, response_model=transcriptions.ANSWER, responses=transcriptions.RESPONSES)
+    async def create_transcription(request: Request, key: Key, form: TranscriptionForm):
+        """Speech to text, as OpenAI's (a multipart upload, as the openai SDK sends it)."""
+        job = await transcriptions.prepare(form, request.app.state.max_audio_mb)
+        ticket, headers = await _admit(request, key, job.model, transcriptions.ENDPOINT, False, job)
+        return await transcriptions.answer(request, job, ticket, headers)
 
     @app.get("/v1/models", response_model=ModelList)
     async def list_models(pool: Pool, key: Key) -> ModelList:

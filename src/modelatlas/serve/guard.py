@@ -49,9 +49,12 @@ class RequestGuard:
         max_body_mb: float = DEFAULT_MAX_BODY_MB,
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
         hosts: Iterable[str] | None = None,
+        path_limits_mb: dict[str, float] | None = None,
     ):
         self.app, self.gate = app, gate
         self.max_bytes = int(max_body_mb * 2**20)
+        # Routes with their own limit: an audio upload may be larger than any JSON request.
+        self.path_limits = {path: int(mb * 2**20) for path, mb in (path_limits_mb or {}).items()}
         self.read_timeout_s = read_timeout_s
         self.hosts = None if hosts is None else list(hosts)  # None: any Host (keys are on)
 
@@ -86,13 +89,14 @@ class RequestGuard:
         if scope["method"] not in _NO_BODY and self.gate.enabled:
             scope[KEY_SCOPE] = await self.gate.authenticate(headers.get("authorization"))
         length = headers.get("content-length")
-        if length is not None and length.strip().isdigit() and int(length) > self.max_bytes:
-            raise self._too_large()
+        if length is not None and length.strip().isdigit() and int(length) > self._limit(scope):
+            raise self._too_large(scope)
 
     async def _read_body(self, scope, receive) -> bytes:
         if scope["method"] in _NO_BODY and "content-length" not in _headers(scope):
             return b""
         deadline = time.monotonic() + self.read_timeout_s
+        limit = self._limit(scope)
         parts: list[bytes] = []
         size = 0
         more = True
@@ -109,19 +113,26 @@ class RequestGuard:
                 raise _ClientGone
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                raise self._too_large()
+            if size > limit:
+                raise self._too_large(scope)
             parts.append(chunk)
             more = message.get("more_body", False)
         return b"".join(parts)
 
-    def _too_large(self) -> RequestTooLargeError:
-        limit = self.max_bytes / 2**20
-        return RequestTooLargeError(
-            f"The request body is over this server's limit of {limit:g} MB.",
-            hint="Send a smaller request (fewer or shorter messages), or start the server with "
-            "a larger --max-body-mb.",
-        )
+    def _limit(self, scope) -> int:
+        return self.path_limits.get(scope.get("path", ""), self.max_bytes)
+
+    def _too_large(self, scope) -> RequestTooLargeError:
+        limit = self._limit(scope) / 2**20
+        if scope.get("path") in self.path_limits:
+            hint = "Send a shorter or compressed recording, or start the server with a larger --max-audio-mb."
+        else:
+            hint = (
+                "Send a smaller request (fewer or shorter messages), or start the server with "
+                "a larger --max-body-mb."
+            )
+        message = f"The request body is over this server's limit of {limit:g} MB."
+        return RequestTooLargeError(message, hint=hint)
 
 
 class _ClientGone(Exception):

@@ -155,7 +155,10 @@ class Ticket:
         output_tokens: int = 0,
         cost_usd: float | None = None,
         cancelled: bool = False,
+        audio_seconds: float = 0.0,
     ) -> None:
+        """Meter what the request used; ``audio_seconds``: the audio a transcription took in,
+        priced per minute where the model's price says so."""
         if self.closed:
             return
         self.closed = True
@@ -164,7 +167,7 @@ class Ticket:
         seconds = time.perf_counter() - self.start
         if cost_usd is None:
             price = self.record.price
-            cost_usd = price.cost(input_tokens, output_tokens, seconds) if price else 0.0
+            cost_usd = price.cost(input_tokens, output_tokens, seconds, audio_seconds) if price else 0.0
         done = replace(
             self.usage(state="done"),
             status=status,
@@ -173,6 +176,7 @@ class Ticket:
             cost_usd=cost_usd,
             latency_s=seconds,
             cancelled=cancelled,
+            audio_seconds=audio_seconds,
         )
         self.meter.record(done, self.hold)
         if self.note is not None:

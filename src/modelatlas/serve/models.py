@@ -108,7 +108,15 @@ class ServedModels:
         from modelatlas.backends.declared import facts
 
         record = self.record(model_id)
-        if mode == "text" and not facts(record).can("generate"):
+        model_facts = facts(record)
+        if mode == "text" and model_facts.can("transcription") and not model_facts.can("generate"):
+            raise InvalidRequestError(
+                f"{model_id} is a speech-recognition model: it transcribes audio, it does not write text.",
+                hint="Call /v1/audio/transcriptions with it (the openai SDK's "
+                "client.audio.transcriptions.create), or pick a chat or completion model.",
+                param="model",
+            )
+        if mode == "text" and not model_facts.can("generate"):
             raise InvalidRequestError(
                 f"{model_id} is an embedding model: it makes vectors, not text.",
                 hint="Call /v1/embeddings with it, or pick a chat or completion model.",

@@ -11,6 +11,10 @@ Output tokens: ``max_tokens`` (``max_completion_tokens``) per prompt, or, when a
 server's default: ``fit_max_tokens`` (serve/models.py) sends ``min(DEFAULT_MAX_TOKENS, context
 left)``, so DEFAULT_MAX_TOKENS bounds it. A price per compute-hour is not reserved (how long a
 request runs is not known before it runs): it is counted when the request ends.
+
+A transcription reserves its audio's minutes at the model's price per minute when the upload's
+header tells its duration (a WAV's, or what the audio decoder reads from the container's
+header); otherwise nothing, and it is charged when it ends. It reserves no tokens.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from modelatlas.catalog.records import ModelRecord
 from modelatlas.serve.limits import Worst
 from modelatlas.serve.models import DEFAULT_MAX_TOKENS, ServedModels
 from modelatlas.serve.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from modelatlas.serve.transcriptions import TranscriptionJob
 from modelatlas.store.keys import KeyInfo
 
 CHAT_ALLOWANCE = 32  # tokens a chat template may add to a conversation
 MESSAGE_ALLOWANCE = 8  # and to each message (role markers, separators)
 PROMPT_ALLOWANCE = 4  # a plain prompt or an embedded text: begin and end markers
 
-Request = ChatCompletionRequest | CompletionRequest | EmbeddingRequest
+Request = ChatCompletionRequest | CompletionRequest | EmbeddingRequest | TranscriptionJob
 
 
 async def worst_case(
@@ -36,6 +41,9 @@ async def worst_case(
     """The request's worst case, or None when the key has no token or budget limit to hold."""
     if key is None or (key.tpm is None and key.budget_usd is None):
         return None  # nothing to reserve against: no need to count
+    if isinstance(req, TranscriptionJob):
+        seconds, price = req.estimated_seconds or 0.0, record.price
+        return Worst(cost_usd=price.cost(0, 0, 0.0, seconds) if price else 0.0)
     texts, ids, allowance, outputs = _shape(req)
     prompt = await _count(pool, record.id, texts) + ids + allowance
     price = record.price

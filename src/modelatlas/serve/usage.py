@@ -23,6 +23,7 @@ class UsageGroup(BaseModel):
     total_tokens: int
     cost_usd: float
     unfinished: int = 0
+    audio_seconds: float = 0.0  # transcribed audio (POST /v1/audio/transcriptions)
 
 
 class UsageReport(BaseModel):
@@ -36,6 +37,7 @@ class UsageReport(BaseModel):
     total_tokens: int
     cost_usd: float
     unfinished: int = 0
+    audio_seconds: float = 0.0
     data: list[UsageGroup]
 
 
@@ -54,5 +56,6 @@ async def report(meter, key: KeyInfo | None, by: str, since: str | None) -> Usag
         total_tokens=sum(g.total_tokens for g in data),
         cost_usd=sum(g.cost_usd for g in data),
         unfinished=sum(g.unfinished for g in data),
+        audio_seconds=sum(g.audio_seconds for g in data),
         data=data,
     )

@@ -217,6 +217,8 @@ class UsageRecord(Base):
     # the in-flight rows of a dead one into "interrupted".
     server_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     server_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Seconds of audio a transcription took in: what speech models are billed by (0 for text).
+    audio_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class ArenaVote(Base):

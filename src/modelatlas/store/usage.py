@@ -40,6 +40,7 @@ class Usage:
     state: str = "done"  # or "in_flight", "interrupted"
     server_pid: int | None = None
     server_host: str | None = None
+    audio_seconds: float = 0.0  # the audio a transcription took in (what speech is billed by)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class UsageTotal:
     output_tokens: int
     cost_usd: float
     unfinished: int = 0  # requests in flight, or cut off by a crash or a stop
+    audio_seconds: float = 0.0  # transcribed audio
 
     @property
     def total_tokens(self) -> int:
@@ -113,12 +115,13 @@ def usage_totals(
         func.coalesce(func.sum(UsageRecord.output_tokens), 0),
         func.coalesce(func.sum(UsageRecord.cost_usd), 0.0),
         _unfinished(),
+        func.coalesce(func.sum(UsageRecord.audio_seconds), 0.0),
     ).group_by(column)
     query = _filtered(query, key_id, since)
     with session() as s:
         rows = [
-            UsageTotal(str(g), int(n), int(i), int(o), float(c), int(u))
-            for g, n, i, o, c, u in s.execute(query)
+            UsageTotal(str(g), int(n), int(i), int(o), float(c), int(u), float(a))
+            for g, n, i, o, c, u, a in s.execute(query)
         ]
     if by == "day":
         return sorted(rows, key=lambda r: r.group)
@@ -134,13 +137,14 @@ def key_totals(key_id: str, since: datetime | None = None) -> UsageTotal:
             func.coalesce(func.sum(UsageRecord.output_tokens), 0),
             func.coalesce(func.sum(UsageRecord.cost_usd), 0.0),
             _unfinished(),
+            func.coalesce(func.sum(UsageRecord.audio_seconds), 0.0),
         ),
         key_id,
         since,
     )
     with session() as s:
-        n, i, o, c, u = s.execute(query).one()
-    return UsageTotal(key_id, int(n), int(i), int(o), float(c), int(u))
+        n, i, o, c, u, a = s.execute(query).one()
+    return UsageTotal(key_id, int(n), int(i), int(o), float(c), int(u), float(a))
 
 
 def usage_records(
