@@ -130,7 +130,7 @@ def test_an_option_no_chosen_metric_takes_is_refused_naming_the_metrics_that_tak
     with pytest.raises(ConfigError) as info:
         make_metrics(["exact_match", "f1"], {"k": 3})
     assert info.value.message == "No chosen metric takes the option 'k' (chosen: exact_match, f1)."
-    assert "'k' is an option of mrr, ndcg, recall_at_k" in info.value.hint
+    assert "'k' is an option of mrr, ndcg, pass_at_k, recall_at_k" in info.value.hint
     with pytest.raises(ConfigError) as info:
         make_metrics(["mrr"], {"kk": 3})
     assert "Did you mean 'k'?" in info.value.hint and "pattern (regex)" in info.value.hint
@@ -139,7 +139,7 @@ def test_an_option_no_chosen_metric_takes_is_refused_naming_the_metrics_that_tak
 def test_the_cli_refuses_k_for_metrics_without_one_and_routes_pattern(qa):
     refused = runner.invoke(app, ["eval", qa, "-m", "test/echo", "--metric", "exact_match", "--k", "3"])
     assert refused.exit_code == 2 and "No chosen metric takes the option 'k'" in refused.output
-    assert "is an option of mrr, ndcg, recall_at_k" in refused.output
+    assert "is an option of mrr, ndcg, pass_at_k, recall_at_k" in refused.output
     args = ["eval", qa, "-m", "test/echo", "--metric", "regex", "--metric", "exact_match", "--pattern", "^al"]
     done = runner.invoke(app, [*args, "--json"])
     assert done.exit_code == 0, done.output

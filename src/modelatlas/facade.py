@@ -64,6 +64,7 @@ async def aevaluate(
     k: int | None = None,
     fields: Fields | None = None,
     name: str | None = None,
+    samples_per_item: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run ``dataset`` through ``models`` and ``strategies``, score it, store it, summarise it.

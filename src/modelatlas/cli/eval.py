@@ -37,7 +37,13 @@ MaxTokens = Annotated[int, typer.Option(min=1, help="Most tokens per answer.")]
 Temperature = Annotated[float, typer.Option(min=0.0, max=2.0)]
 PricePerHour = Annotated[float | None, typer.Option(min=0, help="USD per hour of compute for local models.")]
 Pattern = Annotated[str | None, typer.Option(help="Pattern for the regex metric.")]
-K = Annotated[int | None, typer.Option(min=1, help="k for recall_at_k, mrr and ndcg (default 5).")]
+K = Annotated[
+    int | None,
+    typer.Option(min=1, help="k for recall_at_k, mrr and ndcg (default 5), and pass_at_k (default 1)."),
+]
+SamplesPerItem = Annotated[
+    int, typer.Option(min=1, help="Answer each item N times (pass_at_k's n; sample i has seed i).")
+]
 
 
 def _field(what: str):
@@ -67,6 +73,7 @@ def eval_command(
     price_per_hour: PricePerHour = None,
     pattern: Pattern = None,
     k: K = None,
+    samples_per_item: SamplesPerItem = 1,
     input_field: _field("the input") = "input",
     reference_field: _field("the reference(s)") = "reference",
     id_field: _field("the item id") = "id",
@@ -94,10 +101,13 @@ def eval_command(
         "price_per_hour": price_per_hour,
         "metric_options": given_metric_options(pattern, k),
         "limit": limit,
+        "samples_per_item": samples_per_item,
     }
     if resume:
         asked.update(_resumed(resume, concurrency, limit))
     plan = make_plan(dataset, asked.pop("models"), fields=fields, pool_path=examples, name=run_name, **asked)
+    if warning := plan.sampling_warning():
+        console(stderr=True).print(f"[yellow]Warning:[/] {warning}", soft_wrap=True)
     if dry_run:
         _print_estimate(plan, json_out)
         return
@@ -135,6 +145,7 @@ def _resumed(run_id: str, concurrency: int, limit: int | None) -> dict:
         "price_per_hour": saved.get("price_per_hour"),
         # runs stored before options were typed carry k=5 whatever the metrics: keep what they take
         "metric_options": taken_options(run.metrics, saved.get("metric_options") or {}),
+        "samples_per_item": saved.get("samples_per_item", 1),
     }
 
 

@@ -18,15 +18,22 @@ async def answer(model: Model, strategy: Strategy, item: Item, plan: Plan) -> Ou
         if item.choices and item.answer is not None and "mc_accuracy" in plan.metrics:
             return await _choose(model, strategy, item, plan)
         prepared = await strategy.prepare(item, model, plan.prompt_setup)
-        done = await model.generate(
-            prepared.prompt,
-            max_tokens=plan.max_tokens,
-            temperature=plan.temperature,
-            stop=prepared.stop,
-        )
+        done = [await _sample(model, prepared, plan, seed) for seed in range(plan.samples_per_item)]
     except ModelAtlasError as exc:
         return prepared.output(error=exc.message) if prepared else Output(error=exc.message)
-    return _output(done, prepared)
+    return _output(done[0], prepared) if len(done) == 1 else _samples(done, prepared)
+
+
+async def _sample(model: Model, prepared: Prepared, plan: Plan, seed: int) -> Completion:
+    """One answer. Sample i has seed i: a sampled run is reproducible, and the response cache
+    (keyed by the seed too) keeps the samples apart; sample 0 is the single-sample answer."""
+    return await model.generate(
+        prepared.prompt,
+        max_tokens=plan.max_tokens,
+        temperature=plan.temperature,
+        stop=prepared.stop,
+        seed=seed,
+    )
 
 
 def _output(done: Completion, prepared: Prepared) -> Output:
@@ -36,6 +43,22 @@ def _output(done: Completion, prepared: Prepared) -> Output:
         latency_s=done.timing.latency_s,
         ttft_s=done.timing.ttft_s,
         cached=done.cached,
+    )
+
+
+def _samples(done: list[Completion], prepared: Prepared) -> Output:
+    """Several answers to one item: all kept (the first is ``text``); usage, cost and latency
+    are their sums (the time and money the item took), time to first token the first's."""
+    usage = done[0].usage
+    for more in done[1:]:
+        usage = usage + more.usage
+    return prepared.output(
+        text=done[0].text.strip(),
+        samples=[d.text.strip() for d in done],
+        usage=usage,
+        latency_s=sum(d.timing.latency_s for d in done),
+        ttft_s=done[0].timing.ttft_s,
+        cached=all(d.cached for d in done),
     )
 
 

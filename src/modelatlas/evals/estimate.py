@@ -40,12 +40,14 @@ def _arm(plan: Plan, model_id: str, strategy, record: ModelRecord, count: Counte
         expected_out += min(
             plan.max_tokens, max(count(r) for r in item.reference) if item.reference else plan.max_tokens
         )
-    most_out = plan.max_tokens * plan.dataset.n
+    times = plan.samples_per_item  # each item is answered this many times, each call priced
+    prompt_tokens, expected_out = prompt_tokens * times, expected_out * times
+    most_out = plan.max_tokens * plan.dataset.n * times
     price = record.price
     return ArmEstimate(
         model=model_id,
         strategy=strategy.name,
-        calls=plan.dataset.n,
+        calls=plan.dataset.n * times,
         input_tokens=prompt_tokens,
         output_tokens_expected=expected_out,
         output_tokens_max=most_out,

@@ -33,6 +33,7 @@ class Plan:
     template_path: str | None = None
     arm_list: list[tuple[str, Strategy]] | None = None  # explicit arms (e.g. `improve`)
     limit: int | None = None  # only the first N items: stored, so that a resume reads the same N
+    samples_per_item: int = 1  # answers per item (pass_at_k's n); sample i is generated with seed i
 
     @property
     def arms(self) -> list[tuple[str, Strategy]]:
@@ -74,7 +75,19 @@ class Plan:
             "price_per_hour": self.price_per_hour,
             "metric_options": self.metric_options,
             "limit": self.limit,
+            # only when asked for: a run's stored settings (and their --json shape) stay as they were
+            **({"samples_per_item": self.samples_per_item} if self.samples_per_item != 1 else {}),
         }
+
+    def sampling_warning(self) -> str | None:
+        """Why several samples per item may be worth nothing: at temperature 0 they are the same."""
+        if self.samples_per_item > 1 and self.temperature == 0:
+            return (
+                f"--samples-per-item {self.samples_per_item} at temperature 0: greedy decoding gives the "
+                "same answer every time (each sample has its own seed, which greedy decoding ignores), "
+                "so pass@k equals pass@1. Add --temperature 0.8 (or 0.2 for pass@1) to sample."
+            )
+        return None
 
 
 def given_metric_options(pattern: str | None, k: int | None) -> dict[str, object]:
@@ -143,6 +156,12 @@ def default_metrics(dataset: Dataset) -> list[str]:
 
 def check(plan: Plan) -> None:
     """Reject a plan that cannot work, naming the metric and what it lacks."""
+    n = plan.samples_per_item
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(
+            f"samples_per_item must be a whole number of at least 1, not {n!r}.",
+            hint="Give --samples-per-item N with N >= 1 (1 answers each item once).",
+        )
     for name, metric in plan.metrics.items():
         if metric.needs_reference and not plan.dataset.has_references:
             missing = next(i for i in plan.dataset.items if not i.reference)

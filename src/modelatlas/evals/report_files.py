@@ -99,7 +99,7 @@ def _number(value: float | None) -> float | None:
 def result_record(result: ItemResult) -> dict[str, Any]:
     """One item result as a flat, JSON-ready record."""
     out = result.output
-    return {
+    record: dict[str, Any] = {
         "run_id": result.run_id,
         "model": result.model,
         "strategy": result.strategy,
@@ -123,6 +123,9 @@ def result_record(result: ItemResult) -> dict[str, Any]:
         "examples": out.examples,
         "examples_short": out.examples_short,
     }
+    if out.samples is not None:  # --samples-per-item: every answer, in order (the first is "output")
+        record["samples"] = out.samples
+    return record
 
 
 def _prompt(prompt) -> str | list[dict] | None:

@@ -28,6 +28,7 @@ does raises here: every end is an :class:`Execution`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -181,18 +182,14 @@ def _wait(child: subprocess.Popen, config: bytes, timeout_s: float) -> bool:
 
 def _kill(child: subprocess.Popen) -> None:
     _kill_group(child.pid)
-    try:
+    with contextlib.suppress(OSError):
         child.kill()
-    except OSError:
-        pass
     child.wait()
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _read(verdict, nonce: str) -> dict | None:

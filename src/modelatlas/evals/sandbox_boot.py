@@ -25,6 +25,7 @@ to that descriptor cannot forge it (one that inspects this interpreter's frames 
 With ``"kernel": false`` in the settings, steps 1 and 2 are skipped (to test step 4's guards).
 """
 
+import contextlib
 import ctypes
 import json
 import os
@@ -89,10 +90,8 @@ def run(code, config: dict) -> tuple[str, str]:
 
 def verdict(report, nonce: str, status: str, detail: str) -> None:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
     try:
         report.write(f"{nonce} {json.dumps({'status': status, 'detail': detail[:2000]})}\n")
         report.flush()
@@ -211,10 +210,8 @@ def set_limits(config: dict) -> None:
     }
     for which, value in limits.items():
         hard = value + 1 if which == resource.RLIMIT_CPU else value  # SIGXCPU first, then SIGKILL
-        try:
+        with contextlib.suppress(ValueError, OSError):  # a limit this platform lacks or refuses
             resource.setrlimit(which, (value, hard))
-        except (ValueError, OSError):
-            pass  # a limit this platform lacks or refuses
 
 
 def refuse(what: str):

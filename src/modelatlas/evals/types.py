@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from modelatlas.items import Item
 from modelatlas.types import Message, Usage
@@ -37,6 +37,16 @@ class Output(BaseModel):
     examples_short: int = 0
     # Exactly what was sent: the messages for a chat model, the text for a completion model.
     prompt: str | list[Message] | None = None
+    # Every answer when an item is answered several times (--samples-per-item N), in sample order;
+    # the first is ``text``. Left out of a dump when None, so single-sample outputs dump as before.
+    samples: list[str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.samples is None:
+            data.pop("samples", None)
+        return data
 
 
 class Score(BaseModel):

@@ -67,6 +67,30 @@ def _fenced_blocks(text: str) -> list[tuple[str, str]]:
     return blocks
 
 
+def continued(code: str, code_prefix: str | None) -> str:
+    """The code as the program runs it after ``code_prefix``. A base model that continued a
+    prefix ending inside a function (HumanEval's prompt ends with its docstring) answers with
+    the function's body, and the runner strips answers, so the body's first line has lost its
+    indentation: when the program does not parse as it is but does with that line indented as
+    the prefix's last line is, it gets that indentation back. Anything else is left as it is."""
+    if not code_prefix or not code or code[0].isspace():
+        return code
+    last = next((line for line in reversed(code_prefix.splitlines()) if line.strip()), "")
+    indent = last[: len(last) - len(last.lstrip())]
+    if not indent or _parses(f"{code_prefix}\n{code}"):
+        return code
+    return indent + code if _parses(f"{code_prefix}\n{indent}{code}") else code
+
+
+def _parses(source: str) -> bool:
+    """Whether ``source`` compiles (a full compile: ``return`` outside a function is refused too)."""
+    try:
+        compile(source, "<answer>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
 def build_program(code: str, tests: str, code_prefix: str | None = None) -> str:
     """The program a sample runs: the prefix (when given), the code, then the tests."""
     parts = [code_prefix, code, tests] if code_prefix else [code, tests]
@@ -166,8 +190,8 @@ class PassAtK(Metric):
 
     async def execute(self, item: Item, text: str) -> Execution:
         """Run one sample against the item's tests."""
-        code = extract_code(text)
         prefix = item.metadata.get("code_prefix") or None
+        code = continued(extract_code(text), prefix)
         entry = item.metadata.get("entry_point") or None
         if entry and defines(code, entry) is False and not (prefix and defines(prefix, entry)):
             return Execution("failed", f"no function named {entry}", 0.0)
