@@ -148,14 +148,25 @@ def test_the_cards_say_how_to_use_them():
     assert "pipeline_tag: automatic-speech-recognition" in hf and "license: mit" in hf
 
 
-def test_models_add_takes_the_transcription_mode_and_names_the_valid_ones():
+def test_models_add_takes_the_transcription_mode_and_names_the_valid_ones(whisper_path, tmp_path):
     bad = runner.invoke(app, ["models", "add", "openai/whisper-1", "--mode", "dictation"])
     assert bad.exit_code == 2
     assert "transcription" in bad.output and "dictation" in bad.output
     added = runner.invoke(app, ["models", "add", "openai/whisper-1", "--mode", "transcription"])
     assert added.exit_code == 0, added.output
+    folder = ["models", "add", "my/whisper", "--path", whisper_path, "--mode", "transcription"]
+    assert runner.invoke(app, folder).exit_code == 0
     listed = {r["id"]: r for r in _cli_json("models", "list", "--json")}
     assert listed["openai/whisper-1"]["mode"] == "transcription"
+    mine = listed["my/whisper"]
+    assert (mine["backend"], mine["mode"], mine["location"]) == ("whisper", "transcription", whisper_path)
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "model.bin").write_bytes(b"\0")
+    half = runner.invoke(
+        app, ["models", "add", "my/half", "--path", str(tmp_path / "half"), "--mode", "transcription"]
+    )
+    assert half.exit_code == 2
+    assert "lacks config.json, tokenizer.json, vocabulary.json" in half.output
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +214,20 @@ def test_the_coder_writes_python_that_runs(coder, tmp_path):
     script.write_text(_code_block(text) + "\n\n" + checks)
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), (text, done.stderr)
+
+
+@needs("faster_whisper")
+def test_the_whisper_cards_python_sample_transcribes(whisper_path, tmp_path):
+    from modelatlas.catalog.bundled import resolve_bundled
+    from modelatlas.catalog.card_samples import samples
+    from tests.speech import speak
+
+    [(_, language, code)] = [s for s in samples(resolve_bundled(WHISPER)) if "ma.get_model" in s[2]]
+    assert language == "python"
+    speak("The quick brown fox jumps over the lazy dog.", tmp_path / "speech.wav")
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    words = re.findall(r"[a-z]+", done.stdout.lower())
+    assert {"quick", "brown", "fox", "lazy", "dog"} <= set(words), done.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 from modelatlas.catalog.bundled import is_bundled
 from modelatlas.catalog.catalog import forget
 from modelatlas.catalog.providers import PRESETS
-from modelatlas.catalog.records import Mode, ModelRecord, Price
+from modelatlas.catalog.records import Modalities, Mode, ModelRecord, Price
 from modelatlas.catalog.resolve import record_for_path, registered_records
 from modelatlas.errors import ConfigError, UnknownModelError
 
@@ -57,12 +57,38 @@ def file_record(model_id: str, path: str, mode: Mode = "chat") -> ModelRecord:
     from modelatlas.backends.declared import facts
     from modelatlas.catalog.file_check import check_gguf, check_hf_folder
 
+    if mode == "transcription":
+        return speech_folder_record(model_id, path)
     found = record_for_path(Path(path))
     if facts(found).file_format == "gguf":
         check_gguf(found.location)
     else:
         check_hf_folder(found.location)
     return found.model_copy(update={"id": model_id, "mode": mode})
+
+
+def speech_folder_record(model_id: str, path: str) -> ModelRecord:
+    """A record for a faster-whisper (CTranslate2) model folder, refused when it lacks one of
+    the four files faster-whisper reads."""
+    from modelatlas.backends.whisper import MODEL_FILES  # no heavy import: faster-whisper loads later
+    from modelatlas.errors import ModelFileError
+
+    folder = Path(path).expanduser()
+    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelFileError(
+            f"{folder} is not a faster-whisper model folder: it lacks {', '.join(missing)}.",
+            hint=f"Point --path at the folder holding {', '.join(MODEL_FILES)}.",
+        )
+    return ModelRecord(
+        id=model_id,
+        backend="whisper",
+        mode="transcription",
+        tasks=["speech-recognition"],
+        modalities=Modalities(input=["audio"], output=["text"]),
+        hosting="local",
+        location=str(folder.resolve()),
+    )
 
 
 def add(record: ModelRecord) -> ModelRecord:

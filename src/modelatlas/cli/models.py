@@ -47,7 +47,12 @@ def add_model(
     azure_endpoint: Annotated[str | None, typer.Option(help="Azure OpenAI endpoint URL.")] = None,
     api_version: Annotated[str | None, typer.Option(help="Azure OpenAI api-version.")] = None,
     deployment: Annotated[str | None, typer.Option(help="Azure OpenAI deployment name.")] = None,
-    path: Annotated[str | None, typer.Option(help="A local .gguf file or Hugging Face folder.")] = None,
+    path: Annotated[
+        str | None,
+        typer.Option(
+            help="A .gguf file or Hugging Face folder; with --mode transcription, a faster-whisper folder."
+        ),
+    ] = None,
     mode: Annotated[str, typer.Option(help="chat, completion, embedding or transcription.")] = "chat",
     context_length: Annotated[int | None, typer.Option(min=1, help="Context window in tokens.")] = None,
     price_input: Annotated[float | None, typer.Option(min=0, help="USD per 1M input tokens.")] = None,
