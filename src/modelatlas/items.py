@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelatlas.parts import AudioPart
 from modelatlas.types import Message
 
 __all__ = ["Item"]
@@ -23,6 +24,9 @@ class Item(BaseModel):
     id: str
     input: str | None = None
     messages: list[Message] | None = None
+    # A speech item's sound (a dataset's ``audio`` column): what a speech model transcribes,
+    # and what a chat model that takes audio gets with the question.
+    audio: AudioPart | None = None
     reference: list[str] = Field(default_factory=list)
     choices: list[str] | None = None
     answer: int | None = None  # index into choices

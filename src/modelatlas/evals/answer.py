@@ -7,6 +7,7 @@ from modelatlas.errors import ModelAtlasError
 from modelatlas.evals.metrics.base import Context, Metric
 from modelatlas.evals.plan import Plan
 from modelatlas.evals.prompting import Prepared, Strategy, counted, render, stops_for
+from modelatlas.evals.speech_plan import transcribes
 from modelatlas.evals.types import Item, Output, Score
 from modelatlas.types import Completion
 
@@ -15,6 +16,8 @@ async def answer(model: Model, strategy: Strategy, item: Item, plan: Plan) -> Ou
     """The model's output for ``item``; a failure becomes ``Output.error``, never an exception."""
     prepared: Prepared | None = None
     try:
+        if transcribes(model.backend.facts(model.record)):
+            return await _transcribe(model, item)
         if item.choices and item.answer is not None and "mc_accuracy" in plan.metrics:
             return await _choose(model, strategy, item, plan)
         prepared = await strategy.prepare(item, model, plan.prompt_setup)
@@ -95,3 +98,18 @@ async def score_all(item: Item, output: Output, metrics: dict[str, Metric], ctx:
         except (ValueError, TypeError, ZeroDivisionError) as exc:
             scores[name] = Score(error=f"{type(exc).__name__}: {exc}")
     return scores
+
+
+async def _transcribe(model: Model, item: Item) -> Output:
+    """A speech model's answer: the transcript of the item's audio (its timing and audio seconds;
+    a ``language`` field such as "en" on the item is passed on, else the model detects it)."""
+    if item.audio is None:
+        return Output(
+            error=f"{model.id} transcribes speech, and item {item.id!r} has no audio: "
+            "give each row an 'audio' field naming its sound file."
+        )
+    language = item.metadata.get("language")
+    known = isinstance(language, str) and language.isalpha() and 2 <= len(language) <= 3
+    done = await model.transcribe(item.audio, language=language.lower() if known else None)
+    timing = done.timing
+    return Output(text=done.text.strip(), usage=done.usage, latency_s=timing.latency_s, cached=done.cached)

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelatlas.errors import DatasetError
+from modelatlas.evals.audio_rows import audio_part, audiofolder_metadata, audiofolder_rows, speech_reference
 from modelatlas.evals.types import Item
 from modelatlas.types import Message
 
@@ -37,6 +38,7 @@ class Fields:
     messages: str = "messages"
     choices: str = "choices"
     answer: str = "answer"
+    audio: str = "audio"
 
 
 @dataclass
@@ -70,13 +72,17 @@ def load_dataset(path: str | Path, fields: Fields | None = None, limit: int | No
         raise DatasetError(
             f"No dataset at {source}.", hint="Check the path (JSONL, CSV or a datasets folder)."
         )
-    if source.is_dir():
+    where = source  # the file that error messages name (an audiofolder's metadata file)
+    if source.is_dir() and (metadata := audiofolder_metadata(source)) is not None:
+        read = _csv_rows if metadata.suffix == ".csv" else _jsonl_rows
+        rows, where = audiofolder_rows(metadata, read, fields.audio), metadata
+    elif source.is_dir():
         rows = _hf_rows(source)
     elif source.suffix.lower() == ".csv":
         rows = _csv_rows(source)
     else:
         rows = _jsonl_rows(source)
-    items = [_item(row, line, index, fields, source) for index, (line, row) in enumerate(rows)]
+    items = [_item(row, line, index, fields, where) for index, (line, row) in enumerate(rows)]
     if not items:
         raise DatasetError(f"{source} has no rows.", hint="Add at least one item with an input.")
     _unique_ids(items, source)
@@ -89,7 +95,10 @@ def content_hash(items: list[Item]) -> str:
     """sha256 over the items' content (not their line numbers): the dataset's identity."""
     digest = hashlib.sha256()
     for item in items:
-        data = item.model_dump(mode="json", exclude={"line"})
+        # an item without audio hashes as it did before items had audio; a sound counts by its bytes
+        data = item.model_dump(mode="json", exclude={"line", "audio"})
+        if item.audio is not None:
+            data["audio"] = item.audio.fingerprint()
         if item.messages:  # an image or audio part counts by its bytes (a path's file is read)
             data["messages"] = [message.fingerprint() for message in item.messages]
         digest.update(json.dumps(data, sort_keys=True, ensure_ascii=False).encode())
@@ -217,6 +226,9 @@ def _hf_rows(path: Path):
     if isinstance(data, datasets.DatasetDict):
         split = "test" if "test" in data else next(iter(data))
         data = data[split]
+    for name, feature in list(data.features.items()):  # sounds stay undecoded: no audio decoder needed
+        if isinstance(feature, datasets.Audio):
+            data = data.cast_column(name, datasets.Audio(decode=False))
     for index, row in enumerate(data):
         yield index + 1, dict(row)
 
@@ -225,19 +237,22 @@ def _item(row: dict, line: int, index: int, f: Fields, path: Path) -> Item:
     where = f"{path}:{line}"
     row = _fine_tuning_row(row, f, where)
     text, messages = row.get(f.input), row.get(f.messages)
-    if (text is None or text == "") and not messages:
+    has_audio = row.get(f.audio) not in (None, "")
+    if (text is None or text == "") and not messages and not has_audio:
         raise DatasetError(
-            f"{where}: the row has no {f.input!r} (or {f.messages!r}) field.",
+            f"{where}: the row has no {f.input!r} (or {f.messages!r}, or {f.audio!r}) field.",
             hint=f"Fields found: {', '.join(row) or 'none'}. Map yours with --input-field.",
         )
-    known = {f.input, f.reference, f.id, f.messages, f.choices, f.answer}
+    reference = speech_reference(row, f.reference) if has_audio else f.reference
+    known = {f.input, reference, f.id, f.messages, f.choices, f.answer, f.audio}
     choices = _choices(row.get(f.choices), f.choices, where)
     item_id = row.get(f.id)
     return Item(
         id=_text(item_id, f.id, where) if item_id not in (None, "") else f"row-{index + 1}",
         input=None if text is None else _text(text, f.input, where),
         messages=_messages(messages, f.messages, where, path.parent) if messages else None,
-        reference=_texts(row.get(f.reference), f.reference, where),
+        audio=audio_part(row[f.audio], f.audio, where, path.parent) if has_audio else None,
+        reference=_texts(row.get(reference), reference, where),
         choices=choices,
         answer=_answer(row.get(f.answer), choices, where),
         metadata={k: v for k, v in row.items() if k not in known},

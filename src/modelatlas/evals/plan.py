@@ -176,6 +176,9 @@ def check(plan: Plan) -> None:
         metric.check(plan.dataset.items)
     if plan.pair_metrics and len(plan.arms) < 2:
         raise ConfigError("judge_pairwise compares two arms; give two models or two strategies.")
+    from modelatlas.evals.speech_plan import check_speech
+
+    check_speech(plan)  # no strategy for a speech model; audio only for models that take it
     for strategy in plan.strategies:
         strategy.check(plan.dataset.items, plan.pool)  # e.g. an unknown knowledge base, an empty pool
 
@@ -185,6 +188,7 @@ def _pool(dataset: Dataset, pool_path: str | None) -> list[Item]:
     if pool_path:
         return load_dataset(pool_path).items
     beside = Path(dataset.path).with_name("train.jsonl")
-    if beside.exists() and beside.resolve() != Path(dataset.path).resolve():
+    on_disk = Path(dataset.path).exists()  # a built-in (humaneval) has no folder to look beside
+    if on_disk and beside.exists() and beside.resolve() != Path(dataset.path).resolve():
         return load_dataset(beside).items
     return [i for i in dataset.items if i.reference]

@@ -15,6 +15,9 @@ from modelatlas.evals.report_files import atomic_write
 from modelatlas.evals.report_terminal import fmt, fmt_ci, fmt_cost
 from modelatlas.evals.results import MetricSummary, RunSummary
 from modelatlas.evals.types import Item, ItemResult, arm_label
+from modelatlas.parts import data_url
+
+AUDIO_INLINE_BYTES = 1_000_000  # an item's sound held as bytes is put in the page up to this size
 
 TEXT_LIMIT = 400  # characters of an input or output shown per cell
 CHART_CONFIG = {"displaylogo": False, "responsive": True}
@@ -66,7 +69,8 @@ pre{white-space:pre-wrap;margin:0;font-family:inherit;max-width:40ch}
 <table id="items"><tr><th>#</th><th>item</th><th>input</th><th>reference</th>
 {% for arm in arms %}<th>{{ arm }}</th>{% endfor %}</tr>
 {% for row in rows %}<tr class="{{ 'disagree' if row.disagree else 'agree' }}" data-item="{{ row.id }}">
-<td class="num">{{ row.index }}</td><td>{{ row.id }}</td><td><pre>{{ row.input }}</pre></td>
+<td class="num">{{ row.index }}</td><td>{{ row.id }}</td><td><pre>{{ row.input }}</pre>
+{% if row.audio %}<audio controls preload="none" src="{{ row.audio }}"></audio>{% endif %}</td>
 <td><pre>{{ row.reference }}</pre></td>{% for cell in row.cells %}<td>
 {% if cell is none %}<span class="muted">-</span>{% else %}<pre>{{ cell.text }}</pre>
 {% if cell.error %}<div class="err">error: {{ cell.error }}</div>{% endif %}
@@ -212,9 +216,21 @@ def item_rows(
         rows.append(
             {"id": item_id, "index": index[item_id], "disagree": len(values) > 1}
             | {"input": _truncate(item.prompt_text if item else ""), "reference": _truncate(reference)}
-            | {"cells": [_cell(found.get(arm)) for arm in arms]}
+            | {"cells": [_cell(found.get(arm)) for arm in arms], "audio": _audio_src(item)}
         )
     return sorted(rows, key=lambda row: (not row["disagree"], row["index"]))
+
+
+def _audio_src(item: Item | None) -> str | None:
+    """Where the report's player finds an item's sound: its file, as a file:// URL (the report
+    plays it on the machine the dataset is on; nothing is copied), or small bytes inline."""
+    audio = item.audio if item is not None else None
+    if audio is None:
+        return None
+    if audio.path is not None:
+        return audio.path.resolve().as_uri()
+    data = audio.read()
+    return data_url(f"audio/{audio.audio_format()}", data) if len(data) <= AUDIO_INLINE_BYTES else None
 
 
 def write_html(

@@ -87,7 +87,8 @@ def models_table(summary: RunSummary) -> Table:
         table.add_column("err", justify="right")
     for name in names:
         table.add_column(name, justify="right")
-    for column in ("p50 s", "tok/s", "cost"):
+    speech = any(m.audio_seconds for m in models)  # a speech run: audio seconds and real-time factor
+    for column in ("p50 s", "tok/s", *(("audio s", "RTF") if speech else ()), "cost"):
         table.add_column(column, justify="right")
     for rank, m in enumerate(models):
         best = rank == 0 and bool(names) and m.metrics[names[0]].mean is not None
@@ -99,6 +100,7 @@ def models_table(summary: RunSummary) -> Table:
             *[_metric_cell(m.metrics[name]) for name in names],
             "-" if latency is None else f"{latency:.2f}",
             fmt(m.tokens_per_s, 0),
+            *((fmt(m.audio_seconds, 1), fmt(m.real_time_factor)) if speech else ()),
             fmt_cost(m.cost_usd),
             style="bold green" if best else None,
         )

@@ -97,6 +97,18 @@ class ArmSummary(Result):
     examples_short: int = 0  # few-shot examples fewer than asked, in all
     items_short: int = 0  # items that got fewer examples than asked
     items_without_examples: int = 0
+    # A speech arm's audio (seconds, all items) and real-time factor (processing time over audio
+    # time on the calls made; below 1 is faster than real time). Left out of a text arm's dump.
+    audio_seconds: Number = None
+    real_time_factor: Number = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in ("audio_seconds", "real_time_factor"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class PairwiseTest(Result):

@@ -138,7 +138,19 @@ def _arm_summary(
         examples_short=sum(r.output.examples_short for r in results),
         items_short=sum(1 for r in results if r.output.examples_short),
         items_without_examples=sum(1 for r in results if r.output.examples == 0),
+        **_speech(results),
     )
+
+
+def _speech(results: list[ItemResult]) -> dict[str, float]:
+    """A speech arm's audio seconds and real-time factor (over the calls made, not cache hits)."""
+    heard = [r.output for r in results if r.output.usage.audio_seconds]
+    if not heard:
+        return {}
+    live = [o for o in heard if not o.cached and o.latency_s]
+    live_audio = sum(o.usage.audio_seconds for o in live)
+    rtf = sum(o.latency_s or 0.0 for o in live) / live_audio if live_audio else None
+    return {"audio_seconds": sum(o.usage.audio_seconds for o in heard), "real_time_factor": rtf}
 
 
 def _mean(values: list[float]) -> float | None:

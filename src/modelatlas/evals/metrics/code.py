@@ -52,9 +52,7 @@ def extract_code(text: str) -> str:
 
 def _fenced_blocks(text: str) -> list[tuple[str, str]]:
     """(language tag, body) of each ``` fenced block, in order."""
-    blocks: list[tuple[str, str]] = []
-    tag: str | None = None
-    body: list[str] = []
+    blocks, tag, body = [], None, []
     for line in text.splitlines():
         fence = line.strip().startswith("```")
         if tag is None and fence:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from modelatlas.errors import ConfigError
 from modelatlas.items import Item
+from modelatlas.parts import TextPart
 from modelatlas.types import Message, Prompt
 
 if TYPE_CHECKING:
@@ -63,12 +64,21 @@ def render(
         return "\n\n".join(parts)
     messages: list[Message] = [Message.system(system)] if system else []
     for example in examples:
-        messages += [Message.user(question_text(example, template)), Message.assistant(example.reference[0])]
+        messages += [_asked(example, template), Message.assistant(example.reference[0])]
     if item.messages and template is None:
         messages += [m for m in item.messages if not (system and m.role == "system")]
     else:
-        messages.append(Message.user(question_text(item, template)))
+        messages.append(_asked(item, template))
     return messages
+
+
+def _asked(item: Item, template: Template | None) -> Message:
+    """The user's turn: the question, with the item's sound after it when it has one (a chat
+    model that takes audio hears it; the plan refuses audio for one that does not)."""
+    text = question_text(item, template)
+    if item.audio is None:
+        return Message.user(text)
+    return Message.user([TextPart(text=text), item.audio] if text else [item.audio])
 
 
 def prompt_tokens(prompt: Prompt, count: Callable[[str], int]) -> int:
