@@ -96,6 +96,7 @@ def _same_origin_only(app: FastAPI) -> None:
 def _pages(app: FastAPI) -> None:
     from modelatlas.studio import (
         arena,
+        audio,
         benchmarks,
         catalog_pages,
         deployments,
@@ -112,6 +113,7 @@ def _pages(app: FastAPI) -> None:
     app.include_router(runs_pages.router)
     app.include_router(improve_pages.router)
     app.include_router(playground.router)
+    app.include_router(audio.router)
     app.include_router(arena.router)
     app.include_router(jobs.router)
     app.include_router(deployments.router)

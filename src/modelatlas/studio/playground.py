@@ -212,14 +212,20 @@ def model_problems(model_ids: list[str]) -> list[str]:
         except ModelAtlasError as exc:
             problems.append(error_message(exc))
             continue
-        if record.mode not in TEXT_MODES:
+        if record.mode == "transcription":
+            problems.append(f"{model_id} is a speech-recognition model: it takes audio, not a prompt.")
+        elif record.mode not in TEXT_MODES:
             problems.append(f"{model_id} is an {record.mode} model: it makes vectors, not text.")
     return problems
 
 
 @router.get("/playground")
-def playground_page(request: Request, models: str = ""):
+def playground_page(request: Request, models: str = "", mode: str = ""):
+    from modelatlas.studio import audio
+
     asked = list(dict.fromkeys(m.strip() for m in models.split(",") if m.strip()))
+    if audio.wants_audio(mode, asked):
+        return audio.audio_page(request, asked)
     problems = model_problems(asked)
     if len(asked) > MAX_MODELS:
         problems.append(
