@@ -214,6 +214,17 @@ def test_the_audio_playground_says_what_is_missing_and_refuses_a_dropped_text_fi
         page.get_by_label(f"Model {i}", exact=True).select_option("")
     page.get_by_role("button", name="Transcribe").click()
     assert page.locator("#au-error").inner_text() == "Pick at least one model."
+    # A page that is not a secure context (http at another address) has no navigator.mediaDevices.
+    page.add_init_script(
+        """Object.defineProperty(navigator, 'mediaDevices', {value: undefined});
+        Object.defineProperty(window, 'isSecureContext', {value: false});"""
+    )
+    page.reload()
+    assert page.get_by_role("button", name="Record").is_disabled()
+    assert page.locator("#au-record-note").inner_text() == (
+        "Recording works only when the studio is opened at localhost or 127.0.0.1, or over https. "
+        "Upload a file instead."
+    )
 
 
 @pytest.fixture
