@@ -18,6 +18,7 @@ from modelatlas.cli.main import app
 from modelatlas.errors import DatasetError
 from modelatlas.evals.datasets import Fields, load_dataset
 from modelatlas.parts import AudioPart, TextPart
+from tests.conftest import needs
 
 runner = CliRunner()
 WHISPER = "local/whisper-base"
@@ -105,6 +106,19 @@ def test_an_audiofolder_split_with_jsonl_metadata(sounds, tmp_path):
     assert mapped.items[0].reference == ["p1"]
 
 
+@needs("datasets")
+def test_a_saved_datasets_folder_keeps_its_audio_undecoded(sounds, tmp_path):
+    """An Audio column of a save_to_disk folder is read as its bytes: no audio decoder runs."""
+    import datasets
+
+    rows = {"audio": [str(w) for w, _ in sounds], "reference": [t for _, t in sounds]}
+    datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio()).save_to_disk(tmp_path / "saved")
+    data = load_dataset(tmp_path / "saved")
+    assert data.items[0].audio.data == sounds[0][0].read_bytes() and data.items[0].audio.format == "wav"
+    listed = [{"audio": f"clips/{w.name}", "reference": t} for w, t in sounds]
+    assert data.hash == load_dataset(_jsonl(tmp_path, listed)).hash  # the same sounds and texts
+
+
 def test_a_chat_model_hears_the_audio_in_the_users_message(audio_data):
     from modelatlas.evals.prompting.render import render
 
@@ -119,6 +133,10 @@ def test_a_chat_model_hears_the_audio_in_the_users_message(audio_data):
 def test_plans_that_cannot_work_are_refused_before_anything_runs(audio_data):
     few = runner.invoke(app, ["eval", str(audio_data), "-m", WHISPER, "--strategy", "few-shot:2"])
     assert few.exit_code == 2 and "transcribes speech" in few.output and "few-shot:2" in few.output
+    odd = runner.invoke(
+        app, ["eval", str(audio_data), "-m", WHISPER, "--metric", "wer", "--normalize", "english"]
+    )
+    assert odd.exit_code == 2 and "normalize" in odd.output and "whisper" in odd.output
     deaf = runner.invoke(app, ["eval", str(audio_data), "-m", "local/smollm2-135m-instruct", "-m", WHISPER])
     assert deaf.exit_code == 2 and "local/smollm2-135m-instruct cannot take audio" in deaf.output
 
@@ -146,6 +164,10 @@ def test_whisper_scores_wer_and_cer_then_two_arms_are_compared(audio_data, tmp_p
     )
     assert again.exit_code == 0 and "RTF" in again.output and "audio s" in again.output
     assert report.read_text().count('<audio controls preload="none" src="file://') == 5
+
+    # Scored on the raw texts (the transcripts come from the cache): case and punctuation count.
+    raw = _summary([str(audio_data), "-m", WHISPER, "--metric", "wer", "--normalize", "none"])
+    assert raw["models"][0]["metrics"]["wer"]["mean"] >= wer["mean"] and raw["models"][0]["cached"] == 5
 
     # An item without audio is that item's error, not a crashed run.
     rows = [json.loads(line) for line in audio_data.read_text().splitlines()[:2]]

@@ -37,6 +37,10 @@ MaxTokens = Annotated[int, typer.Option(min=1, help="Most tokens per answer.")]
 Temperature = Annotated[float, typer.Option(min=0.0, max=2.0)]
 PricePerHour = Annotated[float | None, typer.Option(min=0, help="USD per hour of compute for local models.")]
 Pattern = Annotated[str | None, typer.Option(help="Pattern for the regex metric.")]
+Normalize = Annotated[
+    str | None,
+    typer.Option(help="How wer and cer normalise both texts: whisper (default), basic or none."),
+]
 K = Annotated[
     int | None,
     typer.Option(min=1, help="k for recall_at_k, mrr and ndcg (default 5), and pass_at_k (default 1)."),
@@ -73,6 +77,7 @@ def eval_command(
     price_per_hour: PricePerHour = None,
     pattern: Pattern = None,
     k: K = None,
+    normalize: Normalize = None,
     samples_per_item: SamplesPerItem = 1,
     input_field: _field("the input") = "input",
     reference_field: _field("the reference(s)") = "reference",
@@ -99,7 +104,7 @@ def eval_command(
         "temperature": temperature,
         "concurrency": concurrency,
         "price_per_hour": price_per_hour,
-        "metric_options": given_metric_options(pattern, k),
+        "metric_options": given_metric_options(pattern, k, normalize),
         "limit": limit,
         "samples_per_item": samples_per_item,
     }

@@ -90,12 +90,15 @@ class Plan:
         return None
 
 
-def given_metric_options(pattern: str | None, k: int | None) -> dict[str, object]:
-    """The metric options a caller gave (the CLI's --pattern and --k, the facade's pattern= and
-    k=), and only those: each metric has its own defaults, and make_plan refuses an option no
-    chosen metric takes (before options were typed, the default --k 5 went to every metric, and
-    a stray --pattern was silently ignored)."""
-    return {key: value for key, value in (("pattern", pattern), ("k", k)) if value}
+def given_metric_options(
+    pattern: str | None, k: int | None, normalize: str | None = None
+) -> dict[str, object]:
+    """The metric options a caller gave (the CLI's --pattern, --k and --normalize, the facade's
+    pattern= and k=), and only those: each metric has its own defaults, and make_plan refuses an
+    option no chosen metric takes (before options were typed, the default --k 5 went to every
+    metric, and a stray --pattern was silently ignored)."""
+    given = (("pattern", pattern), ("k", k), ("normalize", normalize))
+    return {key: value for key, value in given if value}
 
 
 def make_plan(
