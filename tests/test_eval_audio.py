@@ -99,6 +99,10 @@ def test_an_audiofolder_split_with_jsonl_metadata(sounds, tmp_path):
     (split / "metadata.jsonl").write_text(first + json.dumps({"sentence": "no file"}) + "\n")
     with pytest.raises(DatasetError, match=r"metadata\.jsonl:2: the row has no 'file_name'"):
         load_dataset(tmp_path / "corpus")
+    twice = json.dumps({"file_name": "a.wav", "sentence": "hello", "id": "a"}) + "\n"
+    (split / "metadata.jsonl").write_text(twice + twice)
+    with pytest.raises(DatasetError, match=r"metadata\.jsonl:2: id 'a' repeats line 1"):
+        load_dataset(tmp_path / "corpus")
     (split / "metadata.jsonl").write_text(first)
     one = load_dataset(tmp_path / "corpus")
     assert one.items[0].reference == ["hello"] and one.items[0].metadata == {"speaker": "p1"}

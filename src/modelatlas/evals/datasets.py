@@ -85,7 +85,7 @@ def load_dataset(path: str | Path, fields: Fields | None = None, limit: int | No
     items = [_item(row, line, index, fields, where) for index, (line, row) in enumerate(rows)]
     if not items:
         raise DatasetError(f"{source} has no rows.", hint="Add at least one item with an input.")
-    _unique_ids(items, source)
+    _unique_ids(items, where)
     if limit is not None:
         items = items[:limit]
     return Dataset(str(source), items, content_hash(items))
