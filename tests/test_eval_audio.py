@@ -70,6 +70,9 @@ def test_a_missing_audio_file_names_the_file_and_line(audio_data, tmp_path):
     result = runner.invoke(app, ["eval", str(audio_data), "-m", WHISPER, "--metric", "wer"])
     assert result.exit_code == 2, result.output
     assert "data.jsonl:3" in result.output and "nowhere.wav" in result.output
+    audio_data.write_text(audio_data.read_text().replace('"audio"', '"sound"'))  # --audio-field maps it
+    renamed = runner.invoke(app, ["eval", str(audio_data), "-m", WHISPER, "--audio-field", "sound"])
+    assert renamed.exit_code == 2 and "data.jsonl:3: field 'sound' names the file" in renamed.output
 
 
 def test_an_audiofolder_is_read_from_its_metadata_alone(sounds, tmp_path):

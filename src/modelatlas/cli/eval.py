@@ -84,13 +84,19 @@ def eval_command(
     id_field: _field("the item id") = "id",
     choices_field: _field("multiple-choice options") = "choices",
     answer_field: _field("the right choice") = "answer",
+    audio_field: _field("a sound file's path (speech)") = "audio",
 ) -> None:
     """Run DATASET through one or more models and strategies, score it, and compare them."""
     from modelatlas.evals.datasets import Fields
     from modelatlas.evals.plan import given_metric_options, make_plan
 
     fields = Fields(
-        input=input_field, reference=reference_field, id=id_field, choices=choices_field, answer=answer_field
+        input=input_field,
+        reference=reference_field,
+        id=id_field,
+        choices=choices_field,
+        answer=answer_field,
+        audio=audio_field,
     )
     asked = {
         "models": model or [],
