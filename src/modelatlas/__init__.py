@@ -8,6 +8,7 @@ The Python facade::
     result = ma.evaluate("qa.jsonl", models=["local/smollm2-135m-instruct"])  # a RunResult
     found = ma.catalog.search("gpt", hosting="hosted", limit=5)  # ModelRecords, best first
     here = ma.list_models()                                    # what can run on this machine
+    words = ma.transcribe("local/whisper-base", "speech.wav")  # a Transcript (text, segments...)
 
 The names load on first use (PEP 562 ``__getattr__``): ``import modelatlas`` imports nothing
 else, so the CLI, the server and a plugin that only reads ``__version__`` pay nothing for them.
@@ -20,19 +21,37 @@ __version__ = "0.1.0"
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from modelatlas import catalog
-    from modelatlas.facade import EventLoopRunningError, aevaluate, evaluate, get_model, list_models
+    from modelatlas.facade import (
+        EventLoopRunningError,
+        aevaluate,
+        atranscribe,
+        evaluate,
+        get_model,
+        list_models,
+        transcribe,
+    )
 
 # The facade's functions, each loaded from modelatlas.facade when first asked for.
-_FACADE = ("EventLoopRunningError", "aevaluate", "evaluate", "get_model", "list_models")
+_FACADE = (
+    "EventLoopRunningError",
+    "aevaluate",
+    "atranscribe",
+    "evaluate",
+    "get_model",
+    "list_models",
+    "transcribe",
+)
 
 __all__ = [
     "EventLoopRunningError",
     "__version__",
     "aevaluate",
+    "atranscribe",
     "catalog",
     "evaluate",
     "get_model",
     "list_models",
+    "transcribe",
 ]
 
 

@@ -23,9 +23,19 @@ if TYPE_CHECKING:
     from modelatlas.evals.datasets import Fields
     from modelatlas.evals.plan import Plan
     from modelatlas.evals.results import RunResult
+    from modelatlas.parts import AudioPart
     from modelatlas.records import ModelRecord
+    from modelatlas.transcripts import Transcript
 
-__all__ = ["EventLoopRunningError", "aevaluate", "evaluate", "get_model", "list_models"]
+__all__ = [
+    "EventLoopRunningError",
+    "aevaluate",
+    "atranscribe",
+    "evaluate",
+    "get_model",
+    "list_models",
+    "transcribe",
+]
 
 # One function, two names: the id is resolved through the catalog (an unknown id raises
 # UnknownModelError with "did you mean"), the backend built, and the Model wrapper returned.
@@ -122,4 +132,29 @@ def evaluate(dataset: str | Path, models: str | Sequence[str], **options: Any) -
         "modelatlas.evaluate() blocks until the run ends, and an event loop is already running "
         "here (a notebook or an async application).",
         hint="Use `await modelatlas.aevaluate(...)` instead: it takes the same arguments.",
+    )
+
+
+async def atranscribe(
+    model: str | ModelRecord, audio: AudioPart | str | Path | bytes, **options: Any
+) -> Transcript:
+    """The transcript of ``audio`` (a path, WAV/MP3/... bytes or an audio part) by the speech
+    model ``model``, as `modelatlas run MODEL FILE` makes it: the model is opened, used once and
+    closed. ``options`` are TranscribeParams' fields (language, prompt, temperature,
+    word_timestamps). To transcribe many files, keep one model open with :func:`get_model`."""
+    async with load_model(model) as opened:
+        return await opened.transcribe(audio, **options)
+
+
+def transcribe(model: str | ModelRecord, audio: AudioPart | str | Path | bytes, **options: Any) -> Transcript:
+    """:func:`atranscribe` for scripts, run in a new event loop (inside a running loop it refuses:
+    ``await modelatlas.atranscribe(...)`` there)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(atranscribe(model, audio, **options))
+    raise EventLoopRunningError(
+        "modelatlas.transcribe() blocks until the transcript is done, and an event loop is already "
+        "running here (a notebook or an async application).",
+        hint="Use `await modelatlas.atranscribe(...)` instead: it takes the same arguments.",
     )

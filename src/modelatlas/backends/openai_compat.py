@@ -20,6 +20,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from email.utils import parsedate_to_datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -36,6 +37,8 @@ from modelatlas.errors import (
     RateLimitError,
     TransientError,
 )
+from modelatlas.parts import AudioPart
+from modelatlas.transcripts import TranscribeParams, Transcript
 from modelatlas.types import Chunk, Completion, Embeddings, GenerationParams, Prompt, Usage
 
 PLACEHOLDER_KEY = "not-needed"
@@ -58,6 +61,9 @@ class OpenAIOptions(BackendOptions):
     timeout_s: float = Field(600.0, gt=0)
     context_length: int | None = Field(None, ge=1)
     headers: dict[str, str] = Field(default_factory=dict)
+    # The answer audio.transcriptions is asked for; None: verbose_json, or json for OpenAI's
+    # gpt-4o transcribe models, which give no other (backends/openai_audio.py).
+    transcript_format: Literal["verbose_json", "json"] | None = None
 
 
 class OpenAIBackend(Backend):
@@ -66,11 +72,18 @@ class OpenAIBackend(Backend):
     # Images go as image_url parts, audio as input_audio (backends/messages.py); a server that
     # cannot take one answers with its own 400.
     accepts = frozenset({"text", "image", "audio"})
-    capabilities = frozenset({"generate", "stream", "embeddings"})
+    # Transcription (audio.transcriptions) only for records in mode "transcription": a chat
+    # model's record does not claim it (facts below).
+    capabilities = frozenset({"generate", "stream", "embeddings", "transcription"})
 
     @classmethod
     def facts(cls, record) -> BackendFacts:
         options = cls.options_of(record)
+        capabilities, accepts = cls.capabilities, cls.accepts
+        if record.mode == "transcription":  # a speech model takes an audio file, nothing else
+            accepts = frozenset({"audio"})
+        else:
+            capabilities = capabilities - {"transcription"}
         where = options.base_url or ("Azure OpenAI" if options.azure else None)
         # Azure needs to know where the deployment is: an option, or the variable (_client_factory).
         endpoint_env = options.azure and not (options.azure_endpoint or options.base_url)
@@ -81,6 +94,8 @@ class OpenAIBackend(Backend):
             config_env=(AZURE_ENDPOINT_ENV,) if endpoint_env else (),
             where=where or "OpenAI",
             memory_bytes=0,
+            capabilities=capabilities,
+            accepts=accepts,
         )
 
     def __init__(self, model_id: str, location: str | None, options: OpenAIOptions):
@@ -170,6 +185,17 @@ class OpenAIBackend(Backend):
         vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
         tokens = response.usage.prompt_tokens if response.usage else sum(map(self.count_tokens, texts))
         return Embeddings(vectors=vectors, model=self.model_id, usage=Usage(input_tokens=tokens))
+
+    async def transcribe(self, audio: AudioPart, params: TranscribeParams) -> Transcript:
+        """Speech to text through ``audio.transcriptions`` (OpenAI, Azure deployments, and any
+        server that speaks it); see backends/openai_audio.py for the request and the answer."""
+        from modelatlas.backends import openai_audio
+
+        data = await asyncio.to_thread(audio.read)  # a path is read off the event loop
+        form = openai_audio.response_format(self.remote_model, self.options.transcript_format)
+        args = openai_audio.request(audio, data, params, self.remote_model, form)
+        response = await self._call(self.client.audio.transcriptions.create(**args))
+        return await asyncio.to_thread(openai_audio.transcript, response, audio, data, params, self.model_id)
 
     async def aclose(self) -> None:
         clients, self._clients = dict(self._clients), weakref.WeakKeyDictionary()

@@ -77,10 +77,13 @@ def _assemble(scan: bool) -> Catalog:
     from modelatlas.catalog import discover, snapshot
     from modelatlas.catalog.bundled import bundled_records
     from modelatlas.catalog.resolve import registered_records
+    from modelatlas.catalog.speech import hosted_speech
 
     snap = snapshot.load_snapshot()
     merged: dict[str, ModelRecord] = {}
     for record in snap.records:
+        merged[record.id] = _with_runnable(record)
+    for record in hosted_speech(merged):  # OpenAI's speech models, which models.dev lacks
         merged[record.id] = _with_runnable(record)
     for record in discover.enrich_bundled(bundled_records()):
         merged[record.id] = record

@@ -293,8 +293,11 @@ def _words(record_id: str, m: dict) -> str:
 
 
 def _mode(record_id: str, m: dict) -> str:
+    """embedding, transcription (a model whose only task is speech recognition) or chat."""
     outputs = (m.get("modalities") or {}).get("output") or []
-    return "embedding" if "embedding" in outputs or _EMBED.search(_words(record_id, m)) else "chat"
+    if "embedding" in outputs or _EMBED.search(_words(record_id, m)):
+        return "embedding"
+    return "transcription" if _tasks(record_id, m, "chat") == ["speech-recognition"] else "chat"
 
 
 def _tasks(record_id: str, m: dict, mode: str) -> list[str]:

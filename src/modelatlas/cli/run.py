@@ -9,23 +9,53 @@ from typing import Annotated
 import typer
 
 from modelatlas.cli.common import console, handle_errors, print_json
+from modelatlas.errors import InvalidRequestError
 
 
 @handle_errors
 def run(
     model: Annotated[str, typer.Argument(help="Model id (see `modelatlas models list`) or a .gguf path.")],
-    prompt: Annotated[str, typer.Argument(help="The prompt; '-' reads it from standard input.")],
-    system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,
+    prompt: Annotated[
+        str,
+        typer.Argument(
+            help="The prompt; '-' reads it from standard input. For a speech model: an audio file "
+            "(WAV, MP3, FLAC...), or '-' for its bytes on standard input."
+        ),
+    ],
+    system: Annotated[
+        str | None,
+        typer.Option("--system", help="System prompt (a speech model: text that precedes the audio)."),
+    ] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens to generate.")] = 256,
     temperature: Annotated[float, typer.Option("--temperature", min=0.0, max=2.0)] = 0.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
+    language: Annotated[
+        str | None,
+        typer.Option("--language", help="Speech models: the audio's language ('en'); default: detected."),
+    ] = None,
+    word_timestamps: Annotated[
+        bool, typer.Option("--word-timestamps", help="Speech models: time each word (in --json).")
+    ] = False,
 ) -> None:
-    """Send PROMPT to MODEL and stream the answer to the terminal."""
+    """Send PROMPT to MODEL and stream the answer to the terminal; a speech model transcribes
+    the audio file PROMPT and prints the transcript."""
+    from modelatlas.cli import transcribe
     from modelatlas.loading import load_model
 
-    text = sys.stdin.read() if prompt == "-" else prompt
     llm = load_model(model, log_calls=True)
-    result = asyncio.run(_stream(llm, llm.prompt_for(text, system), max_tokens, temperature, not json_out))
+    if transcribe.transcribes(llm):
+        transcribe.transcribe_command(llm, prompt, language, word_timestamps, temperature, system, json_out)
+        return
+    if language is not None or word_timestamps:
+        raise InvalidRequestError(
+            f"--language and --word-timestamps are for speech models; {llm.id} is a {llm.record.mode} model.",
+            hint="Leave them out, or pick a speech-recognition model such as local/whisper-base.",
+        )
+    sent = transcribe.audio_prompt(llm, prompt, system)  # an audio file for a chat model
+    if sent is None:
+        text = sys.stdin.read() if prompt == "-" else prompt
+        sent = llm.prompt_for(text, system)
+    result = asyncio.run(_stream(llm, sent, max_tokens, temperature, not json_out))
     if json_out:
         print_json(result)
     else:
