@@ -210,6 +210,9 @@ def test_the_audio_playground_says_what_is_missing_and_refuses_a_dropped_text_fi
     )
     assert page.locator("#au-error").inner_text().startswith("notes.txt is not an audio file (text/plain).")
     assert page.locator("#au-chosen").is_hidden()
+    page.set_viewport_size({"width": 360, "height": 740})  # a phone: the panel fits
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    page.set_viewport_size({"width": 1280, "height": 900})
     for i in range(1, 5):
         page.get_by_label(f"Model {i}", exact=True).select_option("")
     page.get_by_role("button", name="Transcribe").click()
