@@ -9,8 +9,11 @@ transcribes loads Whisper base once in that process.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -18,8 +21,9 @@ import httpx
 import pytest
 
 from modelatlas.catalog import user
-from modelatlas.catalog.records import ModelRecord
+from modelatlas.catalog.records import ModelRecord, Price
 from modelatlas.studio.audio import MAX_AUDIO_BYTES
+from tests.servers import free_port, python_server
 from tests.studio_browser import CHROMIUM, Watch, screenshot
 
 WHISPER = "local/whisper-base"
@@ -91,6 +95,62 @@ def test_whisper_base_transcribes_the_audio_and_a_chat_model_says_it_cannot(
     again = httpx.post(studio + API, json={"models": [WHISPER], "audio": url, "language": "en"}, timeout=300)
     assert again.status_code == 200, again.text
     check_transcript(again.json()["results"][0], sentence, wav)
+
+
+SERVED = "served/whisper-base"
+PER_MINUTE = 0.006  # USD, OpenAI's whisper-1 price, set on the served model's record
+KEY_ENV = "MODELATLAS_TEST_SERVE_KEY"
+
+
+@pytest.fixture(scope="module")
+def serve_url(tmp_path_factory, whisper_path):
+    """`modelatlas serve` with keys on, serving the bundled Whisper on a free 127.0.0.1 port; its
+    /v1 URL and a key."""
+    folder = tmp_path_factory.mktemp("serve-whisper")
+    env = {**os.environ, "MODELATLAS_HOME": str(folder / "home")}
+    env.pop("MODELATLAS_DATABASE_URL", None)
+    made = subprocess.run(
+        [sys.executable, "-m", "modelatlas", "keys", "create", "studio", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    port = free_port()
+    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", WHISPER]
+    with python_server(args, port, ready_path="/health", log_path=str(folder / "serve.log"), env=env):
+        yield f"http://127.0.0.1:{port}/v1", json.loads(made.stdout)["secret"]
+
+
+@pytest.fixture
+def hosted_whisper(serve_url, monkeypatch):
+    """The served Whisper registered as a hosted model of the openai backend, priced per minute;
+    its key in the environment the studio subprocess inherits."""
+    url, secret = serve_url
+    monkeypatch.setenv(KEY_ENV, secret)
+    options = {"base_url": url, "model": WHISPER, "api_key_env": KEY_ENV}
+    price = Price(audio_per_minute=PER_MINUTE)
+    user.add(ModelRecord(id=SERVED, mode="transcription", backend="openai", price=price, options=options))
+    return SERVED
+
+
+@pytest.mark.slow
+def test_a_local_and_a_hosted_speech_model_side_by_side(hosted_whisper, studio, speech_dir):
+    wav, sentence = speech_dir[4]
+    body = {"models": [WHISPER, hosted_whisper], "audio": b64(wav.read_bytes()), "language": "en"}
+    response = httpx.post(studio + API, json=body, timeout=300)
+    assert response.status_code == 200, response.text
+    local, hosted = response.json()["results"]
+    assert (local["model"], hosted["model"]) == (WHISPER, SERVED)
+    check_transcript(local, sentence, wav)
+    assert "error" not in hosted, hosted
+    assert hosted["text"] == local["text"]  # the same weights and decoding behind the API
+    assert hosted["language"] == "en" and hosted["latency_s"] > 0
+    assert hosted["duration_s"] == pytest.approx(wav_seconds(wav), abs=0.05)
+    assert hosted["cost_usd"] == pytest.approx(PER_MINUTE * hosted["duration_s"] / 60, rel=1e-9)
+    page = httpx.get(studio + "/playground", params={"mode": "audio"}, timeout=60)
+    assert f'<option value="{SERVED}">' in page.text  # a registered speech model is offered
 
 
 @pytest.mark.slow
