@@ -4,8 +4,7 @@ One server for the module (a subprocess on a free 127.0.0.1 port, keys on) serve
 Whisper base and SmolLM2 (the model that does not transcribe). The audio is espeak-ng speech of
 tests.speech's five sentences, one sentence per response format, so that every format is
 checked and the five transcripts together give the WER (lowercased, punctuation removed; bound
-0.30; measured 0.065 through the server, against 0.159 for the whole sentences in tests.speech's
-own measurement). Durations are checked against Python's ``wave`` module, the language
+0.30; measured 0.065 through the server). Durations are checked against Python's ``wave`` module, the language
 table against faster-whisper's and transformers' own tables for Whisper.
 """
 
