@@ -159,3 +159,15 @@ def test_openai_transcribes_the_sentences(model_id, speech_dir):
         assert transcript.duration_s == pytest.approx(wav_seconds(Path(wav)), abs=0.1)
         price = model.record.price.audio_per_minute
         assert transcript.usage.cost_usd == pytest.approx(price * transcript.duration_s / 60, rel=1e-6)
+
+
+def test_a_json_answer_without_a_duration_takes_it_from_the_audio(speech_dir):
+    """gpt-4o transcribe models give no duration: it is read from the file, as wave reads it."""
+    from modelatlas.backends.openai_audio import audio_seconds
+    from modelatlas.parts import AudioPart
+
+    wav = speech_dir[0][0]
+    data = wav.read_bytes()
+    assert audio_seconds(AudioPart(path=wav), data) == wav_seconds(wav)
+    assert audio_seconds(AudioPart(data=data, format="wav"), data) == wav_seconds(wav)
+    assert audio_seconds(AudioPart(data=b"not sound", format="mp3"), b"not sound") is None
