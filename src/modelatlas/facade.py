@@ -79,9 +79,11 @@ async def aevaluate(
 ) -> RunResult:
     """Run ``dataset`` through ``models`` and ``strategies``, score it, store it, summarise it.
 
-    The arguments are `modelatlas eval`'s options with the same defaults (``strategies``:
-    "zero-shot", "few-shot:3", "rag:KB"...; ``metrics``: chosen from the dataset when None;
-    ``examples``: the few-shot pool file; ``pattern`` and ``k``: the regex and top-k metrics).
+    ``dataset`` is a file or folder, or a built-in dataset's name ("humaneval"; a path that
+    exists always wins). The other arguments are `modelatlas eval`'s options with the same
+    defaults (``strategies``: "zero-shot", "few-shot:3", "rag:KB"...; ``metrics``: chosen from
+    the dataset when None; ``examples``: the few-shot pool file; ``pattern`` and ``k``: the
+    regex and top-k metrics; ``samples_per_item``: answers per item, for pass_at_k).
     The run is stored like a CLI run (`modelatlas runs show RUN_ID` reads it)."""
     asked = dict(locals())  # the arguments above, first statement on purpose: nothing else yet
     del asked["progress"]

@@ -12,7 +12,9 @@ from modelatlas.cli.common import console, handle_errors, print_json
 if TYPE_CHECKING:
     from modelatlas.evals.results import RunResult, RunSummary
 
-Dataset = Annotated[str, typer.Argument(help="JSONL, CSV or a Hugging Face datasets folder.")]
+Dataset = Annotated[
+    str, typer.Argument(help="JSONL, CSV, a Hugging Face datasets folder, or a built-in name: humaneval.")
+]
 ModelIds = Annotated[list[str] | None, typer.Option("--model", "-m", help="A model id; repeat for more.")]
 Strategies = Annotated[
     list[str] | None,

@@ -68,10 +68,8 @@ def load_dataset(path: str | Path, fields: Fields | None = None, limit: int | No
     """Read a dataset; every bad row is reported with its file and line."""
     fields = fields or Fields()
     source = Path(path)
-    if not source.exists():
-        raise DatasetError(
-            f"No dataset at {source}.", hint="Check the path (JSONL, CSV or a datasets folder)."
-        )
+    if not source.exists():  # a path that exists is always a file; else it may name a built-in
+        return _builtin(str(source), limit)
     where = source  # the file that error messages name (an audiofolder's metadata file)
     if source.is_dir() and (metadata := audiofolder_metadata(source)) is not None:
         read = _csv_rows if metadata.suffix == ".csv" else _jsonl_rows
@@ -89,6 +87,22 @@ def load_dataset(path: str | Path, fields: Fields | None = None, limit: int | No
     if limit is not None:
         items = items[:limit]
     return Dataset(str(source), items, content_hash(items))
+
+
+def _builtin(name: str, limit: int | None) -> Dataset:
+    """A built-in dataset by name (evals.builtin: ``humaneval``), or the missing file's error."""
+    from modelatlas.evals.builtin import BUILTINS, read_builtin
+
+    items = read_builtin(name)
+    if items is None:
+        raise DatasetError(
+            f"No dataset at {name}.",
+            hint="Check the path (JSONL, CSV or a datasets folder), or name a built-in dataset: "
+            + ", ".join(BUILTINS)
+            + ".",
+        )
+    items = items[:limit] if limit is not None else items
+    return Dataset(name.strip().lower(), items, content_hash(items))
 
 
 def content_hash(items: list[Item]) -> str:

@@ -137,4 +137,4 @@ class PromptStrategy:
         """The question alone, as zero-shot sends it."""
         from modelatlas.evals.prompting.render import render, stops_for
 
-        return Prepared(render(item, [], mode, setup.system, setup.template), stops_for(mode))
+        return Prepared(render(item, [], mode, setup.system, setup.template), stops_for(mode, item))

@@ -57,6 +57,8 @@ def render(
     item: Item, examples: list[Item], mode: str, system: str | None = None, template: Template | None = None
 ) -> Prompt:
     """The prompt for ``item`` with ``examples`` before it, in the form the model's mode needs."""
+    if mode == "completion" and template is None and item.metadata.get("completion_prompt"):
+        return _continued(item, examples, system)
     if mode == "completion":
         parts = [system.strip()] if system else []
         parts += [f"Question: {question_text(e, template)}\nAnswer: {e.reference[0]}" for e in examples]
@@ -81,6 +83,15 @@ def _asked(item: Item, template: Template | None) -> Message:
     return Message.user([TextPart(text=text), item.audio] if text else [item.audio])
 
 
+def _continued(item: Item, examples: list[Item], system: str | None) -> str:
+    """A base model continues the item's own ``completion_prompt`` (code, as HumanEval's prompt
+    is), after each example's with its reference: no Question:/Answer: transcript around it."""
+    parts = [system.strip()] if system else []
+    parts += [f"{e.metadata.get('completion_prompt') or question_text(e)}{e.reference[0]}" for e in examples]
+    parts.append(item.metadata["completion_prompt"])
+    return "\n\n".join(parts)
+
+
 def prompt_tokens(prompt: Prompt, count: Callable[[str], int]) -> int:
     """Tokens of a prompt by ``count`` (a model's tokenizer), with a few per message for the template."""
     if isinstance(prompt, str):
@@ -88,6 +99,10 @@ def prompt_tokens(prompt: Prompt, count: Callable[[str], int]) -> int:
     return sum(count(m.text) + 4 for m in prompt)
 
 
-def stops_for(mode: str) -> tuple[str, ...]:
-    """Where a base model's answer ends: at the next question of the transcript it continues."""
-    return COMPLETION_STOP if mode == "completion" else ()
+def stops_for(mode: str, item: Item | None = None) -> tuple[str, ...]:
+    """Where a base model's answer ends: at the next question of the transcript it continues, or
+    at the item's own ``completion_stop`` (HumanEval's: the next top-level def, class, ...)."""
+    if mode != "completion":
+        return ()
+    own = item.metadata.get("completion_stop") if item is not None else None
+    return tuple(own) if own else COMPLETION_STOP

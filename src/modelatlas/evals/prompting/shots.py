@@ -30,7 +30,7 @@ def fit(item: Item, examples: list[Item], wanted: int, model: Model, setup: Prom
         prompt = render(item, examples, mode, setup.system, setup.template)
         used = prompt_tokens(prompt, model.count_tokens) if limit is not None else None
         if used is None or limit is None or used <= limit or not examples:
-            return Prepared(prompt, stops_for(mode), used, dropped, *counted(wanted, examples))
+            return Prepared(prompt, stops_for(mode, item), used, dropped, *counted(wanted, examples))
         examples, dropped = examples[:-1], dropped + 1
 
 
@@ -80,4 +80,4 @@ class FewShot(PromptStrategy):
         """Every example the pool gives, without the context guard (no model is loaded for it)."""
         examples = self.examples(item, setup)
         prompt = render(item, examples, mode, setup.system, setup.template)
-        return Prepared(prompt, stops_for(mode), None, 0, *counted(self.shots, examples))
+        return Prepared(prompt, stops_for(mode, item), None, 0, *counted(self.shots, examples))
