@@ -47,6 +47,7 @@ def test_passing_failing_and_syntax_errors():
     status, detail = sandboxed("def add(a, b)\n    return a + b\n")
     assert status == "syntax_error" and "SyntaxError" in detail and "line 1" in detail
     assert sandboxed("x = 1\n\0")[0] == "syntax_error"  # a NUL byte: compile refuses it
+    assert sandboxed("x = '\ud800'")[0] == "syntax_error"  # a lone surrogate: not even written
 
 
 def test_an_endless_loop_is_killed_at_its_timeout():

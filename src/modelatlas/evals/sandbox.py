@@ -85,6 +85,8 @@ def run_program_sync(
     root = Path(tempfile.mkdtemp(prefix="modelatlas-sandbox-"))
     try:
         status, detail = _execute(source, root, timeout_s, memory_mb, probe=False, kernel=kernel)
+    except UnicodeEncodeError:  # a lone surrogate: no file (and no compiler) takes it
+        status, detail = "syntax_error", "the program holds characters that are not valid Unicode"
     except OSError as exc:  # the child could not be started: this machine's problem, said as such
         status, detail = "crashed", f"the sandbox could not start the program: {exc}"
     finally:

@@ -52,7 +52,9 @@ def extract_code(text: str) -> str:
 
 def _fenced_blocks(text: str) -> list[tuple[str, str]]:
     """(language tag, body) of each ``` fenced block, in order."""
-    blocks, tag, body = [], None, []
+    blocks: list[tuple[str, str]] = []
+    tag: str | None = None
+    body: list[str] = []
     for line in text.splitlines():
         fence = line.strip().startswith("```")
         if tag is None and fence:
