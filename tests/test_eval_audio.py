@@ -198,3 +198,31 @@ def test_whisper_scores_wer_and_cer_then_two_arms_are_compared(audio_data, tmp_p
     assert test["metric"] == "wer" and test["test"] == "permutation" and test["p_value"] is not None
     assert test["verdict"] in ("a better", "b better", "no significant difference")
     assert test["ci_low"] <= test["diff"] <= test["ci_high"]
+
+
+def test_a_dry_run_prices_speech_by_the_minute_of_audio(audio_data, sounds):
+    """A speech arm's estimate is the audio's seconds (from the WAV headers) at the per-minute
+    price, with no tokens; a text arm's JSON has no audio field."""
+    import wave
+
+    result = runner.invoke(
+        app,
+        ["eval", str(audio_data), "-m", "local/whisper-base", "-m", "openai/whisper-1", "--metric", "wer"]
+        + ["--dry-run", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    arms = {arm["model"]: arm for arm in json.loads(result.output)["arms"]}
+    seconds = 0.0
+    for wav, _ in sounds:
+        with wave.open(str(wav)) as w:
+            seconds += w.getnframes() / w.getframerate()
+    hosted, local = arms["openai/whisper-1"], arms["local/whisper-base"]
+    assert hosted["audio_seconds"] == pytest.approx(seconds, abs=0.01)
+    assert hosted["cost_usd_expected"] == pytest.approx(0.006 * seconds / 60, rel=1e-3)
+    assert hosted["input_tokens"] == 0 and hosted["priced"]
+    assert local["cost_usd_expected"] == 0.0 and local["audio_seconds"] == hosted["audio_seconds"]
+    (audio_data.parent / "text").mkdir()
+    text = _jsonl(audio_data.parent / "text", [{"id": "t", "input": "Say hi.", "reference": "hi"}])
+    plain = runner.invoke(app, ["eval", str(text), "-m", "local/smollm2-135m-instruct", "--dry-run", "--json"])
+    assert plain.exit_code == 0, plain.output
+    assert "audio_seconds" not in json.loads(plain.output)["arms"][0]

@@ -369,7 +369,8 @@ def test_verbose_json_holds_what_was_asked_for():
 
 
 def test_the_wav_header_gives_the_duration_python_wave_reads(speech_dir):
-    from modelatlas.serve.transcriptions import probe, wav_seconds
+    from modelatlas.audio_length import wav_seconds
+    from modelatlas.serve.transcriptions import probe
 
     for wav, _ in speech_dir:
         assert wav_seconds(wav.read_bytes()) == pytest.approx(seconds_of(wav), abs=1e-9)
@@ -390,7 +391,8 @@ def seconds_of_bytes(data: bytes) -> float:
 
 
 def test_the_language_table_is_whispers():
-    from modelatlas.serve.languages import NAMES, code_of, name_of
+    from modelatlas.serve.languages import code_of, name_of
+    from modelatlas.speech_languages import LANGUAGES as NAMES
 
     tokenizer = pytest.importorskip("faster_whisper.tokenizer")
     assert set(NAMES) == set(tokenizer._LANGUAGE_CODES)

@@ -244,7 +244,7 @@ class Model:
         """Speech to text (a path, WAV/MP3/... bytes or an audio part), with the wrapper's
         retries, concurrency limit, timing, cost by the audio's minutes, call log and response
         cache. The transcript's timing is the whole call's; ``real_time_factor`` follows."""
-        if "transcription" not in self.backend.capabilities:
+        if not self.backend.facts(self.record).can("transcription"):  # the record's, not the class's
             raise ConfigError(
                 f"{self.id} does not transcribe speech.",
                 hint="Pick a speech-recognition model, for example local/whisper-base "

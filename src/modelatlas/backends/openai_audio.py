@@ -12,11 +12,10 @@ code, so the name is mapped back (:mod:`modelatlas.speech_languages`).
 
 from __future__ import annotations
 
-import io
 import re
-import wave
 from typing import Any
 
+from modelatlas.audio_length import audio_seconds
 from modelatlas.errors import InvalidRequestError
 from modelatlas.parts import AudioPart
 from modelatlas.speech_languages import code_of
@@ -81,7 +80,7 @@ def transcript(
     if duration is None:
         duration = _usage_seconds(getattr(response, "usage", None))
     if duration is None:
-        duration = audio_seconds(part, data)
+        duration = audio_seconds(data)
     language = getattr(response, "language", None)
     return Transcript(
         text=(response.text or "").strip(),
@@ -91,27 +90,6 @@ def transcript(
         segments=segments,
         usage=_usage(getattr(response, "usage", None), float(duration or 0.0)),
     )
-
-
-def audio_seconds(part: AudioPart, data: bytes) -> float | None:
-    """The audio's length from its own header: a WAV's with :mod:`wave`, others with PyAV when
-    it is installed; None when neither can tell."""
-    if part.audio_format() == "wav":
-        try:
-            with wave.open(io.BytesIO(data)) as wav:
-                rate = wav.getframerate()
-                return wav.getnframes() / rate if rate else None
-        except (wave.Error, EOFError):
-            pass
-    try:
-        import av
-    except ImportError:
-        return None
-    try:
-        with av.open(io.BytesIO(data)) as container:
-            return container.duration / av.time_base if container.duration else None
-    except Exception:  # PyAV's errors differ by version: an unreadable file has no known length
-        return None
 
 
 def _usage_seconds(usage: Any) -> float | None:

@@ -297,16 +297,13 @@ def _print_estimate(plan, json_out: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"Dry run: {plan.dataset.name}, {plan.dataset.n} items (nothing was sent)")
-    for column in ("model", "strategy", "calls", "input tokens", "output tokens (expected / at most)", "USD"):
+    for column in ("model", "strategy", "calls", "input", "output tokens (expected / at most)", "USD"):
         table.add_column(column)
     for r in found.arms:
         cost = f"{r.cost_usd_expected:.4f} – {r.cost_usd_max:.4f}" if r.priced else "unknown price"
-        table.add_row(
-            r.model,
-            r.strategy,
-            str(r.calls),
-            f"{r.input_tokens:,}",
-            f"{r.output_tokens_expected:,} / {r.output_tokens_max:,}",
-            cost,
-        )
+        if r.audio_seconds is not None:  # a speech arm: billed by the audio's length, no tokens
+            sent, made = f"{r.audio_seconds:,.1f} s of audio", "-"
+        else:
+            sent, made = f"{r.input_tokens:,}", f"{r.output_tokens_expected:,} / {r.output_tokens_max:,}"
+        table.add_row(r.model, r.strategy, str(r.calls), sent, made, cost)
     console().print(table)

@@ -6,9 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from modelatlas.audio_length import audio_seconds
+from modelatlas.backends.declared import facts
 from modelatlas.errors import MissingAPIKeyError
 from modelatlas.evals.plan import Plan
 from modelatlas.evals.results import ArmEstimate, Estimate, EstimateDataset
+from modelatlas.evals.speech_plan import transcribes
 from modelatlas.records import ModelRecord
 
 
@@ -31,6 +34,8 @@ Counter = Callable[[str], int]
 
 
 def _arm(plan: Plan, model_id: str, strategy, record: ModelRecord, count: Counter) -> ArmEstimate:
+    if transcribes(facts(record)):
+        return _speech_arm(plan, model_id, strategy.name, record)
     prompt_tokens = 0
     expected_out = 0
     for item in plan.dataset.items:
@@ -54,6 +59,28 @@ def _arm(plan: Plan, model_id: str, strategy, record: ModelRecord, count: Counte
         cost_usd_expected=price.cost(prompt_tokens, expected_out) if price else 0.0,
         cost_usd_max=price.cost(prompt_tokens, most_out) if price else 0.0,
         priced=price is not None or record.hosting == "local",
+    )
+
+
+def _speech_arm(plan: Plan, model_id: str, strategy: str, record: ModelRecord) -> ArmEstimate:
+    """A speech model is billed by the minute of audio: the items' durations from their headers
+    (an item whose length cannot be read counts nothing, and the estimate says it is unpriced)."""
+    lengths = [audio_seconds(item.audio.read()) if item.audio else None for item in plan.dataset.items]
+    seconds = sum(x for x in lengths if x) * plan.samples_per_item
+    price = record.price
+    cost = price.cost(0, 0, audio_seconds=seconds) if price else 0.0
+    known = all(x is not None for x in lengths)
+    return ArmEstimate(
+        model=model_id,
+        strategy=strategy,
+        calls=plan.dataset.n * plan.samples_per_item,
+        input_tokens=0,
+        output_tokens_expected=0,
+        output_tokens_max=0,
+        cost_usd_expected=cost,
+        cost_usd_max=cost,
+        priced=known and (price is not None or record.hosting == "local"),
+        audio_seconds=round(seconds, 3),
     )
 
 

@@ -191,6 +191,16 @@ class ArmEstimate(Result):
     cost_usd_expected: float = 0.0
     cost_usd_max: float = 0.0
     priced: bool  # False when a hosted model's price is unknown (the costs then read 0)
+    # A speech arm: the seconds of audio it would transcribe (what it is billed by; its token
+    # counts are 0). Left out of a text arm's dump.
+    audio_seconds: Number = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("audio_seconds") is None:
+            data.pop("audio_seconds", None)
+        return data
 
 
 class Estimate(Result):

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import struct
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import Response
 
+from modelatlas.audio_length import wav_seconds
 from modelatlas.errors import InvalidRequestError
 from modelatlas.serve.errors import RequestTooLargeError, ShuttingDownError
 from modelatlas.serve.languages import code_of
@@ -211,24 +211,6 @@ def probe(audio: bytes) -> float | None:
     except av.error.FFmpegError as exc:
         raise _not_audio(str(exc.strerror or exc).rstrip(".").lower()) from None
     return duration / 1_000_000 if duration else None  # av's time base: microseconds
-
-
-def wav_seconds(audio: bytes) -> float | None:
-    """A RIFF/WAVE file's duration: its data chunk's size over the format's byte rate."""
-    if len(audio) < 12 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
-        return None
-    offset, byte_rate = 12, 0
-    while offset + 8 <= len(audio):
-        chunk, size = audio[offset : offset + 4], struct.unpack_from("<I", audio, offset + 4)[0]
-        if chunk == b"fmt " and size >= 16 and offset + 16 <= len(audio):
-            byte_rate = struct.unpack_from("<I", audio, offset + 16)[0]
-        elif chunk == b"data":
-            if not byte_rate:
-                return None
-            there = len(audio) - offset - 8  # a streamed WAV may give 0 or 0xFFFFFFFF as its size
-            return (there if size in (0, 0xFFFFFFFF) else min(size, there)) / byte_rate
-        offset += 8 + size + (size & 1)  # chunks are padded to an even size
-    return None
 
 
 def _not_audio(why: str) -> InvalidRequestError:
