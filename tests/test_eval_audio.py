@@ -205,11 +205,8 @@ def test_a_dry_run_prices_speech_by_the_minute_of_audio(audio_data, sounds):
     price, with no tokens; a text arm's JSON has no audio field."""
     import wave
 
-    result = runner.invoke(
-        app,
-        ["eval", str(audio_data), "-m", "local/whisper-base", "-m", "openai/whisper-1", "--metric", "wer"]
-        + ["--dry-run", "--json"],
-    )
+    models = ["-m", "local/whisper-base", "-m", "openai/whisper-1"]
+    result = runner.invoke(app, ["eval", str(audio_data), *models, "--metric", "wer", "--dry-run", "--json"])
     assert result.exit_code == 0, result.output
     arms = {arm["model"]: arm for arm in json.loads(result.output)["arms"]}
     seconds = 0.0
@@ -223,6 +220,8 @@ def test_a_dry_run_prices_speech_by_the_minute_of_audio(audio_data, sounds):
     assert local["cost_usd_expected"] == 0.0 and local["audio_seconds"] == hosted["audio_seconds"]
     (audio_data.parent / "text").mkdir()
     text = _jsonl(audio_data.parent / "text", [{"id": "t", "input": "Say hi.", "reference": "hi"}])
-    plain = runner.invoke(app, ["eval", str(text), "-m", "local/smollm2-135m-instruct", "--dry-run", "--json"])
+    plain = runner.invoke(
+        app, ["eval", str(text), "-m", "local/smollm2-135m-instruct", "--dry-run", "--json"]
+    )
     assert plain.exit_code == 0, plain.output
     assert "audio_seconds" not in json.loads(plain.output)["arms"][0]
