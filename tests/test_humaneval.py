@@ -9,6 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+import modelatlas as ma
 from modelatlas.cli.main import app
 from modelatlas.errors import MissingExtraError
 from modelatlas.evals.builtin import CODEX_STOP, HUMANEVAL_INSTRUCTION
@@ -127,3 +128,7 @@ def test_the_bundled_coder_is_scored_end_to_end_from_the_cli(coder_path, tmp_pat
         completion = "\n" + continued(extract_code(row["output"]), problems[row["item_id"]]["prompt"])
         passed = check_correctness(problems[row["item_id"]], completion, 10.0)["passed"]
         assert passed == (row["scores"]["pass_at_k"] == 1.0), row["item_id"]
+    # the Python facade takes the name too (the answer comes from the run's response cache)
+    first = ma.evaluate("humaneval", CODER, metrics=["pass_at_k"], limit=1, max_tokens=200)
+    assert first.summary.models[0].metrics["pass_at_k"].mean == rows[0]["scores"]["pass_at_k"]
+    assert first.summary.models[0].cached == 1
