@@ -102,3 +102,29 @@ def speech_dir(tmp_path_factory):
     from tests.speech import spoken_sentences
 
     return spoken_sentences(tmp_path_factory.mktemp("speech"))
+
+
+@pytest.fixture(scope="session")
+def whisper_server(tmp_path_factory, whisper_path):
+    """`modelatlas serve` with keys on, serving the bundled Whisper base on a free 127.0.0.1
+    port, for the tests that reach it as a hosted model: its /v1 URL and a key's secret."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("serve-whisper")
+    env = {**os.environ, "MODELATLAS_HOME": str(folder / "home")}
+    env.pop("MODELATLAS_DATABASE_URL", None)
+    made = subprocess.run(
+        [sys.executable, "-m", "modelatlas", "keys", "create", "client", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    port = free_port()
+    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", "local/whisper-base"]
+    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
+        yield f"http://127.0.0.1:{port}/v1", json.loads(made.stdout)["secret"]

@@ -9,10 +9,7 @@ session transcripts): the server and the client must not change a word of it.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +20,6 @@ from modelatlas.errors import InvalidRequestError
 from modelatlas.loading import load_model
 from modelatlas.records import ModelRecord, Price
 from tests.conftest import needs, run
-from tests.servers import free_port, python_server
 from tests.test_backend_whisper import WER_BOUND, heard, normal, wav_seconds, whisper  # noqa: F401
 
 WHISPER = "local/whisper-base"
@@ -43,24 +39,10 @@ def served_record(url: str, **options) -> ModelRecord:
     )
 
 
-@pytest.fixture(scope="module")
-def serve_url(tmp_path_factory, whisper_path):
-    """`modelatlas serve` with keys on, serving the bundled Whisper, on a free 127.0.0.1 port."""
-    folder = tmp_path_factory.mktemp("serve-whisper")
-    env = {**os.environ, "MODELATLAS_HOME": str(folder / "home")}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    made = subprocess.run(
-        [sys.executable, "-m", "modelatlas", "keys", "create", "client", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    port = free_port()
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", WHISPER]
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
-        yield f"http://127.0.0.1:{port}/v1", json.loads(made.stdout)["secret"]
+@pytest.fixture
+def serve_url(whisper_server):
+    """The session's `modelatlas serve` of the bundled Whisper (conftest): its /v1 URL and a key."""
+    return whisper_server
 
 
 @pytest.fixture

@@ -9,11 +9,8 @@ transcribes loads Whisper base once in that process.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
-import subprocess
-import sys
 import wave
 from pathlib import Path
 
@@ -23,7 +20,6 @@ import pytest
 from modelatlas.catalog import user
 from modelatlas.catalog.records import ModelRecord, Price
 from modelatlas.studio.audio import MAX_AUDIO_BYTES
-from tests.servers import free_port, python_server
 from tests.studio_browser import CHROMIUM, Watch, screenshot
 
 WHISPER = "local/whisper-base"
@@ -102,25 +98,10 @@ PER_MINUTE = 0.006  # USD, OpenAI's whisper-1 price, set on the served model's r
 KEY_ENV = "MODELATLAS_TEST_SERVE_KEY"
 
 
-@pytest.fixture(scope="module")
-def serve_url(tmp_path_factory, whisper_path):
-    """`modelatlas serve` with keys on, serving the bundled Whisper on a free 127.0.0.1 port; its
-    /v1 URL and a key."""
-    folder = tmp_path_factory.mktemp("serve-whisper")
-    env = {**os.environ, "MODELATLAS_HOME": str(folder / "home")}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    made = subprocess.run(
-        [sys.executable, "-m", "modelatlas", "keys", "create", "studio", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    port = free_port()
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", WHISPER]
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "serve.log"), env=env):
-        yield f"http://127.0.0.1:{port}/v1", json.loads(made.stdout)["secret"]
+@pytest.fixture
+def serve_url(whisper_server):
+    """The session's `modelatlas serve` of the bundled Whisper (conftest): its /v1 URL and a key."""
+    return whisper_server
 
 
 @pytest.fixture
