@@ -90,7 +90,7 @@ def eval_command(
 ) -> None:
     """Run DATASET through one or more models and strategies, score it, and compare them."""
     from modelatlas.evals.datasets import Fields
-    from modelatlas.evals.plan import given_metric_options, make_plan
+    from modelatlas.evals.plan import given_metric_options
 
     fields = Fields(
         input=input_field,
@@ -118,9 +118,7 @@ def eval_command(
     }
     if resume:
         asked.update(_resumed(resume, concurrency, limit))
-    plan = make_plan(dataset, asked.pop("models"), fields=fields, pool_path=examples, name=run_name, **asked)
-    if warning := plan.sampling_warning():
-        console(stderr=True).print(f"[yellow]Warning:[/] {warning}", soft_wrap=True)
+    plan = _plan(dataset, fields, asked, examples, run_name)
     if dry_run:
         _print_estimate(plan, json_out)
         return
@@ -128,6 +126,16 @@ def eval_command(
     result = _run(plan, resume, quiet=json_out)
     _outputs(result.run_id, result.summary, plan, json_out, report, samples)
     _fail_if_failed(result.run_id, result.summary)
+
+
+def _plan(dataset: str, fields, asked: dict, examples: str | None, run_name: str | None):
+    """The plan of the command's settings, with a warning on stderr where sampling cannot vary."""
+    from modelatlas.evals.plan import make_plan
+
+    plan = make_plan(dataset, asked.pop("models"), fields=fields, pool_path=examples, name=run_name, **asked)
+    if warning := plan.sampling_warning():
+        console(stderr=True).print(f"[yellow]Warning:[/] {warning}", soft_wrap=True)
+    return plan
 
 
 def _resumed(run_id: str, concurrency: int, limit: int | None) -> dict:
