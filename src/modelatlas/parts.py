@@ -22,7 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 
 from modelatlas.errors import InvalidRequestError
 
-__all__ = ["AudioPart", "ImagePart", "Part", "PartKind", "TextPart", "ToolCall", "data_url"]
+__all__ = ["AudioPart", "Base64Bytes", "ImagePart", "Part", "PartKind", "TextPart", "ToolCall", "data_url"]
 
 PartKind = Literal["text", "image", "audio"]
 

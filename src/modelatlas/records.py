@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Mode = Literal["chat", "completion", "embedding", "transcription"]
+Mode = Literal["chat", "completion", "embedding", "transcription", "image_generation"]
 Task = Literal[
     "text-generation",
     "chat",
@@ -45,15 +45,24 @@ class Price(BaseModel):
     per_hour: float | None = None
     # USD per minute of audio transcribed (speech models bill by the audio's length).
     audio_per_minute: float | None = None
+    # USD per image made (image models bill by the picture, at their default size and quality).
+    per_image: float | None = None
 
     def cost(
-        self, input_tokens: int, output_tokens: int, seconds: float = 0.0, audio_seconds: float = 0.0
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        seconds: float = 0.0,
+        audio_seconds: float = 0.0,
+        images: int = 0,
     ) -> float:
         cost = (input_tokens * self.input + output_tokens * self.output) / 1_000_000
         if self.per_hour:
             cost += self.per_hour * seconds / 3600
         if self.audio_per_minute:
             cost += self.audio_per_minute * audio_seconds / 60
+        if self.per_image:
+            cost += self.per_image * images
         return cost
 
 

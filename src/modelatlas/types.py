@@ -179,7 +179,8 @@ class GenerationParams(BaseModel):
 
 class Usage(BaseModel):
     """What a call used. ``audio_seconds`` is the length of the audio a speech model
-    transcribed; it is left out of a dump when zero, so text calls dump as before."""
+    transcribed, ``images`` the pictures an image model made; each is left out of a dump when
+    zero, so text calls dump as before."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -187,12 +188,14 @@ class Usage(BaseModel):
     output_tokens: int = 0
     cost_usd: float = 0.0
     audio_seconds: float = 0.0
+    images: int = 0
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if not self.audio_seconds:
-            data.pop("audio_seconds", None)
+        for name in ("audio_seconds", "images"):
+            if not data.get(name):
+                data.pop(name, None)
         return data
 
     @property

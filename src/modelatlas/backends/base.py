@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from modelatlas.backends.declared import PART_KINDS, TEXT_ONLY, BackendFacts, model_key
 from modelatlas.backends.messages import as_messages as as_messages  # re-exported: backends import it here
 from modelatlas.errors import ConfigError
+from modelatlas.images import ImageParams, Images
 from modelatlas.parts import AudioPart
 from modelatlas.registry import require as require  # re-exported: backends import it from here
 from modelatlas.transcripts import TranscribeParams, Transcript
@@ -38,6 +39,9 @@ from modelatlas.types import (
 
 if TYPE_CHECKING:
     from modelatlas.records import ModelRecord
+
+# A progress callback: (steps done, steps in all), called from a worker thread.
+Progress = Callable[[int, int], None]
 
 
 class BackendOptions(BaseModel):
@@ -103,14 +107,23 @@ class Backend(ABC):
         of three and a ``replace`` took its cost from about 35 to 9 microseconds a record).
 
         An embedding record (``mode: embedding``) only makes vectors, whatever else the
-        backend could do with another model; the outputs follow the capabilities."""
+        backend could do with another model; the outputs follow the capabilities. The part
+        kinds it takes are the backend's narrowed to the record's input modalities, when the
+        record lists them."""
         capabilities: frozenset[str] = declared.pop("capabilities", cls.capabilities)
         if record.mode == "embedding":
             capabilities = capabilities & {"embeddings"}
         elif record.mode == "transcription":
             capabilities = capabilities & {"transcription"}
+        elif record.mode == "image_generation":
+            capabilities = capabilities & {"image_generation"}
         declared.setdefault("concurrency_key", model_key(record))
-        declared.setdefault("accepts", cls.accepts)
+        accepts: frozenset[str] = declared.pop("accepts", cls.accepts)
+        if record.modalities is not None and record.modalities.input:
+            # The record says what the model takes (gpt-3.5 text, gpt-4o text and images): a
+            # backend that could send an image still refuses one for a text-only model.
+            accepts = (accepts & frozenset(record.modalities.input)) or accepts
+        declared["accepts"] = accepts
         declared.setdefault("outputs", outputs_of(capabilities))
         return BackendFacts(capabilities=capabilities, **declared)
 
@@ -203,6 +216,18 @@ class Backend(ABC):
             f"{self.model_id} does not transcribe speech.",
             hint="Pick a speech-recognition model, for example local/whisper-base "
             "(`modelatlas catalog search --task speech-recognition`).",
+        )
+
+    async def generate_image(
+        self, prompt: str, params: ImageParams, progress: Progress | None = None
+    ) -> Images:
+        """Text to image: ``params.n`` pictures of ``prompt`` with ``usage.images`` set.
+        ``progress(done, total)`` is called from the worker as denoising steps finish (local
+        pipelines; hosted ones may never call it). Backends that can add "image_generation"
+        to their capabilities."""
+        raise ConfigError(
+            f"{self.model_id} does not make images.",
+            hint="Pick an image-generation model (`modelatlas catalog search --task image-generation`).",
         )
 
     async def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:

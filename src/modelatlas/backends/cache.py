@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from modelatlas.images import ImageParams
 from modelatlas.parts import AudioPart
 from modelatlas.transcripts import TranscribeParams
 from modelatlas.types import Completion, GenerationParams, Prompt
@@ -44,6 +45,15 @@ def transcript_key(identity: str, audio: AudioPart, params: TranscribeParams) ->
     return hashlib.sha256(f"transcribe:{blob}".encode()).hexdigest()
 
 
+def image_key(identity: str, prompt: str, params: ImageParams) -> str:
+    """The key of an image generation: the model, the prompt and every parameter (the seed
+    too: a pipeline given the same seed draws the same pictures)."""
+    blob = json.dumps(
+        {"model": identity, "prompt": prompt, "params": params.model_dump(mode="json")}, sort_keys=True
+    )
+    return hashlib.sha256(f"image:{blob}".encode()).hexdigest()
+
+
 class StoreCache:
     """The cache in the store's ``response_cache`` table (shared by every process)."""
 
@@ -51,7 +61,7 @@ class StoreCache:
         return self.get_as(key, Completion)
 
     def get_as(self, key: str, kind: type[R]) -> R | None:
-        """The stored answer under ``key`` as ``kind`` (a Completion, or a Transcript)."""
+        """The stored answer under ``key`` as ``kind`` (a Completion, a Transcript, Images)."""
         from modelatlas.store.db import session
         from modelatlas.store.schema import CachedResponse
 

@@ -27,11 +27,12 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
-from modelatlas.backends.base import Backend, TokenLogprobs, collect
-from modelatlas.backends.cache import StoreCache, cache_key, transcript_key
+from modelatlas.backends.base import Backend, Progress, TokenLogprobs, collect
+from modelatlas.backends.cache import StoreCache, cache_key, image_key, transcript_key
 from modelatlas.backends.messages import check_parts, reads_files
 from modelatlas.backends.retry import RetryPolicy
 from modelatlas.errors import ConfigError, InvalidRequestError, ModelAtlasError, TransientError, suggest
+from modelatlas.images import ImageParams, Images
 from modelatlas.parts import AudioPart
 from modelatlas.records import ModelRecord
 from modelatlas.transcripts import TranscribeParams, Transcript
@@ -111,6 +112,7 @@ class Model:
         self.on_call = on_call
         self.cache = cache
         self._identity: str | None = None
+        self._accepts: frozenset[str] | None = None
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
@@ -193,7 +195,9 @@ class Model:
     def check_prompt(self, prompt: Prompt) -> None:
         """Refuse a message part the backend does not take (an image for a text-only model),
         before any cache look-up, log entry or backend call; the error names what it accepts."""
-        check_parts(self.id, self.backend.accepts, prompt)
+        if self._accepts is None:
+            self._accepts = self.backend.facts(self.record).accepts  # the record's, not the class's
+        check_parts(self.id, self._accepts, prompt)
 
     @property
     def identity(self) -> str:
@@ -261,6 +265,38 @@ class Model:
             "transcribe", lambda: self.backend.transcribe(part, params), lambda r: r.usage
         )
         result = result.model_copy(update={"timing": timing, "model": self.id})
+        if key is not None and self.cache is not None:
+            await asyncio.to_thread(self.cache.put, key, self.identity, result)
+        return result
+
+    async def generate_image(
+        self,
+        prompt: str,
+        params: ImageParams | None = None,
+        progress: Progress | None = None,
+        **overrides: Any,
+    ) -> Images:
+        """Text to image, with the wrapper's retries, concurrency limit, timing, cost by the
+        image, call log (kind "image") and response cache (keyed by prompt and every parameter,
+        the seed included). ``progress(done, total)`` reports denoising steps from a worker
+        thread; a cached answer reports none."""
+        if not self.backend.facts(self.record).can("image_generation"):
+            raise ConfigError(
+                f"{self.id} does not make images.",
+                hint="Pick an image-generation model (`modelatlas catalog search --task image-generation`).",
+            )
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InvalidRequestError("An image prompt must be non-empty text.", param="prompt")
+        params = _image_params(params, overrides)
+        key = image_key(self.identity, prompt, params) if self.cache is not None else None
+        if key is not None and self.cache is not None:
+            hit = await asyncio.to_thread(self.cache.get_as, key, Images)
+            if hit is not None:
+                return hit.model_copy(update={"cached": True, "model": self.id})
+        result, timing = await self._whole(
+            "image", lambda: self.backend.generate_image(prompt, params, progress), lambda r: r.usage
+        )
+        result = result.model_copy(update={"timing": timing, "model": self.id, "prompt": prompt})
         if key is not None and self.cache is not None:
             await asyncio.to_thread(self.cache.put, key, self.identity, result)
         return result
@@ -370,7 +406,7 @@ class Model:
         price = self.record.price
         if price is None:
             return 0.0
-        return price.cost(usage.input_tokens, usage.output_tokens, seconds, usage.audio_seconds)
+        return price.cost(usage.input_tokens, usage.output_tokens, seconds, usage.audio_seconds, usage.images)
 
     def _warn(self, attempt: int, error: TransientError, wait: float) -> None:
         log.warning("%s: %s; retry %d in %.1fs", self.id, error.message, attempt, wait)
@@ -434,6 +470,20 @@ def _transcribe_params(params: TranscribeParams | None, overrides: dict[str, Any
         raise InvalidRequestError(
             f"Bad transcription options: {problems}.",
             hint=f"Allowed options: {', '.join(TranscribeParams.model_fields)}.",
+        ) from None
+
+
+def _image_params(params: ImageParams | None, overrides: dict[str, Any]) -> ImageParams:
+    params = params or ImageParams()
+    if not overrides:
+        return params
+    try:
+        return ImageParams.model_validate({**params.model_dump(), **overrides})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidRequestError(
+            f"Bad image options: {problems}.",
+            hint=f"Allowed options: {', '.join(ImageParams.model_fields)}.",
         ) from None
 
 
