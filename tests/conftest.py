@@ -128,3 +128,13 @@ def whisper_server(tmp_path_factory, whisper_path):
     args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", "local/whisper-base"]
     with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
         yield f"http://127.0.0.1:{port}/v1", json.loads(made.stdout)["secret"]
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_path(tmp_path_factory) -> str:
+    """A tiny random LLaVA folder (tests.tiny_vision): loads with backend transformers, takes images."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("PIL")
+    from tests.tiny_vision import build_tiny_vlm
+
+    return str(build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm")))
