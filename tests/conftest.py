@@ -138,3 +138,12 @@ def tiny_vlm_path(tmp_path_factory) -> str:
     from tests.tiny_vision import build_tiny_vlm
 
     return str(build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm")))
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_path(tmp_path_factory) -> str:
+    """A tiny random Stable-Diffusion-style diffusers pipeline folder (model_index.json), written
+    once a session by tests.tiny_diffusion: 32x32 pictures by default, a fraction of a second a step."""
+    from tests.tiny_diffusion import build_tiny_sd
+
+    return str(build_tiny_sd(tmp_path_factory.mktemp("tiny-sd") / "tiny-sd"))
