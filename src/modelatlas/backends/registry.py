@@ -16,7 +16,7 @@ GROUP = "modelatlas.backends"
 
 # The extra of modelatlas that installs what each built-in backend imports.
 # (openai and echo need only modelatlas' own dependencies.)
-EXTRAS = {"llamacpp": "local", "transformers": "finetune", "whisper": "speech"}
+EXTRAS = {"llamacpp": "local", "transformers": "finetune", "whisper": "speech", "diffusers": "vision"}
 
 
 def _is_backend(found: object) -> bool:

@@ -17,6 +17,7 @@ from modelatlas.catalog.bundled import BUNDLED, Bundled, bundled_location
 from modelatlas.catalog.gguf_meta import architecture_class, read_gguf
 from modelatlas.catalog.hf_meta import is_model_folder, is_sentence_transformers, read_hf_folder
 from modelatlas.catalog.memory import estimate_gb, fits
+from modelatlas.catalog.pipeline_meta import is_pipeline_folder, read_pipeline_folder
 from modelatlas.catalog.records import Link, Modalities, ModelRecord
 from modelatlas.config import settings
 from modelatlas.errors import ModelFileError
@@ -33,6 +34,7 @@ TASKS = {
     "completion": ["text-generation"],
     "embedding": ["embeddings"],
     "transcription": ["speech-recognition"],
+    "image_generation": ["image-generation"],
 }
 
 
@@ -61,7 +63,8 @@ def scan(paths: list[Path] | list[str] | None = None) -> list[ModelRecord]:
     taken: set[str] = set()
     for kind, path in _find(roots):
         try:
-            record = _gguf_record(path) if kind == "gguf" else _folder_record(path)
+            reader = {"gguf": _gguf_record, "diffusers": _pipeline_record}.get(kind, _folder_record)
+            record = reader(path)
         except Exception as exc:  # one bad model must not hide the others
             message = exc.message if isinstance(exc, ModelFileError) else f"{type(exc).__name__}: {exc}"
             logger.warning("Skipping %s: %s", path, message)
@@ -127,9 +130,10 @@ def _walk(folder: Path, depth: int, out: list[tuple[str, Path]]) -> None:
     except OSError as exc:
         logger.warning("Skipping the folder %s: %s", folder, exc.strerror or exc)
         return
-    model_folder = is_model_folder(folder)
+    pipeline = is_pipeline_folder(folder)  # one model: its parts' folders are not looked into
+    model_folder = pipeline or is_model_folder(folder)
     if model_folder:
-        out.append(("hf", folder))
+        out.append(("diffusers" if pipeline else "hf", folder))
     for entry in entries:
         try:
             if entry.name.lower().endswith(".gguf") and entry.is_file():
@@ -191,6 +195,23 @@ def _folder_record(folder: Path) -> ModelRecord:
         options={"task": "embedding"} if embedding else {},
         runnable=all(_importable(n) for n in needs),
         **_common(folder, mode, architecture, facts["parameters"], facts, memory),
+    )
+
+
+def _pipeline_record(folder: Path) -> ModelRecord:
+    """A diffusers pipeline folder (model_index.json): a text-to-image model for the diffusers backend."""
+    facts = read_pipeline_folder(folder)
+    memory = estimate_gb(file_bytes=facts["weight_bytes"])  # the backend loads float32 as saved
+    repo = _hf_repo(folder)
+    common = _common(folder, "image_generation", "diffusion", None, {}, memory)
+    return ModelRecord(
+        id=f"local/{_slug(repo.rsplit('/', 1)[-1] if repo else _folder_name(folder))}",
+        name=repo or _folder_name(folder),
+        family=facts["pipeline"],
+        weights=[Link(label="Hugging Face", url=f"https://huggingface.co/{repo}")] if repo else [],
+        backend="diffusers",
+        runnable=all(_importable(n) for n in ("diffusers", "torch", "PIL")),
+        **{**common, "modalities": Modalities(input=["text"], output=["image"])},
     )
 
 

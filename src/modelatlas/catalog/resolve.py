@@ -45,6 +45,10 @@ def record_for_path(path: Path) -> ModelRecord:
     name = path.stem.lower().replace(" ", "-")
     if path.is_file() and path.suffix.lower() == ".gguf":
         return ModelRecord(id=f"file/{name}", backend="llamacpp", location=str(path.resolve()))
+    if path.is_dir() and (path / "model_index.json").exists():  # a diffusers pipeline
+        from modelatlas.catalog.user import image_record
+
+        return image_record(f"file/{name}", str(path))
     if path.is_dir() and (path / "config.json").exists():
         return ModelRecord(id=f"file/{name}", backend="transformers", location=str(path.resolve()))
     raise ModelFileError(

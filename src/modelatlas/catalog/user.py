@@ -59,6 +59,8 @@ def file_record(model_id: str, path: str, mode: Mode = "chat") -> ModelRecord:
 
     if mode == "transcription":
         return speech_folder_record(model_id, path)
+    if mode == "image_generation":
+        return image_record(model_id, path)
     found = record_for_path(Path(path))
     if facts(found).file_format == "gguf":
         check_gguf(found.location)
@@ -88,6 +90,34 @@ def speech_folder_record(model_id: str, path: str) -> ModelRecord:
         modalities=Modalities(input=["audio"], output=["text"]),
         hosting="local",
         location=str(folder.resolve()),
+    )
+
+
+def image_record(model_id: str, path: str, price: Price | None = None) -> ModelRecord:
+    """A record for a diffusers pipeline folder (model_index.json) or a single .safetensors/.ckpt
+    checkpoint, run by the diffusers backend; refused when the path is neither."""
+    from modelatlas.backends.diffusers_backend import SINGLE_FILE_SUFFIXES  # no torch import here
+    from modelatlas.errors import ModelFileError
+
+    target = Path(path).expanduser()
+    folder = target.is_dir() and (target / "model_index.json").is_file()
+    if not folder and not (target.is_file() and target.suffix.lower() in SINGLE_FILE_SUFFIXES):
+        raise ModelFileError(
+            f"{target} is not an image-generation model: neither a diffusers pipeline folder "
+            "(with model_index.json) nor a .safetensors/.ckpt checkpoint.",
+            hint="Point --path at the folder that a pipeline's save_pretrained() wrote, or at one "
+            "checkpoint file.",
+        )
+    return ModelRecord(
+        id=model_id,
+        backend="diffusers",
+        mode="image_generation",
+        tasks=["image-generation"],
+        modalities=Modalities(input=["text"], output=["image"]),
+        architecture="diffusion",
+        hosting="local",
+        location=str(target.resolve()),
+        price=price,
     )
 
 

@@ -50,13 +50,19 @@ def add_model(
     path: Annotated[
         str | None,
         typer.Option(
-            help="A .gguf file or Hugging Face folder; with --mode transcription, a faster-whisper folder."
+            help="A .gguf file or Hugging Face folder; with --mode transcription, a faster-whisper folder; "
+            "with --mode image_generation, a diffusers pipeline folder or a .safetensors/.ckpt checkpoint."
         ),
     ] = None,
-    mode: Annotated[str, typer.Option(help="chat, completion, embedding or transcription.")] = "chat",
+    mode: Annotated[
+        str, typer.Option(help="chat, completion, embedding, transcription or image_generation.")
+    ] = "chat",
     context_length: Annotated[int | None, typer.Option(min=1, help="Context window in tokens.")] = None,
     price_input: Annotated[float | None, typer.Option(min=0, help="USD per 1M input tokens.")] = None,
     price_output: Annotated[float | None, typer.Option(min=0, help="USD per 1M output tokens.")] = None,
+    price_image: Annotated[
+        float | None, typer.Option(min=0, help="USD per image made (image-generation models).")
+    ] = None,
 ) -> None:
     """Add a hosted model, an OpenAI-compatible server's model, or a model file."""
     from modelatlas.catalog import user
@@ -69,8 +75,12 @@ def add_model(
     price = None
     if price_input is not None or price_output is not None:
         price = Price(input=price_input or 0.0, output=price_output or 0.0)
+    if price_image is not None:
+        price = (price or Price()).model_copy(update={"per_image": price_image})
     if path:
         record = user.file_record(model_id, path, mode)
+        if mode == "image_generation" and price is not None:
+            record = record.model_copy(update={"price": price})
     else:
         record = user.endpoint_record(
             model_id,
