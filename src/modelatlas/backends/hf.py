@@ -2,7 +2,8 @@
 
 A causal language model answers chats (through its chat template) and completions; a
 sequence-to-sequence model (T5 style) maps the prompt to its decoder output; an embedding model
-(a sentence-transformers folder or an encoder such as BERT, mean pooled) makes vectors.
+(a sentence-transformers folder or an encoder such as BERT, mean pooled) makes vectors; a
+vision-language folder takes images too (:mod:`modelatlas.backends.hf_vision`).
 torch, transformers and sentence-transformers are imported on first use. Each model is loaded
 once and shared (see :mod:`modelatlas.backends.hf_load`); its lock keeps callers from
 interleaving, and the work runs in a thread so the event loop stays free.
@@ -22,7 +23,7 @@ from pydantic import Field, field_validator
 
 from modelatlas.backends.base import Backend, BackendOptions, as_messages, require
 from modelatlas.backends.declared import BackendFacts, weights_bytes
-from modelatlas.backends.hf_load import Loaded, load
+from modelatlas.backends.hf_load import Loaded, is_vision_folder, load
 from modelatlas.backends.stops import StopScanner, first_stop
 from modelatlas.errors import ConfigError, ContextLengthExceededError
 from modelatlas.types import (
@@ -39,7 +40,7 @@ DTYPES = ("float32", "float16", "bfloat16", "auto")
 
 
 class TransformersOptions(BackendOptions):
-    task: Literal["auto", "causal", "seq2seq", "embedding"] = "auto"
+    task: Literal["auto", "causal", "seq2seq", "embedding", "vision"] = "auto"
     dtype: str = "float32"
     threads: int | None = Field(None, ge=1)  # torch's thread count, which is process-wide
     max_length: int | None = Field(None, ge=1)
@@ -77,8 +78,10 @@ class TransformersBackend(Backend):
         if options.task == "embedding":  # a sentence-transformers model: vectors only
             capabilities = capabilities & {"embeddings"}
         gguf = (record.location or "").lower().endswith(".gguf")
+        vision = options.task == "vision" or (options.task == "auto" and is_vision_folder(record.location))
         return cls.declare(
             record,
+            accepts=frozenset({"text", "image"}) if vision else cls.accepts,
             local=True,
             trainable=bool(record.location),
             adapter=bool(options.adapter),
@@ -186,6 +189,10 @@ class TransformersBackend(Backend):
             streamer.end()
 
     def _generate_locked(self, loaded: Loaded, prompt, params, streamer, halt) -> Outcome:
+        if loaded.kind == "vision":  # the prompt goes through the processor, with its images
+            from modelatlas.backends.hf_vision import generate_locked
+
+            return generate_locked(self, loaded, prompt, params, streamer, halt)
         torch = require("torch", extra="finetune")
         with loaded.lock, torch.inference_mode():
             ids = self._encode_prompt(loaded, prompt)

@@ -4,11 +4,14 @@ A location is a Hugging Face model folder (saved with ``save_pretrained``) or a 
 which transformers dequantizes to full precision on load. Each model is loaded once per
 (location, task, dtype, threads, adapter) and shared by every backend instance that names it.
 A LoRA adapter (a peft folder) is merged into a copy of the shared base, which loads once.
+A vision-language folder (its config has a ``vision_config``) loads as kind "vision", with
+``AutoModelForImageTextToText`` and its processor (see :mod:`modelatlas.backends.hf_vision`).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import threading
 import warnings
@@ -25,6 +28,7 @@ ENCODER_TYPES = {
     "modernbert", "nomic_bert", "roberta", "xlm-roberta",
 }  # fmt: skip
 CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+VISION_SUFFIXES = ("ForImageTextToText", "VLForConditionalGeneration")
 SANE_MAX_LENGTH = 1_000_000  # tokenizers without a limit report about 1e30
 
 
@@ -32,11 +36,12 @@ SANE_MAX_LENGTH = 1_000_000  # tokenizers without a limit report about 1e30
 class Loaded:
     """A loaded model and its tokenizer. ``lock`` keeps callers from interleaving."""
 
-    kind: str  # "causal", "seq2seq" or "embedding"
+    kind: str  # "causal", "seq2seq", "embedding" or "vision"
     model: Any
     tokenizer: Any
     context_length: int | None
     sentence_transformer: bool = False
+    processor: Any = None  # a vision model's processor (its images and chat template)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -129,7 +134,7 @@ def _with_adapter(base: Loaded, adapter: Path) -> Loaded:
             hint="Check that it was trained on this base model and that its files are complete.",
         ) from exc
     model.eval()
-    return Loaded(base.kind, model, base.tokenizer, base.context_length)
+    return Loaded(base.kind, model, base.tokenizer, base.context_length, processor=base.processor)
 
 
 def clear_cache() -> None:
@@ -141,7 +146,8 @@ def clear_cache() -> None:
 
 
 def detect_kind(path: Path, task: str = "auto") -> str:
-    """ "causal", "seq2seq", "embedding" or "embedding-st" (a sentence-transformers folder)."""
+    """ "causal", "seq2seq", "embedding", "embedding-st" (a sentence-transformers folder) or
+    "vision" (an image-text-to-text folder)."""
     if not path.exists():
         raise ModelFileError(f"No model file or folder at {path}.", hint="Check the path.")
     if path.is_file():
@@ -180,8 +186,38 @@ def read_config(folder: Path) -> dict:
     return data
 
 
+def is_vision_config(config: dict) -> bool:
+    """Whether a config.json describes an image-text-to-text model (LLaVA, SmolVLM, Qwen2-VL,
+    Gemma 3, PaliGemma...): each nests a ``vision_config``; the architecture names the rest."""
+    names = [str(a) for a in config.get("architectures") or []]
+    return isinstance(config.get("vision_config"), dict) or any(n.endswith(VISION_SUFFIXES) for n in names)
+
+
+def is_vision_folder(location: str | Path | None) -> bool:
+    """Whether ``location`` is a Hugging Face folder holding a vision-language model. Reads only
+    config.json (cached by its modification time: facts ask it of every record)."""
+    if not location:
+        return False
+    file = Path(location).expanduser() / "config.json"
+    try:
+        return _vision_config_file(str(file), file.stat().st_mtime_ns)
+    except OSError:  # not a folder, or no config.json: not a vision folder
+        return False
+
+
+@functools.lru_cache(maxsize=256)
+def _vision_config_file(file: str, mtime_ns: int) -> bool:
+    try:
+        data = json.loads(Path(file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and is_vision_config(data)
+
+
 def _kind_from_config(folder: Path, config: dict) -> str:
     architectures = config.get("architectures") or []
+    if is_vision_config(config):
+        return "vision"
     if config.get("is_encoder_decoder"):
         return "seq2seq"
     if any(str(a).endswith(CAUSAL_SUFFIXES) for a in architectures):
@@ -208,6 +244,8 @@ def _load(path: Path, task: str, dtype: str, threads: int | None) -> Loaded:
         require("transformers", extra="finetune")
         if path.is_file():
             return _load_gguf(path, _torch_dtype(torch, dtype))
+        if kind == "vision":
+            return _load_vision(path, _torch_dtype(torch, dtype))
         return _load_folder(path, kind, _torch_dtype(torch, dtype))
     except (ModelFileError, ConfigError, MissingExtraError):
         raise
@@ -247,6 +285,23 @@ def _load_folder(path: Path, kind: str, dtype: Any) -> Loaded:
     return _ready(kind, model, tokenizer)
 
 
+def _load_vision(path: Path, dtype: Any) -> Loaded:
+    """An image-text-to-text model and its processor (which holds the tokenizer)."""
+    import transformers
+
+    processor = transformers.AutoProcessor.from_pretrained(str(path))
+    tokenizer = getattr(processor, "tokenizer", None)
+    if tokenizer is None:
+        raise ModelFileError(
+            f"{path} holds a vision model whose processor has no tokenizer.",
+            hint="Save the processor with save_pretrained() (it writes the tokenizer files too).",
+        )
+    model = transformers.AutoModelForImageTextToText.from_pretrained(str(path), dtype=dtype)
+    loaded = _ready("vision", model, tokenizer)
+    loaded.processor = processor
+    return loaded
+
+
 def _load_sentence_transformer(path: Path) -> Loaded:
     st = require("sentence_transformers", extra="rag", package="sentence-transformers")
     model = st.SentenceTransformer(str(path), device="cpu")
@@ -263,10 +318,12 @@ def _ready(kind: str, model: Any, tokenizer: Any) -> Loaded:
 
 
 def _context_length(config: Any, tokenizer: Any) -> int | None:
-    for name in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
+    # A vision model's window is its language model's (LLaVA nests it in text_config).
+    for source in (config, getattr(config, "text_config", None)):
+        for name in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
+            value = getattr(source, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
     limit = getattr(tokenizer, "model_max_length", None)
     return limit if isinstance(limit, int) and 0 < limit < SANE_MAX_LENGTH else None
 

@@ -36,6 +36,11 @@ TASKS = {
     "transcription": ["speech-recognition"],
     "image_generation": ["image-generation"],
 }
+# What a vision-language folder's record says beyond a chat model's: it reads images too.
+VISION_FIELDS: dict[str, Any] = {
+    "tasks": ["chat", "multimodal"],
+    "modalities": {"input": ["text", "image"], "output": ["text"]},  # validated anew per record
+}
 
 
 def default_paths() -> list[Path]:
@@ -179,13 +184,15 @@ def _folder_record(folder: Path) -> ModelRecord:
     facts = read_hf_folder(folder)
     architecture = facts["architecture"]
     embedding = facts["sentence_transformers"] or architecture == "encoder-only"
-    mode = _mode(embedding, facts["has_chat_template"])
+    mode = "chat" if facts["vision"] else _mode(embedding, facts["has_chat_template"])
     # The transformers backend loads float32 by default: 4 bytes a parameter.
     memory = estimate_gb(parameters=facts["parameters"], bits=32, context_length=facts["context_length"])
     if memory is None:
         memory = estimate_gb(file_bytes=facts["weight_bytes"], context_length=facts["context_length"])
     repo = _hf_repo(folder)
     needs = ["transformers"] + (["sentence_transformers"] if is_sentence_transformers(folder) else [])
+    vision = VISION_FIELDS if facts["vision"] else {}  # it also needs Pillow to open pictures
+    needs += ["PIL"] if vision else []
     return ModelRecord(
         id=f"local/{_slug(repo.rsplit('/', 1)[-1] if repo else _folder_name(folder))}",
         name=repo or _folder_name(folder),
@@ -194,7 +201,7 @@ def _folder_record(folder: Path) -> ModelRecord:
         backend="transformers",
         options={"task": "embedding"} if embedding else {},
         runnable=all(_importable(n) for n in needs),
-        **_common(folder, mode, architecture, facts["parameters"], facts, memory),
+        **{**_common(folder, mode, architecture, facts["parameters"], facts, memory), **vision},
     )
 
 

@@ -17,7 +17,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from modelatlas.backends.hf_load import CAUSAL_SUFFIXES, ENCODER_TYPES, read_config
+from modelatlas.backends.hf_load import CAUSAL_SUFFIXES, ENCODER_TYPES, is_vision_config, read_config
 from modelatlas.errors import ModelFileError
 
 INDEX_FILE = "model.safetensors.index.json"
@@ -40,6 +40,7 @@ def read_hf_folder(path: str | Path) -> dict[str, Any]:
         "weight_bytes": weight_bytes,
         "context_length": (_st_max_length(folder) if st else None) or context_length(config),
         "sentence_transformers": st,
+        "vision": is_vision_config(config),  # an image-text-to-text model: takes images too
         "has_chat_template": has_chat_template(folder),
         "license": card_license(folder),
         "torch_dtype": config.get("torch_dtype") or config.get("dtype"),
@@ -64,6 +65,8 @@ def architecture_class(config: dict[str, Any]) -> str:
         return "encoder-decoder"
     if config.get("model_type") in ENCODER_TYPES and not config.get("is_decoder"):
         return "encoder-only"
+    if is_vision_config(config):  # LLaVA, SmolVLM, Qwen2-VL: a vision tower feeding a decoder
+        return "decoder-only"
     if any(n.endswith(CAUSAL_SUFFIXES) for n in names) or config.get("is_decoder"):
         return "decoder-only"
     if any(n.endswith(ENCODER_SUFFIXES) for n in names):

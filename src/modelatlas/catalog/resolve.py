@@ -50,7 +50,11 @@ def record_for_path(path: Path) -> ModelRecord:
 
         return image_record(f"file/{name}", str(path))
     if path.is_dir() and (path / "config.json").exists():
-        return ModelRecord(id=f"file/{name}", backend="transformers", location=str(path.resolve()))
+        from modelatlas.backends.hf_load import is_vision_folder
+        from modelatlas.catalog.discover import VISION_FIELDS
+
+        vision = VISION_FIELDS if is_vision_folder(path) else {}  # a VLM takes images too
+        return ModelRecord(id=f"file/{name}", backend="transformers", location=str(path.resolve()), **vision)
     raise ModelFileError(
         f"{path} is neither a .gguf file nor a Hugging Face model folder (with config.json).",
         hint="Point at a .gguf file or a folder saved with save_pretrained().",
