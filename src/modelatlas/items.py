@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelatlas.parts import AudioPart
+from modelatlas.parts import AudioPart, ImagePart
 from modelatlas.types import Message
 
 __all__ = ["Item"]
@@ -27,6 +27,9 @@ class Item(BaseModel):
     # A speech item's sound (a dataset's ``audio`` column): what a speech model transcribes,
     # and what a chat model that takes audio gets with the question.
     audio: AudioPart | None = None
+    # An item's pictures (a dataset's ``image`` column: one path or a list): what a model that
+    # takes images sees with the question (evals.image_rows places them in the user's message).
+    images: list[ImagePart] = Field(default_factory=list)
     reference: list[str] = Field(default_factory=list)
     choices: list[str] | None = None
     answer: int | None = None  # index into choices

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from modelatlas.errors import DatasetError
 from modelatlas.evals.audio_rows import audio_part, audiofolder_metadata, audiofolder_rows, speech_reference
+from modelatlas.evals.image_rows import image_parts, imagefolder_rows
 from modelatlas.evals.types import Item
 from modelatlas.types import Message
 
@@ -39,6 +40,7 @@ class Fields:
     choices: str = "choices"
     answer: str = "answer"
     audio: str = "audio"
+    image: str = "image"
 
 
 @dataclass
@@ -74,6 +76,7 @@ def load_dataset(path: str | Path, fields: Fields | None = None, limit: int | No
     if source.is_dir() and (metadata := audiofolder_metadata(source)) is not None:
         read = _csv_rows if metadata.suffix == ".csv" else _jsonl_rows
         rows, where = audiofolder_rows(metadata, read, fields.audio), metadata
+        rows = imagefolder_rows(rows, fields.image, fields.audio)  # the same layout, of pictures
     elif source.is_dir():
         rows = _hf_rows(source)
     elif source.suffix.lower() == ".csv":
@@ -110,9 +113,11 @@ def content_hash(items: list[Item]) -> str:
     digest = hashlib.sha256()
     for item in items:
         # an item without audio hashes as it did before items had audio; a sound counts by its bytes
-        data = item.model_dump(mode="json", exclude={"line", "audio"})
+        data = item.model_dump(mode="json", exclude={"line", "audio", "images"})
         if item.audio is not None:
             data["audio"] = item.audio.fingerprint()
+        if item.images:  # likewise: an item without pictures hashes as before; a picture by its bytes
+            data["images"] = [image.fingerprint() for image in item.images]
         if item.messages:  # an image or audio part counts by its bytes (a path's file is read)
             data["messages"] = [message.fingerprint() for message in item.messages]
         digest.update(json.dumps(data, sort_keys=True, ensure_ascii=False).encode())
@@ -243,6 +248,8 @@ def _hf_rows(path: Path):
     for name, feature in list(data.features.items()):  # sounds stay undecoded: no audio decoder needed
         if isinstance(feature, datasets.Audio):
             data = data.cast_column(name, datasets.Audio(decode=False))
+        if isinstance(feature, datasets.Image):  # pictures too: their bytes, not PIL images
+            data = data.cast_column(name, datasets.Image(decode=False))
     for index, row in enumerate(data):
         yield index + 1, dict(row)
 
@@ -252,13 +259,14 @@ def _item(row: dict, line: int, index: int, f: Fields, path: Path) -> Item:
     row = _fine_tuning_row(row, f, where)
     text, messages = row.get(f.input), row.get(f.messages)
     has_audio = row.get(f.audio) not in (None, "")
-    if (text is None or text == "") and not messages and not has_audio:
+    has_images = row.get(f.image) not in (None, "")
+    if (text is None or text == "") and not messages and not has_audio and not has_images:
         raise DatasetError(
-            f"{where}: the row has no {f.input!r} (or {f.messages!r}, or {f.audio!r}) field.",
+            f"{where}: the row has no {f.input!r} (or {f.messages!r}, {f.audio!r} or {f.image!r}) field.",
             hint=f"Fields found: {', '.join(row) or 'none'}. Map yours with --input-field.",
         )
     reference = speech_reference(row, f.reference) if has_audio else f.reference
-    known = {f.input, reference, f.id, f.messages, f.choices, f.answer, f.audio}
+    known = {f.input, reference, f.id, f.messages, f.choices, f.answer, f.audio, f.image}
     choices = _choices(row.get(f.choices), f.choices, where)
     item_id = row.get(f.id)
     return Item(
@@ -266,6 +274,7 @@ def _item(row: dict, line: int, index: int, f: Fields, path: Path) -> Item:
         input=None if text is None else _text(text, f.input, where),
         messages=_messages(messages, f.messages, where, path.parent) if messages else None,
         audio=audio_part(row[f.audio], f.audio, where, path.parent) if has_audio else None,
+        images=image_parts(row[f.image], f.image, where, path.parent) if has_images else [],
         reference=_texts(row.get(reference), reference, where),
         choices=choices,
         answer=_answer(row.get(f.answer), choices, where),

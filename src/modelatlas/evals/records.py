@@ -109,6 +109,14 @@ def load_items(run_id: str) -> list[ItemResult]:
         ]
 
 
+def item_outputs(run_id: str, item_id: str) -> list[Output]:
+    """What every arm of the run stored for one item (its prompt, with any pictures it sent)."""
+    with session() as s:
+        where = (RunItem.run_id == run_id) & (RunItem.item_id == item_id)
+        outputs = s.scalars(select(RunItem.output).where(where).order_by(RunItem.id)).all()
+        return [Output.model_validate(output) for output in outputs]
+
+
 def done_keys(run_id: str) -> set[tuple[str, str, str]]:
     """(model, strategy, item id) of every item already answered in the run."""
     with session() as s:

@@ -33,6 +33,7 @@ th{background:#f3f3f3} tr.best td{background:#e8f6e8;font-weight:600}
 td.num{text-align:right;white-space:nowrap} .muted{color:#777} .err{color:#b00}
 tr.disagree td:first-child{border-left:4px solid #e69500}
 pre{white-space:pre-wrap;margin:0;font-family:inherit;max-width:40ch}
+img.thumb{max-width:96px;max-height:96px;margin:.2rem .2rem 0 0;border:1px solid #ccc}
 </style>
 <script>{{ plotlyjs | safe }}</script>
 </head><body>
@@ -70,7 +71,9 @@ pre{white-space:pre-wrap;margin:0;font-family:inherit;max-width:40ch}
 {% for arm in arms %}<th>{{ arm }}</th>{% endfor %}</tr>
 {% for row in rows %}<tr class="{{ 'disagree' if row.disagree else 'agree' }}" data-item="{{ row.id }}">
 <td class="num">{{ row.index }}</td><td>{{ row.id }}</td><td><pre>{{ row.input }}</pre>
-{% if row.audio %}<audio controls preload="none" src="{{ row.audio }}"></audio>{% endif %}</td>
+{% if row.audio %}<audio controls preload="none" src="{{ row.audio }}"></audio>{% endif %}
+{% for src in row.images %}{% if src %}<img class="thumb" src="{{ src }}"
+alt="image {{ loop.index }} of item {{ row.id }}" loading="lazy">{% endif %}{% endfor %}</td>
 <td><pre>{{ row.reference }}</pre></td>{% for cell in row.cells %}<td>
 {% if cell is none %}<span class="muted">-</span>{% else %}<pre>{{ cell.text }}</pre>
 {% if cell.error %}<div class="err">error: {{ cell.error }}</div>{% endif %}
@@ -217,8 +220,20 @@ def item_rows(
             {"id": item_id, "index": index[item_id], "disagree": len(values) > 1}
             | {"input": _truncate(item.prompt_text if item else ""), "reference": _truncate(reference)}
             | {"cells": [_cell(found.get(arm)) for arm in arms], "audio": _audio_src(item)}
+            | {"images": _image_srcs(found.values())}
         )
     return sorted(rows, key=lambda row: (not row["disagree"], row["index"]))
+
+
+def _image_srcs(found) -> list[str | None]:
+    """The item's pictures as the stored prompts sent them (the first arm that sent any): where
+    the report finds each (image_rows.report_src; the studio serves them by position instead)."""
+    from modelatlas.evals.image_rows import prompt_images, report_src
+
+    for result in found:
+        if images := prompt_images(result.output.prompt):
+            return [report_src(image) for image in images]
+    return []
 
 
 def _audio_src(item: Item | None) -> str | None:

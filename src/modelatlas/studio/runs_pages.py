@@ -1,8 +1,10 @@
-"""Runs: the list, one run (leaderboard, charts, items with disagreements first), two runs compared."""
+"""Runs: the list, one run (leaderboard, charts, items with disagreements first, their pictures as
+thumbnails), two runs compared."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from modelatlas.errors import ConfigError, ModelAtlasError
@@ -59,6 +61,24 @@ def run_page(request: Request, run_id: str, metric: str = "", items: str = ""):
         hidden=len(rows) - len(shown),
         disagreements=sum(1 for r in rows if r["disagree"]),
     )
+
+
+@router.get("/runs/{run_id}/image")
+def item_image(run_id: str, item: str, n: int = 0) -> Response:
+    """The ``n``-th picture an item's prompt sent (the run page's thumbnails): read from the stored
+    prompt, a file by its path or bytes kept with the run; only an image is ever served."""
+    from modelatlas.evals.image_rows import prompt_images, served_bytes
+
+    _known(run_id)
+    for output in records.item_outputs(run_id, item):
+        images = prompt_images(output.prompt)
+        if images:
+            found = served_bytes(images[n]) if 0 <= n < len(images) else None
+            if found is None:
+                raise HTTPException(404, f"Item {item!r} has no readable image {n} (its file may be gone).")
+            data, media_type = found
+            return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=300"})
+    raise HTTPException(404, f"Run {run_id} sent no image for item {item!r}.")
 
 
 def _known(run_id: str):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from modelatlas.errors import ConfigError
+from modelatlas.evals.image_rows import image_marks, placed
 from modelatlas.items import Item
 from modelatlas.parts import TextPart
 from modelatlas.types import Message, Prompt
@@ -21,15 +22,18 @@ if TYPE_CHECKING:
 COMPLETION_STOP = ("\nQuestion:", "\n\n")
 
 
-def question_text(item: Item, template: Template | None = None) -> str:
-    """The user's question: the item's text, or a Jinja2 template filled with the item's fields."""
+def question_text(item: Item, template: Template | None = None, marks: bool = False) -> str:
+    """The user's question: the item's text, or a Jinja2 template filled with the item's fields.
+    ``{{ image }}`` and ``{{ images[i] }}`` render as markers where ``marks`` (the chat message
+    puts the pictures there), else as nothing."""
     if template is None:
         return item.prompt_text
     from jinja2 import UndefinedError
 
+    fields = {**image_marks(item, marks), **item.metadata}
     try:
         return template.render(
-            input=item.prompt_text, choices=item.choices, metadata=item.metadata, id=item.id, **item.metadata
+            input=item.prompt_text, choices=item.choices, metadata=item.metadata, id=item.id, **fields
         )
     except UndefinedError as exc:
         raise ConfigError(
@@ -76,7 +80,11 @@ def render(
 
 def _asked(item: Item, template: Template | None) -> Message:
     """The user's turn: the question, with the item's sound after it when it has one (a chat
-    model that takes audio hears it; the plan refuses audio for one that does not)."""
+    model that takes audio hears it; the plan refuses audio for one that does not), and its
+    pictures where the template places them, else before the text (image_rows.placed)."""
+    if item.images:
+        parts = placed(question_text(item, template, marks=True), item.images)
+        return Message.user([*parts, *([item.audio] if item.audio else [])])
     text = question_text(item, template)
     if item.audio is None:
         return Message.user(text)
