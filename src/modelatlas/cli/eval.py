@@ -87,6 +87,7 @@ def eval_command(
     choices_field: _field("multiple-choice options") = "choices",
     answer_field: _field("the right choice") = "answer",
     audio_field: _field("a sound file's path (speech)") = "audio",
+    image_field: _field("an image file's path, or a list of them") = "image",
 ) -> None:
     """Run DATASET through one or more models and strategies, score it, and compare them."""
     from modelatlas.evals.datasets import Fields
@@ -99,6 +100,7 @@ def eval_command(
         choices=choices_field,
         answer=answer_field,
         audio=audio_field,
+        image=image_field,
     )
     asked = {
         "models": model or [],

@@ -36,6 +36,13 @@ def run(
     word_timestamps: Annotated[
         bool, typer.Option("--word-timestamps", help="Speech models: time each word (in --json).")
     ] = False,
+    image: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image",
+            help="A picture sent with the prompt: a file, or an http(s) URL for hosted models; repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Send PROMPT to MODEL and stream the answer to the terminal; a speech model transcribes
     the audio file PROMPT and prints the transcript."""
@@ -43,6 +50,10 @@ def run(
     from modelatlas.loading import load_model
 
     llm = load_model(model, log_calls=True)
+    if image:  # before any other route (speech, image generation): a model that takes no images exits 2
+        from modelatlas.cli.image_input import check_takes_images
+
+        check_takes_images(llm)
     if transcribe.transcribes(llm):
         transcribe.transcribe_command(llm, prompt, language, word_timestamps, temperature, system, json_out)
         return
@@ -51,7 +62,12 @@ def run(
             f"--language and --word-timestamps are for speech models; {llm.id} is a {llm.record.mode} model.",
             hint="Leave them out, or pick a speech-recognition model such as local/whisper-base.",
         )
-    sent = transcribe.audio_prompt(llm, prompt, system)  # an audio file for a chat model
+    if image:  # pictures before the text (cli.image_input): refused for a model that takes none
+        from modelatlas.cli.image_input import image_prompt
+
+        sent = image_prompt(llm, image, sys.stdin.read() if prompt == "-" else prompt, system)
+    else:
+        sent = transcribe.audio_prompt(llm, prompt, system)  # an audio file for a chat model
     if sent is None:
         text = sys.stdin.read() if prompt == "-" else prompt
         sent = llm.prompt_for(text, system)

@@ -182,6 +182,9 @@ def check(plan: Plan) -> None:
     from modelatlas.evals.speech_plan import check_speech
 
     check_speech(plan)  # no strategy for a speech model; audio only for models that take it
+    from modelatlas.evals.image_rows import check_images
+
+    check_images(plan)  # pictures only for models that take them, all refused ones named
     for strategy in plan.strategies:
         strategy.check(plan.dataset.items, plan.pool)  # e.g. an unknown knowledge base, an empty pool
 
