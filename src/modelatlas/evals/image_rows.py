@@ -190,8 +190,8 @@ def check_images(plan: Plan) -> None:
     if blind:
         raise ConfigError(
             f"{plan.dataset.path} holds images, and {_listed(blind)} cannot take images.",
-            hint="Evaluate a model that takes images (`modelatlas catalog search --modality image`), "
-            "or drop the image field (--image-field names another column).",
+            hint="Evaluate models that take images (`modelatlas catalog search --modality image`); to "
+            "leave the pictures out, point --image-field at a column the rows do not have.",
         )
 
 
