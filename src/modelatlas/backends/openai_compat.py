@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from modelatlas.backends.base import Backend, BackendOptions, as_messages, require
+from modelatlas.backends.base import Backend, BackendOptions, Progress, as_messages, require
 from modelatlas.backends.declared import BackendFacts
 from modelatlas.backends.messages import reads_files
 from modelatlas.errors import (
@@ -37,6 +37,7 @@ from modelatlas.errors import (
     RateLimitError,
     TransientError,
 )
+from modelatlas.images import ImageParams, Images
 from modelatlas.parts import AudioPart
 from modelatlas.transcripts import TranscribeParams, Transcript
 from modelatlas.types import Chunk, Completion, Embeddings, GenerationParams, Prompt, Usage
@@ -72,9 +73,10 @@ class OpenAIBackend(Backend):
     # Images go as image_url parts, audio as input_audio (backends/messages.py); a server that
     # cannot take one answers with its own 400.
     accepts = frozenset({"text", "image", "audio"})
-    # Transcription (audio.transcriptions) only for records in mode "transcription": a chat
-    # model's record does not claim it (facts below).
-    capabilities = frozenset({"generate", "stream", "embeddings", "transcription"})
+    # Transcription (audio.transcriptions) only for records in mode "transcription", and
+    # images.generate only for records in mode "image_generation": a chat model's record
+    # claims neither (facts below).
+    capabilities = frozenset({"generate", "stream", "embeddings", "transcription", "image_generation"})
 
     @classmethod
     def facts(cls, record) -> BackendFacts:
@@ -82,8 +84,10 @@ class OpenAIBackend(Backend):
         capabilities, accepts = cls.capabilities, cls.accepts
         if record.mode == "transcription":  # a speech model takes an audio file, nothing else
             accepts = frozenset({"audio"})
+        elif record.mode == "image_generation":  # images.generate takes a text prompt
+            accepts = frozenset({"text"})
         else:
-            capabilities = capabilities - {"transcription"}
+            capabilities = capabilities - {"transcription", "image_generation"}
         where = options.base_url or ("Azure OpenAI" if options.azure else None)
         # Azure needs to know where the deployment is: an option, or the variable (_client_factory).
         endpoint_env = options.azure and not (options.azure_endpoint or options.base_url)
@@ -196,6 +200,21 @@ class OpenAIBackend(Backend):
         args = openai_audio.request(audio, data, params, self.remote_model, form)
         response = await self._call(self.client.audio.transcriptions.create(**args))
         return await asyncio.to_thread(openai_audio.transcript, response, audio, data, params, self.model_id)
+
+    async def generate_image(
+        self, prompt: str, params: ImageParams, progress: Progress | None = None
+    ) -> Images:
+        """Text to image through ``images.generate`` (OpenAI's GPT Image and DALL-E models, Azure
+        deployments, any server that speaks it); see backends/openai_images.py."""
+        from modelatlas.backends import openai_images
+
+        compatible = bool(self.options.base_url) and not self.options.azure
+        sizes = openai_images.calls(self.remote_model, params)
+        requests = [openai_images.request(self.remote_model, prompt, params, n, compatible) for n in sizes]
+        responses = await asyncio.gather(*(self._call(self.client.images.generate(**a)) for a in requests))
+        pictures = [image for r in responses for image in openai_images.images(r, params, compatible)]
+        usage = openai_images.usage(list(responses), len(pictures))
+        return Images(images=pictures, model=self.model_id, prompt=prompt, usage=usage)
 
     async def aclose(self) -> None:
         clients, self._clients = dict(self._clients), weakref.WeakKeyDictionary()

@@ -76,6 +76,7 @@ def _cache_key(scan: bool) -> tuple:
 def _assemble(scan: bool) -> Catalog:
     from modelatlas.catalog import discover, snapshot
     from modelatlas.catalog.bundled import bundled_records
+    from modelatlas.catalog.image_models import hosted_images
     from modelatlas.catalog.resolve import registered_records
     from modelatlas.catalog.speech import hosted_speech
 
@@ -84,6 +85,8 @@ def _assemble(scan: bool) -> Catalog:
     for record in snap.records:
         merged[record.id] = _with_runnable(record)
     for record in hosted_speech(merged):  # OpenAI's speech models, which models.dev lacks
+        merged[record.id] = _with_runnable(record)
+    for record in hosted_images(merged):  # OpenAI's image models, priced by the picture
         merged[record.id] = _with_runnable(record)
     for record in discover.enrich_bundled(bundled_records()):
         merged[record.id] = record

@@ -293,10 +293,13 @@ def _words(record_id: str, m: dict) -> str:
 
 
 def _mode(record_id: str, m: dict) -> str:
-    """embedding, transcription (a model whose only task is speech recognition) or chat."""
+    """embedding, transcription (a model whose only task is speech recognition),
+    image_generation (pictures out and no text: the images API's models) or chat."""
     outputs = (m.get("modalities") or {}).get("output") or []
     if "embedding" in outputs or _EMBED.search(_words(record_id, m)):
         return "embedding"
+    if "image" in outputs and "text" not in outputs:
+        return "image_generation"
     return "transcription" if _tasks(record_id, m, "chat") == ["speech-recognition"] else "chat"
 
 
