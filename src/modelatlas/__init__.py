@@ -9,6 +9,7 @@ The Python facade::
     found = ma.catalog.search("gpt", hosting="hosted", limit=5)  # ModelRecords, best first
     here = ma.list_models()                                    # what can run on this machine
     words = ma.transcribe("local/whisper-base", "speech.wav")  # a Transcript (text, segments...)
+    drawn = ma.generate_image("my/sd", "a lighthouse at dusk", size="512x512", seed=7)  # Images
 
 The names load on first use (PEP 562 ``__getattr__``): ``import modelatlas`` imports nothing
 else, so the CLI, the server and a plugin that only reads ``__version__`` pay nothing for them.
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
     from modelatlas.facade import (
         EventLoopRunningError,
         aevaluate,
+        agenerate_image,
         atranscribe,
         evaluate,
+        generate_image,
         get_model,
         list_models,
         transcribe,
@@ -35,8 +38,10 @@ if TYPE_CHECKING:
 _FACADE = (
     "EventLoopRunningError",
     "aevaluate",
+    "agenerate_image",
     "atranscribe",
     "evaluate",
+    "generate_image",
     "get_model",
     "list_models",
     "transcribe",
@@ -46,9 +51,11 @@ __all__ = [
     "EventLoopRunningError",
     "__version__",
     "aevaluate",
+    "agenerate_image",
     "atranscribe",
     "catalog",
     "evaluate",
+    "generate_image",
     "get_model",
     "list_models",
     "transcribe",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from modelatlas.evals.datasets import Fields
     from modelatlas.evals.plan import Plan
     from modelatlas.evals.results import RunResult
+    from modelatlas.images import Images
     from modelatlas.parts import AudioPart
     from modelatlas.records import ModelRecord
     from modelatlas.transcripts import Transcript
@@ -30,8 +31,10 @@ if TYPE_CHECKING:
 __all__ = [
     "EventLoopRunningError",
     "aevaluate",
+    "agenerate_image",
     "atranscribe",
     "evaluate",
+    "generate_image",
     "get_model",
     "list_models",
     "transcribe",
@@ -159,4 +162,31 @@ def transcribe(model: str | ModelRecord, audio: AudioPart | str | Path | bytes, 
         "modelatlas.transcribe() blocks until the transcript is done, and an event loop is already "
         "running here (a notebook or an async application).",
         hint="Use `await modelatlas.atranscribe(...)` instead: it takes the same arguments.",
+    )
+
+
+async def agenerate_image(
+    model: str | ModelRecord, prompt: str, progress: Callable[[int, int], None] | None = None, **options: Any
+) -> Images:
+    """Pictures of ``prompt`` by the image model ``model``, as `modelatlas run MODEL PROMPT --out`
+    makes them: the model is opened, used once and closed. ``options`` are ImageParams' fields
+    (size, n, steps, guidance, negative_prompt, seed); ``progress(done, total)`` reports
+    denoising steps from a worker thread. To draw many, keep one model open with :func:`get_model`."""
+    async with load_model(model) as opened:
+        return await opened.generate_image(prompt, progress=progress, **options)
+
+
+def generate_image(
+    model: str | ModelRecord, prompt: str, progress: Callable[[int, int], None] | None = None, **options: Any
+) -> Images:
+    """:func:`agenerate_image` for scripts, run in a new event loop (inside a running loop it
+    refuses: ``await modelatlas.agenerate_image(...)`` there)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(agenerate_image(model, prompt, progress, **options))
+    raise EventLoopRunningError(
+        "modelatlas.generate_image() blocks until the pictures are done, and an event loop is already "
+        "running here (a notebook or an async application).",
+        hint="Use `await modelatlas.agenerate_image(...)` instead: it takes the same arguments.",
     )

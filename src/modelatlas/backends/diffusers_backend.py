@@ -17,9 +17,13 @@ alone or with others; a call without a seed draws one and says which in each ima
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import secrets
 import threading
+import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,6 +100,36 @@ class DiffusersBackend(Backend):
         pipe = self._pipe
         side = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
         return side, side
+
+    def step_seconds(self, params: ImageParams) -> float:
+        """Seconds one denoising step takes here at ``params``' size and guidance, measured: a
+        one-step run of the pipeline (prompt encoding included, picture decoding left out), so
+        that `modelatlas run` can say how long the whole call will take before it starts."""
+        torch = require("torch", extra="vision")
+        if params.dimensions() is not None:
+            check_size(*params.dimensions())  # a bad size fails before the pipeline loads
+        self.load()
+        width, height = params.dimensions() or self.default_size()
+        extra = {"guidance_scale": params.guidance} if params.guidance is not None else {}
+        if params.negative_prompt:
+            extra["negative_prompt"] = params.negative_prompt
+        seconds = 0.0
+        with self._lock, torch.inference_mode():
+            # The first run at a size pays torch's one-off set-up (several times a step on a
+            # CPU), which the call itself will not: it is run, then a second one is timed.
+            for _ in range(2):
+                started = time.perf_counter()
+                self._pipe(
+                    "a picture",
+                    width=width,
+                    height=height,
+                    num_inference_steps=1,
+                    generator=torch.Generator(device=self.options.device).manual_seed(0),
+                    output_type="latent",
+                    **extra,
+                )
+                seconds = time.perf_counter() - started
+        return seconds
 
     async def generate(self, prompt: Prompt, params: GenerationParams) -> Completion:
         raise ConfigError(
@@ -188,6 +222,13 @@ def _load_pipeline(model_id: str, location: Path, options: DiffusersOptions) -> 
     if options.threads:
         torch.set_num_threads(options.threads)
     dtype = getattr(torch, _DTYPES[options.dtype])
+    with _quiet():
+        pipe = _from_location(diffusers, model_id, location, options, dtype)
+    pipe.set_progress_bar_config(disable=True)  # our caller shows progress through the callback
+    return pipe.to(options.device)
+
+
+def _from_location(diffusers: Any, model_id: str, location: Path, options: DiffusersOptions, dtype: Any):
     try:
         if location.is_dir():
             _check_folder(model_id, location)
@@ -209,8 +250,32 @@ def _load_pipeline(model_id: str, location: Path, options: DiffusersOptions) -> 
             hint="A single checkpoint needs its model's config offline: set the `config` option to a "
             "pipeline folder of the same model. A folder needs every part model_index.json names.",
         ) from None
-    pipe.set_progress_bar_config(disable=True)  # our caller shows progress through the callback
-    return pipe.to(options.device)
+    return pipe
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No "Loading pipeline components" bars from diffusers and transformers while loading:
+    they would break into `modelatlas run`'s own progress line (restored afterwards); and no
+    warning that ``torch_dtype`` is renamed ``dtype`` (diffusers 0.30 knows only the old name)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    # torch_dtype is what every diffusers since 0.30 takes; the newest warn that it is renamed.
+    warnings.filterwarnings("ignore", message=".*torch_dtype. is deprecated", category=FutureWarning)
+    bars = [diffusers_logging]
+    with contextlib.suppress(ImportError):
+        from transformers.utils import logging as transformers_logging
+
+        bars.append(transformers_logging)
+    were_on = [bar.is_progress_bar_enabled() for bar in bars]
+    for bar in bars:
+        bar.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for bar, on in zip(bars, were_on, strict=True):
+            if on:
+                bar.enable_progress_bar()
 
 
 def _check_folder(model_id: str, folder: Path) -> None:

@@ -36,6 +36,28 @@ def run(
     word_timestamps: Annotated[
         bool, typer.Option("--word-timestamps", help="Speech models: time each word (in --json).")
     ] = False,
+    out: Annotated[
+        str | None,
+        typer.Option("--out", help="Image models: the file to write (out.png; with --n, out-1.png...)."),
+    ] = None,
+    n: Annotated[
+        int | None, typer.Option("--n", min=1, max=10, help="Image models: how many pictures.")
+    ] = None,
+    size: Annotated[
+        str | None, typer.Option("--size", help="Image models: WIDTHxHEIGHT, e.g. 512x512.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Image models: picture i uses seed + i (default: random).")
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, max=1000, help="Image models: denoising steps.")
+    ] = None,
+    guidance: Annotated[
+        float | None, typer.Option("--guidance", min=0.0, max=50.0, help="Image models: guidance scale.")
+    ] = None,
+    negative_prompt: Annotated[
+        str | None, typer.Option("--negative-prompt", help="Image models: what the picture should not show.")
+    ] = None,
     image: Annotated[
         list[str] | None,
         typer.Option(
@@ -45,7 +67,7 @@ def run(
     ] = None,
 ) -> None:
     """Send PROMPT to MODEL and stream the answer to the terminal; a speech model transcribes
-    the audio file PROMPT and prints the transcript."""
+    the audio file PROMPT and prints the transcript; an image model draws PROMPT into --out."""
     from modelatlas.cli import transcribe
     from modelatlas.loading import load_model
 
@@ -54,6 +76,14 @@ def run(
         from modelatlas.cli.image_input import check_takes_images
 
         check_takes_images(llm)
+    from modelatlas.cli import image as drawing
+
+    drawn = {"out": out, "n": n, "size": size, "seed": seed, "steps": steps, "guidance": guidance}
+    drawn["negative_prompt"] = negative_prompt
+    if drawing.makes_images(llm):
+        drawing.image_command(llm, prompt, drawn, system, json_out)
+        return
+    drawing.refuse_image_options(llm, drawn)  # a text or speech model given --out: exit 2
     if transcribe.transcribes(llm):
         transcribe.transcribe_command(llm, prompt, language, word_timestamps, temperature, system, json_out)
         return
