@@ -65,6 +65,26 @@ MaxAudio = Annotated[
         "a larger one gets 413.",
     ),
 ]
+AllowImageURLs = Annotated[
+    bool,
+    typer.Option(
+        "--allow-image-urls",
+        help="Fetch http(s) image_url parts for local vision models (hosted ones get the URL as "
+        "given); without it such a part gets 400 and images must come as data URLs.",
+    ),
+]
+MaxImage = Annotated[
+    float,
+    typer.Option("--max-image-mb", min=0.001, help="Largest image in MB fetched for an image_url part."),
+]
+ImageURLTTL = Annotated[
+    float,
+    typer.Option(
+        "--image-url-ttl",
+        min=0.001,
+        help="Seconds a generated picture's URL (response_format url) lasts before it is deleted.",
+    ),
+]
 ReadTimeout = Annotated[
     float,
     typer.Option(
@@ -107,6 +127,9 @@ def serve_command(
     parallel: Parallel = 4,
     max_body_mb: MaxBody = 16.0,
     max_audio_mb: MaxAudio = 25.0,
+    allow_image_urls: AllowImageURLs = False,
+    max_image_mb: MaxImage = 20.0,
+    image_url_ttl: ImageURLTTL = 3600.0,
     read_timeout: ReadTimeout = 30.0,
     shutdown_timeout: ShutdownTimeout = 30.0,
     log_format: LogFormat = "text",
@@ -130,6 +153,9 @@ def serve_command(
         parallel=parallel,
         max_body_mb=max_body_mb,
         max_audio_mb=max_audio_mb,
+        allow_image_urls=allow_image_urls,
+        max_image_mb=max_image_mb,
+        image_url_ttl_s=image_url_ttl,
         read_timeout_s=read_timeout,
         shutdown_timeout_s=shutdown_timeout,
         host=host,

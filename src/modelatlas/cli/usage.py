@@ -16,7 +16,8 @@ def usage_command(
     by: Annotated[str, typer.Option("--by", help="Group by day, model or key.")] = "day",
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Requests, tokens, audio seconds (transcriptions) and cost metered by the server."""
+    """Requests, tokens, audio seconds (transcriptions), images (image generation) and cost
+    metered by the server."""
     from modelatlas.errors import ConfigError, InvalidRequestError
     from modelatlas.store.keys import get_key
     from modelatlas.store.usage import GROUPS, parse_since, settle_dead_servers, usage_totals
@@ -46,10 +47,11 @@ def _print(rows, by: str, key: str | None) -> None:
     table = Table(title=title, title_justify="left", show_footer=True)
     table.add_column(by, footer="total")
     # Requests with no final record (in flight, or their server was killed): shown only then;
-    # audio seconds only where something was transcribed.
+    # audio seconds only where something was transcribed, images only where some were made.
     unfinished = any(r.unfinished for r in rows)
     fields = ["requests", "input_tokens", "output_tokens"] + (["unfinished"] if unfinished else [])
     fields += ["audio_seconds"] if any(r.audio_seconds for r in rows) else []
+    fields += ["images"] if any(r.images for r in rows) else []
     for column in [f.replace("_", " ") for f in fields] + ["cost (USD)"]:
         table.add_column(column, justify="right")
     for r in rows:
@@ -67,7 +69,8 @@ def _print(rows, by: str, key: str | None) -> None:
 
 
 def _row(r, by: str) -> dict:
-    """One group as JSON; ``audio_seconds`` only where audio was transcribed (as in a call's usage)."""
+    """One group as JSON; ``audio_seconds`` only where audio was transcribed and ``images``
+    only where pictures were made (as in a call's usage)."""
     row = {
         by: r.group,
         "requests": r.requests,
@@ -79,6 +82,8 @@ def _row(r, by: str) -> dict:
     }
     if r.audio_seconds:
         row["audio_seconds"] = round(r.audio_seconds, 3)
+    if r.images:
+        row["images"] = r.images
     return row
 
 

@@ -1,5 +1,5 @@
-"""The FastAPI application: thin routes over the serving logic in chat.py, embeddings.py and
-transcriptions.py.
+"""The FastAPI application: thin routes over the serving logic in chat.py, embeddings.py,
+transcriptions.py and images.py.
 
 Every model route authenticates the caller (a dependency), admits the request against the
 key's model list and limits, and meters what it used (serve/auth.py, limits.py, metering.py).
@@ -13,16 +13,18 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from modelatlas import __version__
+from modelatlas.config import settings
 from modelatlas.errors import ModelAtlasError, UnknownModelError
-from modelatlas.serve import chat, embeddings, openapi, transcriptions
+from modelatlas.serve import chat, embeddings, image_files, image_urls, images, openapi, transcriptions
 from modelatlas.serve.access_log import AccessLog
 from modelatlas.serve.auth import Gate
 from modelatlas.serve.errors import ShuttingDownError, error_response
 from modelatlas.serve.guard import DEFAULT_MAX_BODY_MB, DEFAULT_READ_TIMEOUT_S, KEY_SCOPE, RequestGuard
+from modelatlas.serve.image_files import DEFAULT_TTL_S, ImageFiles
 from modelatlas.serve.lifetime import DEFAULT_SHUTDOWN_TIMEOUT_S, ClientLeft, Shutdown, watched
 from modelatlas.serve.limits import RateLimiter
 from modelatlas.serve.metering import Meter
@@ -76,11 +78,16 @@ def create_app(
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S,
     host: str | None = None,
     max_audio_mb: float = transcriptions.DEFAULT_MAX_AUDIO_MB,
+    allow_image_urls: bool = False,
+    max_image_mb: float = image_urls.DEFAULT_MAX_IMAGE_MB,
+    image_url_ttl_s: float = DEFAULT_TTL_S,
 ) -> FastAPI:
     """The OpenAI-compatible API serving ``models`` (default: every runnable local model);
     llama.cpp models decode up to ``parallel`` requests together. Without ``auth`` it answers
     only loopback Host headers and ``host`` (the address it listens on). An audio upload may
-    be up to ``max_audio_mb``, whatever ``max_body_mb`` allows a JSON request."""
+    be up to ``max_audio_mb``, whatever ``max_body_mb`` allows a JSON request. An ``image_url``
+    part naming a web address is fetched (up to ``max_image_mb``) only with ``allow_image_urls``
+    (serve/image_urls.py); generated pictures asked for as URLs last ``image_url_ttl_s``."""
     pool = ServedModels.from_ids(models, queue_size, memory_budget_gb)
     prices = prices or PriceBook()
     pool.records = {i: _batched(prices.apply(r), parallel) for i, r in pool.records.items()}
@@ -104,6 +111,8 @@ def create_app(
     app.state.metrics = metrics
     app.state.shutdown = shutdown
     app.state.max_audio_mb = max_audio_mb
+    app.state.image_urls = image_urls.ImageURLPolicy(allow_image_urls, max_image_mb)
+    app.state.image_files = ImageFiles(settings().cache_dir / "served-images", image_url_ttl_s)
     hosts = None if auth else [host] if host else []
     guard = {"max_body_mb": max_body_mb, "read_timeout_s": read_timeout_s, "hosts": hosts}
     # The multipart envelope and the other fields: a megabyte over the file's own limit.
@@ -155,6 +164,21 @@ def _routes(app: FastAPI) -> None:
         ticket, headers = await _admit(request, key, job.model, transcriptions.ENDPOINT, False, job)
         return await transcriptions.answer(request, job, ticket, headers)
 
+    @app.post(images.PATH, response_model=images.ImagesResponse)
+    async def create_image(req: images.ImageGenerationRequest, request: Request, key: Key):
+        """Text to image, as OpenAI's (client.images.generate); metered by the picture."""
+        job = images.prepare(req)
+        ticket, headers = await _admit(request, key, job.model, images.ENDPOINT, False, job)
+        return await images.answer(request, job, ticket, headers)
+
+    @app.get(image_files.ROUTE + "/{name}", response_class=FileResponse)
+    async def image_file(name: str, request: Request) -> FileResponse:
+        """A picture made with response_format "url": no key needed (the URL is the secret),
+        gone after the server's --image-url-ttl."""
+        path, media_type, left = await asyncio.to_thread(request.app.state.image_files.open, name)
+        cache = {"Cache-Control": f"private, max-age={int(left)}"}
+        return FileResponse(path, media_type=media_type, headers=cache)
+
     @app.get("/v1/models", response_model=ModelList)
     async def list_models(pool: Pool, key: Key) -> ModelList:
         records = [r for r in pool.records.values() if key is None or key.allows(r.id)]
@@ -193,6 +217,12 @@ async def _admit(request: Request, key: KeyInfo | None, model_id: str, endpoint:
 async def _answer(req: chat.TextRequest, request: Request, key: KeyInfo | None, endpoint: str):
     pool, shutdown = request.app.state.pool, request.app.state.shutdown
     ticket, headers = await _admit(request, key, req.model, endpoint, req.stream, req)
+    if isinstance(req, ChatCompletionRequest):  # image URLs: refused, passed on or fetched
+        try:
+            await image_urls.resolve(req, pool.record(req.model), request.app.state.image_urls)
+        except BaseException as exc:
+            ticket.fail(exc)
+            raise
     if not req.stream:
         return await _whole(req, request, ticket, headers)
     chunks = chat.open_stream(pool, req)

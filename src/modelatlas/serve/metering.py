@@ -156,9 +156,11 @@ class Ticket:
         cost_usd: float | None = None,
         cancelled: bool = False,
         audio_seconds: float = 0.0,
+        images: int = 0,
     ) -> None:
         """Meter what the request used; ``audio_seconds``: the audio a transcription took in,
-        priced per minute where the model's price says so."""
+        priced per minute where the model's price says so; ``images``: the pictures an
+        image-generation request made, priced per image."""
         if self.closed:
             return
         self.closed = True
@@ -167,7 +169,8 @@ class Ticket:
         seconds = time.perf_counter() - self.start
         if cost_usd is None:
             price = self.record.price
-            cost_usd = price.cost(input_tokens, output_tokens, seconds, audio_seconds) if price else 0.0
+            used = (input_tokens, output_tokens, seconds, audio_seconds, images)
+            cost_usd = price.cost(*used) if price else 0.0
         done = replace(
             self.usage(state="done"),
             status=status,
@@ -177,6 +180,7 @@ class Ticket:
             latency_s=seconds,
             cancelled=cancelled,
             audio_seconds=audio_seconds,
+            images=images,
         )
         self.meter.record(done, self.hold)
         if self.note is not None:

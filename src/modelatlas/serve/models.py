@@ -116,6 +116,13 @@ class ServedModels:
                 "client.audio.transcriptions.create), or pick a chat or completion model.",
                 param="model",
             )
+        if mode == "text" and model_facts.can("image_generation") and not model_facts.can("generate"):
+            raise InvalidRequestError(
+                f"{model_id} is an image-generation model: it makes pictures, it does not write text.",
+                hint="Call /v1/images/generations with it (the openai SDK's client.images.generate), "
+                "or pick a chat or completion model.",
+                param="model",
+            )
         if mode == "text" and not model_facts.can("generate"):
             raise InvalidRequestError(
                 f"{model_id} is an embedding model: it makes vectors, not text.",

@@ -54,7 +54,7 @@ def _is_local(record: ModelRecord) -> bool:
 
 
 def _charges(price: Price) -> bool:
-    return bool(price.input or price.output or price.per_hour)
+    return bool(price.input or price.output or price.per_hour or price.audio_per_minute or price.per_image)
 
 
 def _read(path: Path) -> dict[str, Price]:

@@ -15,6 +15,8 @@ request runs is not known before it runs): it is counted when the request ends.
 A transcription reserves its audio's minutes at the model's price per minute when the upload's
 header tells its duration (a WAV's, or what the audio decoder reads from the container's
 header); otherwise nothing, and it is charged when it ends. It reserves no tokens.
+
+An image generation reserves its ``n`` pictures at the model's price per image, and no tokens.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 
 from modelatlas.catalog.records import ModelRecord
+from modelatlas.serve.images import ImageJob
 from modelatlas.serve.limits import Worst
 from modelatlas.serve.models import DEFAULT_MAX_TOKENS, ServedModels
 from modelatlas.serve.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
@@ -32,7 +35,7 @@ CHAT_ALLOWANCE = 32  # tokens a chat template may add to a conversation
 MESSAGE_ALLOWANCE = 8  # and to each message (role markers, separators)
 PROMPT_ALLOWANCE = 4  # a plain prompt or an embedded text: begin and end markers
 
-Request = ChatCompletionRequest | CompletionRequest | EmbeddingRequest | TranscriptionJob
+Request = ChatCompletionRequest | CompletionRequest | EmbeddingRequest | TranscriptionJob | ImageJob
 
 
 async def worst_case(
@@ -44,6 +47,9 @@ async def worst_case(
     if isinstance(req, TranscriptionJob):
         seconds, price = req.estimated_seconds or 0.0, record.price
         return Worst(cost_usd=price.cost(0, 0, 0.0, seconds) if price else 0.0)
+    if isinstance(req, ImageJob):
+        price = record.price
+        return Worst(cost_usd=price.cost(0, 0, images=req.params.n) if price else 0.0)
     texts, ids, allowance, outputs = _shape(req)
     prompt = await _count(pool, record.id, texts) + ids + allowance
     price = record.price

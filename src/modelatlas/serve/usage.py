@@ -24,6 +24,7 @@ class UsageGroup(BaseModel):
     cost_usd: float
     unfinished: int = 0
     audio_seconds: float = 0.0  # transcribed audio (POST /v1/audio/transcriptions)
+    images: int = 0  # pictures made (POST /v1/images/generations)
 
 
 class UsageReport(BaseModel):
@@ -38,6 +39,7 @@ class UsageReport(BaseModel):
     cost_usd: float
     unfinished: int = 0
     audio_seconds: float = 0.0
+    images: int = 0
     data: list[UsageGroup]
 
 
@@ -57,5 +59,6 @@ async def report(meter, key: KeyInfo | None, by: str, since: str | None) -> Usag
         cost_usd=sum(g.cost_usd for g in data),
         unfinished=sum(g.unfinished for g in data),
         audio_seconds=sum(g.audio_seconds for g in data),
+        images=sum(g.images for g in data),
         data=data,
     )

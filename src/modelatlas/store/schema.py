@@ -219,6 +219,8 @@ class UsageRecord(Base):
     server_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # Seconds of audio a transcription took in: what speech models are billed by (0 for text).
     audio_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # Pictures an image-generation request made: what image models are billed by (0 for text).
+    images: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ArenaVote(Base):

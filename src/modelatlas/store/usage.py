@@ -41,6 +41,7 @@ class Usage:
     server_pid: int | None = None
     server_host: str | None = None
     audio_seconds: float = 0.0  # the audio a transcription took in (what speech is billed by)
+    images: int = 0  # the pictures an image-generation request made (what image models bill by)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class UsageTotal:
     cost_usd: float
     unfinished: int = 0  # requests in flight, or cut off by a crash or a stop
     audio_seconds: float = 0.0  # transcribed audio
+    images: int = 0  # pictures made
 
     @property
     def total_tokens(self) -> int:
@@ -116,12 +118,13 @@ def usage_totals(
         func.coalesce(func.sum(UsageRecord.cost_usd), 0.0),
         _unfinished(),
         func.coalesce(func.sum(UsageRecord.audio_seconds), 0.0),
+        func.coalesce(func.sum(UsageRecord.images), 0),
     ).group_by(column)
     query = _filtered(query, key_id, since)
     with session() as s:
         rows = [
-            UsageTotal(str(g), int(n), int(i), int(o), float(c), int(u), float(a))
-            for g, n, i, o, c, u, a in s.execute(query)
+            UsageTotal(str(g), int(n), int(i), int(o), float(c), int(u), float(a), int(m))
+            for g, n, i, o, c, u, a, m in s.execute(query)
         ]
     if by == "day":
         return sorted(rows, key=lambda r: r.group)
@@ -138,13 +141,14 @@ def key_totals(key_id: str, since: datetime | None = None) -> UsageTotal:
             func.coalesce(func.sum(UsageRecord.cost_usd), 0.0),
             _unfinished(),
             func.coalesce(func.sum(UsageRecord.audio_seconds), 0.0),
+            func.coalesce(func.sum(UsageRecord.images), 0),
         ),
         key_id,
         since,
     )
     with session() as s:
-        n, i, o, c, u, a = s.execute(query).one()
-    return UsageTotal(key_id, int(n), int(i), int(o), float(c), int(u), float(a))
+        n, i, o, c, u, a, m = s.execute(query).one()
+    return UsageTotal(key_id, int(n), int(i), int(o), float(c), int(u), float(a), int(m))
 
 
 def usage_records(
