@@ -240,3 +240,24 @@ def test_an_eval_of_the_tiny_vlm_stores_the_pictures_and_the_run_page_shows_them
     # the standalone report points at the same files (file:// on the dataset's machine)
     report = write_html(result.summary, records.load_items(result.run_id), [], tmp_path / "report.html")
     assert f'<img class="thumb" src="{(folder / "blue.png").resolve().as_uri()}"' in report.read_text()
+
+
+def test_stored_pictures_are_served_only_while_they_are_pictures(tmp_path):
+    from modelatlas.evals.image_rows import INLINE_BYTES, report_src, served_bytes
+    from modelatlas.parts import ImagePart, data_url
+
+    red = png(COLOURS["red.png"])
+    held = ImagePart(data=red, media_type="image/png")
+    assert served_bytes(held) == (red, "image/png") and report_src(held) == data_url("image/png", red)
+    big = ImagePart(data=red + b"\0" * INLINE_BYTES, media_type="image/png")
+    assert report_src(big) is None  # too big for the page: the report leaves it out
+    file = tmp_path / "red.png"
+    file.write_bytes(red)
+    on_disk = ImagePart(path=file, media_type="image/png")
+    assert served_bytes(on_disk) == (red, "image/png") and report_src(on_disk) == file.as_uri()
+    file.write_text("secret text now")  # replaced by something that is no picture: never served
+    assert served_bytes(on_disk) is None
+    file.unlink()
+    assert (
+        served_bytes(on_disk) is None and served_bytes(ImagePart(url="https://example.invalid/a.png")) is None
+    )
