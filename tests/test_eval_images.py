@@ -104,9 +104,19 @@ def test_a_datasets_image_feature_is_read_as_bytes_with_the_same_hash(folder, tm
     loaded = load_dataset(tmp_path / "hf")
     assert all(item.images[0].data is not None and item.images[0].path is None for item in loaded.items)
     assert loaded.items[0].images[0].data == png(COLOURS["red.png"])
-    assert (
-        loaded.hash == load_dataset(folder / "one_each.jsonl").hash
-    )  # a picture counts by its bytes, held or on disk
+    # a picture counts by its bytes, held or on disk
+    assert loaded.hash == load_dataset(folder / "one_each.jsonl").hash
+    # several pictures a row: a list of Image features
+    table = {key: [row[key] for row in ROWS] for key in ROWS[0]}
+    pictures = [row["image"] if isinstance(row["image"], list) else [row["image"]] for row in ROWS]
+    table["image"] = [
+        [{"path": None, "bytes": (folder / name).read_bytes()} for name in row] for row in pictures
+    ]
+    features["image"] = datasets.List(datasets.Image())
+    datasets.Dataset.from_dict(table, features=features).save_to_disk(str(tmp_path / "hf-lists"))
+    lists = load_dataset(tmp_path / "hf-lists")
+    assert [len(item.images) for item in lists.items] == [1, 2, 1]
+    assert lists.hash == load_dataset(folder / "items.jsonl").hash  # one picture or a list of one: the same
 
 
 def test_the_hash_covers_the_pictures_bytes_not_their_names(folder, tmp_path):

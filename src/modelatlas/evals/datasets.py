@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from modelatlas.errors import DatasetError
 from modelatlas.evals.audio_rows import audio_part, audiofolder_metadata, audiofolder_rows, speech_reference
-from modelatlas.evals.image_rows import image_parts, imagefolder_rows
+from modelatlas.evals.image_rows import image_parts, imagefolder_rows, undecoded_images
 from modelatlas.evals.types import Item
 from modelatlas.types import Message
 
@@ -248,8 +248,8 @@ def _hf_rows(path: Path):
     for name, feature in list(data.features.items()):  # sounds stay undecoded: no audio decoder needed
         if isinstance(feature, datasets.Audio):
             data = data.cast_column(name, datasets.Audio(decode=False))
-        if isinstance(feature, datasets.Image):  # pictures too: their bytes, not PIL images
-            data = data.cast_column(name, datasets.Image(decode=False))
+        if (kept := undecoded_images(feature)) is not None:  # pictures too: bytes, not PIL images
+            data = data.cast_column(name, kept)
     for index, row in enumerate(data):
         yield index + 1, dict(row)
 

@@ -47,6 +47,7 @@ __all__ = [
     "prompt_images",
     "report_src",
     "served_bytes",
+    "undecoded_images",
 ]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
@@ -132,6 +133,21 @@ def _checked(head: bytes, field: str, where: str, what: str) -> str:
             hint="Point the field at a picture file; convert other formats to PNG or JPEG first.",
         )
     return media_type
+
+
+def undecoded_images(feature: Any) -> Any:
+    """A ``datasets`` feature of pictures (an Image, or a list of them) as the same feature kept
+    undecoded ({"bytes", "path"}: no PIL image is made), or None for any other feature."""
+    import datasets
+
+    if isinstance(feature, datasets.Image):
+        return datasets.Image(decode=False)
+    if isinstance(feature, list) and len(feature) == 1 and isinstance(feature[0], datasets.Image):
+        return [datasets.Image(decode=False)]
+    inner = getattr(feature, "feature", None)  # datasets.List / Sequence of pictures
+    if isinstance(inner, datasets.Image) and not isinstance(feature, dict):
+        return type(feature)(datasets.Image(decode=False))
+    return None
 
 
 def imagefolder_rows(rows, image_field: str, audio_field: str):
