@@ -81,11 +81,23 @@ def test_run_writes_one_picture_where_out_says_and_repeats_a_seed(added, tmp_pat
     assert size_of(first) == (TINY_SD_SIZE, TINY_SD_SIZE)
 
 
-def test_run_converts_to_the_format_the_out_suffix_names(added, tmp_path):
+def test_run_takes_a_pipeline_folder_path_and_converts_to_the_out_suffix(tiny_sd_path, tmp_path):
     target = tmp_path / "pic.jpg"
-    result = cli.invoke(app, ["run", SD, "a red boat", "--out", str(target), "--steps", "1"])
+    result = cli.invoke(app, ["run", tiny_sd_path, "a red boat", "--out", str(target), "--steps", "1"])
     assert result.exit_code == 0, result.output
+    assert "1 step × 1 image" in result.stderr
     assert target.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
+
+
+def test_models_add_knows_a_pipeline_folder_without_mode(tiny_sd_path, tmp_path):
+    result = cli.invoke(app, ["models", "add", "my/sd", "--path", tiny_sd_path])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(cli.invoke(app, ["models", "list", "--json"]).stdout)
+    assert next(r["mode"] for r in listed if r["id"] == "my/sd") == "image_generation"
+    (tmp_path / "config.json").write_text("{}")
+    args = ["models", "add", "my/not-sd", "--path", str(tmp_path), "--mode", "image_generation"]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 2 and "neither a diffusers pipeline folder" in result.stderr
 
 
 @pytest.mark.parametrize(

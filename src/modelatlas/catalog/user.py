@@ -59,7 +59,8 @@ def file_record(model_id: str, path: str, mode: Mode = "chat") -> ModelRecord:
 
     if mode == "transcription":
         return speech_folder_record(model_id, path)
-    if mode == "image_generation":
+    pipeline = (Path(path).expanduser() / "model_index.json").is_file()
+    if mode == "image_generation" or (mode == "chat" and pipeline):  # a pipeline needs no --mode
         return image_record(model_id, path)
     found = record_for_path(Path(path))
     if facts(found).file_format == "gguf":

@@ -132,10 +132,14 @@ def _estimate(llm, params, err) -> float | None:
     steps = params.steps or llm.backend.options.steps
     total = step * steps * params.n
     err.print(
-        f"[dim]Estimate: about {total:.1f}s ({step:.2f}s a step × {steps} steps × {params.n} "
-        f"image{'s' if params.n > 1 else ''})[/]"
+        f"[dim]Estimate: about {total:.1f}s ({step:.2f}s a step × {_count(steps, 'step')} × "
+        f"{_count(params.n, 'image')})[/]"
     )
     return total
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 async def _draw(llm, prompt: str, params, err):
