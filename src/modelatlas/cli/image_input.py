@@ -16,6 +16,13 @@ from modelatlas.parts import ImagePart, TextPart
 from modelatlas.types import Message, Prompt
 
 URL_PREFIXES = ("http://", "https://")
+KINDS = {
+    "chat": "a chat model",
+    "completion": "a base (completion) model",
+    "embedding": "an embedding model",
+    "transcription": "a speech-recognition model",
+    "image_generation": "an image-generation model",
+}
 
 
 def check_takes_images(llm) -> None:
@@ -26,7 +33,7 @@ def check_takes_images(llm) -> None:
         from modelatlas.backends.declared import facts
 
         takes = " and ".join(sorted(facts(llm.record).accepts)) or "text"
-        kind = f"a {llm.record.mode} model" if llm.record.mode != "chat" else "a chat model"
+        kind = KINDS.get(llm.record.mode or "chat", f"a {llm.record.mode} model")
         raise InvalidRequestError(
             f"{llm.id} takes no images ({kind} that takes {takes}): --image cannot be sent to it.",
             hint="Pick a model that takes images: `modelatlas catalog search --modality image`.",
