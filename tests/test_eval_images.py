@@ -271,3 +271,19 @@ def test_stored_pictures_are_served_only_while_they_are_pictures(tmp_path):
     assert (
         served_bytes(on_disk) is None and served_bytes(ImagePart(url="https://example.invalid/a.png")) is None
     )
+
+
+def test_an_imagefolder_of_label_folders_has_each_folder_as_the_reference(folder, tmp_path):
+    for name in ("test/red/a.png", "test/blue/b.png", "train/red/c.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(folder / f"{name.split('/')[1]}.png", tmp_path / name)
+    (tmp_path / "test" / "README.txt").write_text("not a picture: left alone")
+    dataset = load_dataset(tmp_path)  # the test split, as Hugging Face picks it
+    assert [(item.id, item.reference) for item in dataset.items] == [
+        ("blue/b.png", ["blue"]),
+        ("red/a.png", ["red"]),
+    ]
+    assert dataset.items[1].images[0].path == (tmp_path / "test/red/a.png").resolve()
+    (tmp_path / "test" / "blue" / "c.png").write_text("no picture")
+    with pytest.raises(DatasetError, match=r"test:2: field 'image': .*c\.png is not an image"):
+        load_dataset(tmp_path)

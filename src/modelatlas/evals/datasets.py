@@ -26,7 +26,13 @@ from pydantic import ValidationError
 
 from modelatlas.errors import DatasetError
 from modelatlas.evals.audio_rows import audio_part, audiofolder_metadata, audiofolder_rows, speech_reference
-from modelatlas.evals.image_rows import image_parts, imagefolder_rows, undecoded_images
+from modelatlas.evals.image_rows import (
+    image_parts,
+    imagefolder_rows,
+    label_folders,
+    labelled_rows,
+    undecoded_images,
+)
 from modelatlas.evals.types import Item
 from modelatlas.types import Message
 
@@ -77,6 +83,8 @@ def load_dataset(path: str | Path, fields: Fields | None = None, limit: int | No
         read = _csv_rows if metadata.suffix == ".csv" else _jsonl_rows
         rows, where = audiofolder_rows(metadata, read, fields.audio), metadata
         rows = imagefolder_rows(rows, fields.image, fields.audio)  # the same layout, of pictures
+    elif source.is_dir() and (labelled := label_folders(source)) is not None:
+        rows, where = labelled_rows(labelled, fields.image, fields.reference), labelled
     elif source.is_dir():
         rows = _hf_rows(source)
     elif source.suffix.lower() == ".csv":

@@ -15,7 +15,9 @@ for that reason: its bytes are not known here, and nothing is fetched behind the
 
 An ``imagefolder`` is laid out like an ``audiofolder`` (a folder with a ``metadata.csv`` or
 ``metadata.jsonl`` whose ``file_name`` names each file): a row whose file is a picture (by its
-suffix) has it as its image rather than its audio.
+suffix) has it as its image rather than its audio. Without metadata, a folder whose subfolders
+hold the pictures (``cat/1.png``, ``dog/2.png``) is one too: each picture's folder is its label,
+the item's reference (as Hugging Face infers ``label``), and its path is its id.
 
 In the prompt, a Jinja2 template places the pictures with ``{{ image }}`` (all of the item's,
 in order) or ``{{ images[0] }}`` (one); the text around them becomes text parts of the user's
@@ -43,6 +45,8 @@ __all__ = [
     "image_parts",
     "image_type",
     "imagefolder_rows",
+    "label_folders",
+    "labelled_rows",
     "placed",
     "prompt_images",
     "report_src",
@@ -158,6 +162,27 @@ def imagefolder_rows(rows, image_field: str, audio_field: str):
         if isinstance(name, str) and Path(name).suffix.lower() in IMAGE_SUFFIXES:
             row = {k: v for k, v in row.items() if k != audio_field} | {image_field: name}
         yield line, row
+
+
+def label_folders(folder: Path) -> Path | None:
+    """The root of an imagefolder without metadata, whose subfolders name each picture's label
+    (``cats/1.png``; at the top or in a test, validation or train split), or None."""
+    from modelatlas.evals.audio_rows import SPLITS
+
+    for root in (*(folder / split for split in SPLITS), folder):
+        pictures = [p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        if pictures and all(len(p.relative_to(root).parts) == 2 for p in pictures):
+            return root
+    return None
+
+
+def labelled_rows(root: Path, image_field: str, reference_field: str):
+    """One row a picture of a label-folder imagefolder: its path (the id too) and, as the reference,
+    its folder's name, as Hugging Face's imagefolder infers its ``label``."""
+    pictures = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    for line, picture in enumerate(pictures, start=1):
+        name = picture.relative_to(root).as_posix()
+        yield line, {"id": name, image_field: str(picture.resolve()), reference_field: picture.parent.name}
 
 
 # -- placing the pictures in the user's message ----------------------------------------------
