@@ -201,10 +201,14 @@ def test_without_a_valid_key_every_model_route_is_401(served, schema):
         "/v1/completions": {"model": CHAT, "prompt": "hi"},
         "/v1/embeddings": {"model": EMBED, "input": "hi"},
         "/v1/audio/transcriptions": {"model": CHAT},  # the key is checked before the body is read
+        "/v1/images/generations": {"model": CHAT, "prompt": "a cat"},
     }
     paths = {op.path for op in operations(schema)}
     assert set(bodies) <= paths
-    for path in sorted(paths - {"/health", "/metrics"}):
+    # A generated picture's URL is its own secret (random, short-lived): no key, as OpenAI's.
+    files = "/v1/images/files/{name}"
+    assert httpx.get(f"{served.url}/v1/images/files/{'a' * 43}.png").status_code == 404
+    for path in sorted(paths - {"/health", "/metrics", files}):
         for headers in ({}, {"Authorization": "Bearer ma-0000-wrong"}, {"Authorization": "Basic abc"}):
             if path in bodies:
                 response = httpx.post(f"{served.url}{path}", json=bodies[path], headers=headers)
