@@ -253,7 +253,7 @@ def test_an_eval_of_the_tiny_vlm_stores_the_pictures_and_the_run_page_shows_them
 
 
 def test_stored_pictures_are_served_only_while_they_are_pictures(tmp_path):
-    from modelatlas.evals.image_rows import INLINE_BYTES, report_src, served_bytes
+    from modelatlas.evals.image_rows import INLINE_BYTES, report_src, served_bytes, still_there
     from modelatlas.parts import ImagePart, data_url
 
     red = png(COLOURS["red.png"])
@@ -267,10 +267,10 @@ def test_stored_pictures_are_served_only_while_they_are_pictures(tmp_path):
     assert served_bytes(on_disk) == (red, "image/png") and report_src(on_disk) == file.as_uri()
     file.write_text("secret text now")  # replaced by something that is no picture: never served
     assert served_bytes(on_disk) is None
-    file.unlink()
-    assert (
-        served_bytes(on_disk) is None and served_bytes(ImagePart(url="https://example.invalid/a.png")) is None
-    )
+    file.unlink()  # gone: no thumbnail on the run page, no link in the report
+    assert not still_there(on_disk) and report_src(on_disk) is None and still_there(held)
+    assert served_bytes(on_disk) is None
+    assert served_bytes(ImagePart(url="https://example.invalid/a.png")) is None  # a URL is never fetched
 
 
 def test_an_imagefolder_of_label_folders_has_each_folder_as_the_reference(folder, tmp_path):

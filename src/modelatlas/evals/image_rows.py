@@ -51,6 +51,7 @@ __all__ = [
     "prompt_images",
     "report_src",
     "served_bytes",
+    "still_there",
     "undecoded_images",
 ]
 
@@ -258,12 +259,17 @@ def prompt_images(prompt: Any) -> list[ImagePart]:
     return [p for m in prompt if m.role == "user" for p in m.parts if isinstance(p, ImagePart)]
 
 
+def still_there(image: ImagePart) -> bool:
+    """Whether a stored picture can still be shown: its bytes are kept, or its file exists."""
+    return image.data is not None or (image.path is not None and image.path.is_file())
+
+
 def report_src(image: ImagePart) -> str | None:
     """Where a standalone report finds a picture: its file as a file:// URL (the report is read on
-    the machine the dataset is on; nothing is copied), small bytes inline, else None."""
+    the machine the dataset is on; nothing is copied), small bytes inline, else None (a file gone)."""
     from modelatlas.parts import data_url
 
-    if image.path is not None:
+    if image.path is not None and image.path.is_file():
         return image.path.resolve().as_uri()
     if image.data is not None and len(image.data) <= INLINE_BYTES:
         return data_url(image.media(), image.data)

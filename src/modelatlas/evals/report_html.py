@@ -220,20 +220,22 @@ def item_rows(
             {"id": item_id, "index": index[item_id], "disagree": len(values) > 1}
             | {"input": _truncate(item.prompt_text if item else ""), "reference": _truncate(reference)}
             | {"cells": [_cell(found.get(arm)) for arm in arms], "audio": _audio_src(item)}
-            | {"images": _image_srcs(found.values())}
+            | _pictures(found.values())
         )
     return sorted(rows, key=lambda row: (not row["disagree"], row["index"]))
 
 
-def _image_srcs(found) -> list[str | None]:
+def _pictures(found) -> dict[str, list]:
     """The item's pictures as the stored prompts sent them (the first arm that sent any): where
-    the report finds each (image_rows.report_src; the studio serves them by position instead)."""
-    from modelatlas.evals.image_rows import prompt_images, report_src
+    the report finds each (``images``: image_rows.report_src), and the positions of those still
+    there (``thumbs``: the studio serves them by position)."""
+    from modelatlas.evals.image_rows import prompt_images, report_src, still_there
 
     for result in found:
         if images := prompt_images(result.output.prompt):
-            return [report_src(image) for image in images]
-    return []
+            kept = [i for i, image in enumerate(images) if still_there(image)]
+            return {"images": [report_src(image) for image in images], "thumbs": kept}
+    return {"images": [], "thumbs": []}
 
 
 def _audio_src(item: Item | None) -> str | None:
