@@ -198,6 +198,8 @@ def test_a_plan_with_pictures_names_every_model_that_cannot_take_them(folder):
     with pytest.raises(ConfigError, match=r"openai/gpt-3\.5-turbo cannot take images"):
         make_plan(chat, ["openai/gpt-3.5-turbo"])  # a picture inside the chat counts too
     make_plan(str(folder / "items.jsonl"), ["openai/gpt-4o"])  # a model that takes images plans
+    with pytest.raises(ConfigError, match="rag:docs sends text only"):  # it would drop the pictures
+        make_plan(str(folder / "items.jsonl"), ["openai/gpt-4o"], strategies=["rag:docs"])
 
 
 def test_the_dry_run_estimates_an_image_dataset_without_a_call(folder):

@@ -227,6 +227,13 @@ def check_images(plan: Plan) -> None:
         return
     from modelatlas.evals.speech_plan import _listed, _record
 
+    retrieving = [s.name for s in plan.strategies if hasattr(s, "kb")]
+    if retrieving:  # its prompt is the question's text with the passages: the pictures would be lost
+        raise ConfigError(
+            f"{plan.dataset.path} holds images, and {_listed(retrieving)} sends text only.",
+            hint="Use zero-shot or few-shot strategies with images (retrieval searches by the text alone).",
+        )
+
     records = {m: _record(m) for m in plan.models}
     blind = [m for m, record in records.items() if record is not None and not sees(record)]
     if blind:
