@@ -235,6 +235,8 @@ class ArenaVote(Base):
     answer_a: Mapped[str] = mapped_column(Text, default="")
     answer_b: Mapped[str] = mapped_column(Text, default="")
     winner: Mapped[str] = mapped_column(String(16))  # "a", "b", "tie" or "both_bad"
+    # What was compared: "text" answers or "image" pictures (leaderboards never mix the two).
+    kind: Mapped[str] = mapped_column(String(16), default="text", server_default="text", index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 

@@ -1,4 +1,7 @@
-"""Arena votes: one row per blind comparison in the studio (the prompt, both answers, the verdict)."""
+"""Arena votes: one row per blind comparison in the studio (the prompt, both answers, the verdict).
+
+A vote's ``kind`` says what was compared: "text" (answers to a prompt) or "image" (pictures made
+from a prompt). Leaderboards are fitted per kind, never across them."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from modelatlas.store.db import session
 from modelatlas.store.schema import ArenaVote, utcnow
 
 WINNERS = ("a", "b", "tie", "both_bad")
+KINDS = ("text", "image")
 
 
 @dataclass(frozen=True)
@@ -23,12 +27,22 @@ class Vote:
     answer_b: str
     winner: str
     created_at: datetime
+    kind: str = "text"
 
 
 def add_vote(
-    prompt: str, model_a: str, model_b: str, winner: str, *, answer_a: str = "", answer_b: str = ""
+    prompt: str,
+    model_a: str,
+    model_b: str,
+    winner: str,
+    *,
+    answer_a: str = "",
+    answer_b: str = "",
+    kind: str = "text",
 ) -> Vote:
-    """Store one vote; ``winner`` is "a", "b", "tie" or "both_bad"."""
+    """Store one vote; ``winner`` is "a", "b", "tie" or "both_bad", ``kind`` "text" or "image"."""
+    if kind not in KINDS:
+        raise ValueError(f"A vote's kind is one of {', '.join(KINDS)}, not {kind!r}.")
     if winner not in WINNERS:
         raise ValueError(f"A vote's winner is one of {', '.join(WINNERS)}, not {winner!r}.")
     if model_a == model_b:
@@ -41,6 +55,7 @@ def add_vote(
             answer_a=answer_a,
             answer_b=answer_b,
             winner=winner,
+            kind=kind,
             created_at=utcnow(),
         )
         s.add(row)
@@ -48,9 +63,11 @@ def add_vote(
         return _vote(row)
 
 
-def list_votes(limit: int | None = None) -> list[Vote]:
-    """Votes, oldest first (the newest ``limit`` when given)."""
+def list_votes(limit: int | None = None, kind: str | None = None) -> list[Vote]:
+    """Votes, oldest first (the newest ``limit`` when given); only those of ``kind`` when given."""
     query = select(ArenaVote).order_by(ArenaVote.id.desc())
+    if kind is not None:
+        query = query.where(ArenaVote.kind == kind)
     if limit is not None:
         query = query.limit(limit)
     with session() as s:
@@ -68,4 +85,5 @@ def _vote(row: ArenaVote) -> Vote:
         answer_b=row.answer_b,
         winner=row.winner,
         created_at=created,
+        kind=row.kind,
     )

@@ -100,6 +100,8 @@ def _pages(app: FastAPI) -> None:
         benchmarks,
         catalog_pages,
         deployments,
+        image_arena,
+        images,
         improve_pages,
         jobs,
         model_page,
@@ -114,7 +116,9 @@ def _pages(app: FastAPI) -> None:
     app.include_router(improve_pages.router)
     app.include_router(playground.router)
     app.include_router(audio.router)
+    app.include_router(images.router)
     app.include_router(arena.router)
+    app.include_router(image_arena.router)
     app.include_router(jobs.router)
     app.include_router(deployments.router)
 

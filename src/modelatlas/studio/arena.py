@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelatlas.errors import ConfigError, ModelAtlasError
+from modelatlas.studio import vision
 from modelatlas.studio.playground import (
     PromptRequest,
     ndjson,
@@ -54,6 +55,7 @@ class BattleRequest(BaseModel):
     model_b: str | None = None
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(256, ge=1, le=8192)
+    images: list[str] = Field(default_factory=list)  # data: URLs (studio/vision.py checks them)
 
 
 class VoteRequest(BaseModel):
@@ -71,16 +73,23 @@ def _has_its_key(model_id: str) -> bool:
     return not facts(studio_record(model_id)).missing_env()
 
 
-def pick_pair(model_a: str | None, model_b: str | None, rng: random.Random | None = None) -> tuple[str, str]:
-    """The two models of a battle: the ones chosen, the rest drawn from the runnable text models."""
+def pick_pair(
+    model_a: str | None, model_b: str | None, rng: random.Random | None = None, images: bool = False
+) -> tuple[str, str]:
+    """The two models of a battle: the ones chosen, the rest drawn from the runnable text models
+    (from those that take images, when the prompt carries some)."""
     rng = rng or random.Random()
     pool = [m for m in text_model_ids() if _has_its_key(m)]
     chosen = [m for m in (model_a, model_b) if m]
+    if images:
+        vision.refuse_text_only(chosen)
+        pool = vision.image_model_ids(pool)
     others = [m for m in pool if m not in chosen]
     needed = 2 - len(chosen)
     if len(others) < needed:
         raise ConfigError(
-            "The arena needs two different text models, and fewer can run here.",
+            f"The arena needs two different {'models that take images' if images else 'text models'}, "
+            "and fewer can run here.",
             hint="Add one with `modelatlas models add`, or pick two models yourself.",
         )
     pair = chosen + rng.sample(others, needed)
@@ -94,16 +103,19 @@ async def start_battle(req: BattleRequest) -> AsyncIterator[dict]:
     """Draw the pair, check both models, and return the battle's events (names withheld)."""
     if not req.prompt.strip():
         raise ConfigError("Write a prompt first.")
-    pair = pick_pair(req.model_a, req.model_b)
+    images = vision.decode_images(req.images)
+    pair = pick_pair(req.model_a, req.model_b, images=bool(images))
     models = await open_models(list(pair), req.prompt, req.system)
     battle_id = secrets.token_urlsafe(12)
     _battles[battle_id] = battle = Battle(prompt=req.prompt, models=pair)
     while len(_battles) > KEEP_BATTLES:
         _battles.popitem(last=False)
-    return _battle_events(battle_id, battle, models, req)
+    return _battle_events(battle_id, battle, models, req, images)
 
 
-async def _battle_events(battle_id: str, battle: Battle, models, req: BattleRequest) -> AsyncIterator[dict]:
+async def _battle_events(
+    battle_id: str, battle: Battle, models, req: BattleRequest, images
+) -> AsyncIterator[dict]:
     prompt = PromptRequest(
         models=list(battle.models),
         prompt=req.prompt,
@@ -116,7 +128,7 @@ async def _battle_events(battle_id: str, battle: Battle, models, req: BattleRequ
         battle.answers[index] += text
 
     yield {"type": "start", "battle": battle_id}
-    async for event in stream_events(models, prompt, keep):
+    async for event in stream_events(models, prompt, keep, images=images):
         if event["type"] == "done":
             battle.finished = True
         yield event
@@ -139,12 +151,14 @@ def vote(req: VoteRequest) -> dict[str, Any]:
     return {"model_a": model_a, "model_b": model_b, "winner": req.winner, "leaderboard": leaderboard()}
 
 
-def leaderboard() -> list[dict[str, Any]]:
-    """The Bradley-Terry leaderboard of every stored vote, best first."""
+def leaderboard(kind: str = "text") -> list[dict[str, Any]]:
+    """The Bradley-Terry leaderboard of the stored votes of one kind ("text" or "image"), best first.
+
+    Text and image battles are fitted apart: a rating only compares models judged on the same task."""
     from modelatlas.evals.bradley_terry import leaderboard as fit_leaderboard
     from modelatlas.store.votes import list_votes
 
-    votes = [(v.model_a, v.model_b, v.winner) for v in list_votes()]
+    votes = [(v.model_a, v.model_b, v.winner) for v in list_votes(kind=kind)]
     return [{"rank": rank, **vars(rating)} for rank, rating in enumerate(fit_leaderboard(votes), start=1)]
 
 
@@ -153,7 +167,7 @@ async def arena_battle(request: Request):
     try:
         events = await start_battle(await read_json(request, BattleRequest))
     except ModelAtlasError as exc:
-        return problem(exc, 404 if isinstance(exc, LookupError) else 400)
+        return problem(exc, vision.request_status(exc))
     return ndjson(events)
 
 
@@ -177,5 +191,11 @@ def arena_leaderboard():
 
 
 @router.get("/arena")
-def arena_page(request: Request):
-    return render(request, "arena.html", choices=text_model_ids(), leaderboard=leaderboard())
+def arena_page(request: Request, mode: str = ""):
+    if mode == "image":
+        from modelatlas.studio.image_arena import image_arena_page
+
+        return image_arena_page(request)
+    choices = text_model_ids()
+    facts = vision.page_facts(choices)
+    return render(request, "arena.html", mode="text", choices=choices, leaderboard=leaderboard(), **facts)

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from modelatlas.backends.model import Model
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import ConfigError, ModelAtlasError
+from modelatlas.parts import ImagePart
+from modelatlas.studio import vision
 from modelatlas.studio.web import render
 from modelatlas.types import Chunk
 
@@ -42,6 +44,7 @@ class PromptRequest(BaseModel):
     system: str | None = None
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(256, ge=1, le=8192)
+    images: list[str] = Field(default_factory=list)  # data: URLs (studio/vision.py checks them)
 
 
 async def get_model(model_id: str) -> Model:
@@ -133,13 +136,17 @@ async def open_models(model_ids: list[str], prompt: str, system: str | None) -> 
 
 
 async def stream_events(
-    models: list[Model], req: PromptRequest, on_text: Callable[[int, str], None] | None = None
+    models: list[Model],
+    req: PromptRequest,
+    on_text: Callable[[int, str], None] | None = None,
+    images: list[ImagePart] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """The events of one prompt answered by every model, as they happen."""
+    """The events of one prompt (with its ``images``, if any) answered by every model, as they happen."""
     from modelatlas.playground import side_by_side
 
     params = {"temperature": req.temperature, "max_tokens": req.max_tokens}
-    async for index, item in side_by_side(models, req.prompt, req.system or None, **params):
+    prompt_of = vision.prompt_maker(images or [], req.prompt, req.system or None)
+    async for index, item in side_by_side(models, req.prompt, req.system or None, prompt_of, **params):
         if isinstance(item, BaseException):
             yield {"type": "error", "index": index, "message": error_message(item)}
         elif item.text:
@@ -187,8 +194,9 @@ def problem(exc: BaseException, status: int = 400) -> JSONResponse:
 
 
 async def read_json(request: Request, schema: type[BaseModel]) -> BaseModel:
+    body = await vision.read_body(request)  # refused (413) past the images' limit
     try:
-        return schema.model_validate(await request.json())
+        return schema.model_validate(json.loads(body or b"null"))
     except ValueError as exc:  # bad JSON or a field out of range (ValidationError is a ValueError)
         raise ConfigError(error_message(exc)) from exc
 
@@ -197,10 +205,11 @@ async def read_json(request: Request, schema: type[BaseModel]) -> BaseModel:
 async def playground_stream(request: Request):
     try:
         req = await read_json(request, PromptRequest)
+        images = vision.decode_images(req.images)
         models = await open_models(req.models, req.prompt, req.system)
     except ModelAtlasError as exc:
-        return problem(exc, 404 if isinstance(exc, LookupError) else 400)
-    return ndjson(stream_events(models, req))
+        return problem(exc, vision.request_status(exc))
+    return ndjson(stream_events(models, req, images=images))
 
 
 def model_problems(model_ids: list[str]) -> list[str]:
@@ -214,6 +223,8 @@ def model_problems(model_ids: list[str]) -> list[str]:
             continue
         if record.mode == "transcription":
             problems.append(f"{model_id} is a speech-recognition model: it takes audio, not a prompt.")
+        elif record.mode == "image_generation":
+            problems.append(f"{model_id} makes images: try it in the playground's image mode.")
         elif record.mode not in TEXT_MODES:
             problems.append(f"{model_id} is an {record.mode} model: it makes vectors, not text.")
     return problems
@@ -221,9 +232,11 @@ def model_problems(model_ids: list[str]) -> list[str]:
 
 @router.get("/playground")
 def playground_page(request: Request, models: str = "", mode: str = ""):
-    from modelatlas.studio import audio
+    from modelatlas.studio import audio, images
 
     asked = list(dict.fromkeys(m.strip() for m in models.split(",") if m.strip()))
+    if images.wants_images(mode, asked):
+        return images.image_page(request, asked)
     if audio.wants_audio(mode, asked):
         return audio.audio_page(request, asked)
     problems = model_problems(asked)
@@ -241,4 +254,5 @@ def playground_page(request: Request, models: str = "", mode: str = ""):
         choices=choices,
         picked=picked + [""] * (MAX_MODELS - len(picked)),
         problems=problems,
+        **vision.page_facts(choices),
     )

@@ -11,6 +11,7 @@
   var result = document.getElementById("arena-result");
   var startButton = document.getElementById("arena-start");
   var battle = null;
+  var attached = window.maImages ? window.maImages.attach(document.getElementById("arena-image-box")) : null;
   var WORDS = { a: "A is better", b: "B is better", tie: "a tie", both_bad: "both are bad" };
 
   function showError(message) {
@@ -39,7 +40,8 @@
       prompt: prompt,
       model_a: form.elements.model_a.value || null,
       model_b: form.elements.model_b.value || null,
-      max_tokens: parseInt(form.elements.max_tokens.value || "96", 10)
+      max_tokens: parseInt(form.elements.max_tokens.value || "96", 10),
+      images: attached ? attached.images() : []
     };
     window.maPanes.stream("/api/arena/battle", body, function (e) {
       if (e.type === "start") battle = e.battle;
@@ -70,7 +72,7 @@
     }).then(function (data) {
       battle = null;
       reveal(data);
-      drawBoard(data.leaderboard);
+      window.maBoard.draw(data.leaderboard);
     }, function (err) {
       voteBox.disabled = false;
       showError(err.message);
@@ -93,58 +95,10 @@
     result.focus();  // the vote buttons are disabled now: keep the keyboard user's place
   }
 
-  function cell(row, text, numeric) {
-    var td = document.createElement("td");
-    td.textContent = text;
-    if (numeric) td.className = "num";
-    row.appendChild(td);
-  }
-
-  function drawBoard(board) {
-    var body = document.querySelector("#arena-board tbody");
-    body.textContent = "";
-    board.forEach(function (r) {
-      var row = document.createElement("tr");
-      row.setAttribute("data-model", r.model);
-      cell(row, String(r.rank), true);
-      cell(row, r.model, false);
-      cell(row, String(Math.round(r.rating)), true);
-      cell(row, Math.round(r.ci_low) + " – " + Math.round(r.ci_high), true);
-      [r.games, r.wins, r.losses, r.ties].forEach(function (n) { cell(row, String(n), true); });
-      body.appendChild(row);
-    });
-    document.getElementById("arena-empty").hidden = board.length > 0;
-    document.getElementById("arena-board-wrap").hidden = board.length === 0;
-    drawChart(board);
-  }
-
-  function drawChart(board) {
-    var el = document.getElementById("arena-chart");
-    if (!window.Plotly || !el || !board.length) return;
-    var rows = board.slice().reverse();
-    var trace = {
-      type: "scatter", mode: "markers", orientation: "h",
-      x: rows.map(function (r) { return r.rating; }),
-      y: rows.map(function (r) { return r.model; }),
-      error_x: {
-        type: "data", symmetric: false,
-        array: rows.map(function (r) { return r.ci_high - r.rating; }),
-        arrayminus: rows.map(function (r) { return r.rating - r.ci_low; })
-      },
-      hovertemplate: "%{y}: %{x:.0f}<extra></extra>"
-    };
-    el.style.height = (110 + 45 * rows.length) + "px";
-    var layout = {
-      margin: { t: 20, r: 20, b: 50, l: 200 }, autosize: true, height: 110 + 45 * rows.length,
-      xaxis: { title: { text: "Rating (95% CI)" } }, yaxis: { automargin: true }
-    };
-    window.Plotly.react(el, [trace], layout, { displaylogo: false, responsive: true });
-  }
-
   form.addEventListener("submit", start);
   voteBox.querySelectorAll("[data-winner]").forEach(function (button) {
     button.addEventListener("click", function () { vote(button.getAttribute("data-winner")); });
   });
   var initial = document.getElementById("arena-board-data");
-  if (initial) drawChart(JSON.parse(initial.textContent));
+  if (initial) window.maBoard.chart(JSON.parse(initial.textContent));
 })();

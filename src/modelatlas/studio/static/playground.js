@@ -10,6 +10,7 @@
   var runButton = document.getElementById("pg-run");
   var stopButton = document.getElementById("pg-stop");
   var controller = null;
+  var attached = window.maImages ? window.maImages.attach(document.getElementById("pg-image-box")) : null;
 
   function chosenModels() {
     var picked = [];
@@ -45,7 +46,8 @@
       prompt: prompt,
       system: form.elements.system.value || null,
       temperature: parseFloat(form.elements.temperature.value || "0.7"),
-      max_tokens: parseInt(form.elements.max_tokens.value || "256", 10)
+      max_tokens: parseInt(form.elements.max_tokens.value || "256", 10),
+      images: attached ? attached.images() : []
     };
     var started = performance.now();
     controller = new AbortController();
