@@ -50,6 +50,11 @@ K = Annotated[
 SamplesPerItem = Annotated[
     int, typer.Option(min=1, help="Answer each item N times (pass_at_k's n; sample i has seed i).")
 ]
+ClipModel = Annotated[str | None, typer.Option(help="A local CLIP folder for clip_score (never downloaded).")]
+Size = Annotated[str | None, typer.Option(help="Image models: WIDTHxHEIGHT of each picture, e.g. 512x512.")]
+Steps = Annotated[int | None, typer.Option(help="Image models: denoising steps (local pipelines).")]
+ImageSeed = Annotated[int | None, typer.Option(help="Image models: the seed (picture i has seed + i; 0).")]
+ImagesPerItem = Annotated[int | None, typer.Option(help="Image models: pictures per prompt (1 to 10; 1).")]
 
 
 def _field(what: str):
@@ -81,6 +86,11 @@ def eval_command(
     k: K = None,
     normalize: Normalize = None,
     samples_per_item: SamplesPerItem = 1,
+    clip_model: ClipModel = None,
+    size: Size = None,
+    steps: Steps = None,
+    image_seed: ImageSeed = None,
+    images_per_item: ImagesPerItem = None,
     input_field: _field("the input") = "input",
     reference_field: _field("the reference(s)") = "reference",
     id_field: _field("the item id") = "id",
@@ -114,9 +124,10 @@ def eval_command(
         "temperature": temperature,
         "concurrency": concurrency,
         "price_per_hour": price_per_hour,
-        "metric_options": given_metric_options(pattern, k, normalize),
+        "metric_options": given_metric_options(pattern, k, normalize, clip_model),
         "limit": limit,
         "samples_per_item": samples_per_item,
+        "image_params": _given({"size": size, "steps": steps, "seed": image_seed, "n": images_per_item}),
     }
     if resume:
         asked.update(_resumed(resume, concurrency, limit))
@@ -169,7 +180,13 @@ def _resumed(run_id: str, concurrency: int, limit: int | None) -> dict:
         # runs stored before options were typed carry k=5 whatever the metrics: keep what they take
         "metric_options": taken_options(run.metrics, saved.get("metric_options") or {}),
         "samples_per_item": saved.get("samples_per_item", 1),
+        "image_params": saved.get("image") or {},
     }
+
+
+def _given(options: dict) -> dict:
+    """The image settings given on the command line (the others keep ImageParams' defaults)."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def _check_writable(paths: dict[str, str | None]) -> None:
@@ -313,6 +330,8 @@ def _print_estimate(plan, json_out: bool) -> None:
         cost = f"{r.cost_usd_expected:.4f} – {r.cost_usd_max:.4f}" if r.priced else "unknown price"
         if r.audio_seconds is not None:  # a speech arm: billed by the audio's length, no tokens
             sent, made = f"{r.audio_seconds:,.1f} s of audio", "-"
+        elif r.images is not None:  # an image arm: billed by the picture
+            sent, made = "-", f"{r.images:,} images"
         else:
             sent, made = f"{r.input_tokens:,}", f"{r.output_tokens_expected:,} / {r.output_tokens_max:,}"
         table.add_row(r.model, r.strategy, str(r.calls), sent, made, cost)

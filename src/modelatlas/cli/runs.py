@@ -60,6 +60,20 @@ def show(run_id: str, json_out: Annotated[bool, typer.Option("--json")] = False)
     from modelatlas.evals.report_terminal import print_summary
 
     print_summary(summary, console())
+    _say_images(run_id)
+
+
+def _say_images(run_id: str) -> None:
+    """Where an image run's pictures are (each stored output names its files and their sha256)."""
+    from modelatlas.evals.image_plan import images_dir
+    from modelatlas.evals.records import load_items
+
+    count = sum(len(r.output.images or []) for r in load_items(run_id))
+    if count:
+        console().print(
+            f"Images: {count} in {images_dir(run_id)} "
+            f"(`modelatlas runs export {run_id} --out DIR` copies them)"
+        )
 
 
 @app.command("compare")
@@ -146,8 +160,13 @@ def export(
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="File to write (default: standard output).")
     ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(help="A folder: export.FORMAT in it, and an image run's pictures in images/."),
+    ] = None,
 ) -> None:
-    """Export a run: its summary (json) or its per-item results (jsonl, csv)."""
+    """Export a run: its summary (json) or its per-item results (jsonl, csv); --out DIR writes the
+    export and every picture of an image run (images/, with index.jsonl naming each)."""
     import tempfile
     from pathlib import Path
 
@@ -158,14 +177,28 @@ def export(
 
     if fmt not in ("json", "jsonl", "csv"):
         raise ConfigError(f"Unknown format {fmt!r}.", hint="Valid values: json, jsonl, csv.")
-    target = Path(output) if output else Path(tempfile.mkdtemp()) / f"export.{fmt}"
+    if out and output:
+        raise ConfigError(
+            "Give --out DIR or --output FILE, not both.", hint="--out DIR writes DIR/export.FORMAT."
+        )
+    folder = Path(out).expanduser() if out else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    target = Path(output) if output else (folder or Path(tempfile.mkdtemp())) / f"export.{fmt}"
     if fmt == "json":
         write_json(summary_for(run_id), target)
     elif fmt == "jsonl":
         write_jsonl(records.load_items(run_id), target)
     else:
         write_csv(records.load_items(run_id), target)
-    if output:
+    if folder is not None:
+        from modelatlas.evals.image_plan import export_images
+
+        pictures = export_images(run_id, folder)
+        console(stderr=True).print(
+            f"Wrote {target}" + (f" and {pictures} images in {folder / 'images'}" if pictures else "")
+        )
+    elif output:
         console(stderr=True).print(f"Wrote {target}")
     else:
         typer.echo(target.read_text(encoding="utf-8"), nl=False)

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from modelatlas.audio_length import audio_seconds
 from modelatlas.backends.declared import facts
 from modelatlas.errors import MissingAPIKeyError
+from modelatlas.evals.image_plan import draws, image_arm
 from modelatlas.evals.plan import Plan
 from modelatlas.evals.results import ArmEstimate, Estimate, EstimateDataset
 from modelatlas.evals.speech_plan import transcribes
@@ -25,6 +26,9 @@ async def estimate(plan: Plan) -> Estimate:
     rows = []
     for model_id, strategy in plan.arms:
         record = await asyncio.to_thread(resolve, model_id)
+        if draws(facts(record)):  # billed by the picture: no tokenizer to open
+            rows.append(image_arm(plan, model_id, record))
+            continue
         async with _counter(record) as count:
             rows.append(await asyncio.to_thread(_arm, plan, model_id, strategy, record, count))
     return Estimate(dataset=EstimateDataset(path=plan.dataset.path, n=plan.dataset.n), arms=rows)

@@ -34,6 +34,7 @@ class Plan:
     arm_list: list[tuple[str, Strategy]] | None = None  # explicit arms (e.g. `improve`)
     limit: int | None = None  # only the first N items: stored, so that a resume reads the same N
     samples_per_item: int = 1  # answers per item (pass_at_k's n); sample i is generated with seed i
+    image_params: dict = field(default_factory=dict)  # image models' ImageParams fields (evals.image_plan)
 
     @property
     def arms(self) -> list[tuple[str, Strategy]]:
@@ -77,6 +78,7 @@ class Plan:
             "limit": self.limit,
             # only when asked for: a run's stored settings (and their --json shape) stay as they were
             **({"samples_per_item": self.samples_per_item} if self.samples_per_item != 1 else {}),
+            **({"image": self.image_params} if self.image_params else {}),
         }
 
     def sampling_warning(self) -> str | None:
@@ -91,13 +93,13 @@ class Plan:
 
 
 def given_metric_options(
-    pattern: str | None, k: int | None, normalize: str | None = None
+    pattern: str | None, k: int | None, normalize: str | None = None, clip_model: str | None = None
 ) -> dict[str, object]:
     """The metric options a caller gave (the CLI's --pattern, --k and --normalize, the facade's
     pattern= and k=), and only those: each metric has its own defaults, and make_plan refuses an
     option no chosen metric takes (before options were typed, the default --k 5 went to every
     metric, and a stray --pattern was silently ignored)."""
-    given = (("pattern", pattern), ("k", k), ("normalize", normalize))
+    given = (("pattern", pattern), ("k", k), ("normalize", normalize), ("clip_model", clip_model))
     return {key: value for key, value in given if value}
 
 
@@ -165,6 +167,9 @@ def check(plan: Plan) -> None:
             f"samples_per_item must be a whole number of at least 1, not {n!r}.",
             hint="Give --samples-per-item N with N >= 1 (1 answers each item once).",
         )
+    from modelatlas.evals.image_plan import check_images_out
+
+    check_images_out(plan)  # image models alone, with image metrics and a judge that sees
     for name, metric in plan.metrics.items():
         if metric.needs_reference and not plan.dataset.has_references:
             missing = next(i for i in plan.dataset.items if not i.reference)

@@ -125,6 +125,8 @@ def result_record(result: ItemResult) -> dict[str, Any]:
     }
     if out.samples is not None:  # --samples-per-item: every answer, in order (the first is "output")
         record["samples"] = out.samples
+    if out.images is not None:  # an image model's pictures: files in the home (evals.image_plan)
+        record["images"] = [image.model_dump(mode="json") for image in out.images]
     return record
 
 

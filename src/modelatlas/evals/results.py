@@ -194,12 +194,16 @@ class ArmEstimate(Result):
     # A speech arm: the seconds of audio it would transcribe (what it is billed by; its token
     # counts are 0). Left out of a text arm's dump.
     audio_seconds: Number = None
+    # An image arm: the pictures it would make (items x images per item; what it is billed by).
+    # Left out of the other arms' dumps.
+    images: int | None = None
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if data.get("audio_seconds") is None:
-            data.pop("audio_seconds", None)
+        for key in ("audio_seconds", "images"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
 

@@ -16,6 +16,7 @@ from modelatlas.backends.pool import ModelSettings, shared_pool
 from modelatlas.errors import ConfigError
 from modelatlas.evals import owner, records
 from modelatlas.evals.answer import answer, score_all
+from modelatlas.evals.image_plan import draw, draws, load_first
 from modelatlas.evals.metrics.base import Context
 from modelatlas.evals.plan import Plan
 from modelatlas.evals.types import ItemResult, PairResult, RunInfo, Score, arm_label
@@ -76,6 +77,7 @@ async def _work(plan: Plan, run: RunInfo, progress: Progress | None, opened: Asy
         judge=await _load(plan.judge, plan, opened) if plan.judge else None,
         embedder=await _embedder(plan, opened),
     )
+    await load_first(models, ctx.judge)  # an image run's models, one at a time (evals.image_plan)
     for strategy in plan.strategies:
         await strategy.start(plan.prompt_setup)  # once per run (few-shot:K:similar ranks the pool)
     lanes = _lanes(models, plan)
@@ -121,7 +123,10 @@ def pair_jobs(plan: Plan, run_id: str) -> int:
 async def _one(
     run_id: str, model: Model, strategy, index: int, item, plan: Plan, ctx: Context, progress
 ) -> None:
-    output = await answer(model, strategy, item, plan)
+    if draws(model.backend.facts(model.record)):  # an image model: its pictures, kept with the run
+        output = await draw(run_id, model, index, item, plan)
+    else:
+        output = await answer(model, strategy, item, plan)
     item_ctx = Context(model=model, judge=ctx.judge, embedder=ctx.embedder)
     scores = await score_all(item, output, plan.item_metrics, item_ctx)
     records.save_item(

@@ -9,7 +9,22 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 from modelatlas.items import Item
 from modelatlas.types import Message, Usage
 
-__all__ = ["Item", "ItemResult", "Output", "PairResult", "RunInfo", "Score", "arm_label"]
+__all__ = ["Item", "ItemResult", "Output", "PairResult", "RunInfo", "Score", "StoredImage", "arm_label"]
+
+
+class StoredImage(BaseModel):
+    """A picture an image model made for an item, kept with the run as a file in the home
+    (``path`` is relative to the home: ``runs/<run id>/images/<file>``), and its sha256 so that a
+    reader can tell the file is the one the run made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    sha256: str
+    media_type: str = "image/png"
+    width: int | None = None
+    height: int | None = None
+    seed: int | None = None
 
 
 class Output(BaseModel):
@@ -40,12 +55,15 @@ class Output(BaseModel):
     # Every answer when an item is answered several times (--samples-per-item N), in sample order;
     # the first is ``text``. Left out of a dump when None, so single-sample outputs dump as before.
     samples: list[str] | None = None
+    # An image model's pictures for the item (evals.image_plan); left out of a dump when None.
+    images: list[StoredImage] | None = None
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if self.samples is None:
-            data.pop("samples", None)
+        for key in ("samples", "images"):
+            if getattr(self, key) is None:
+                data.pop(key, None)
         return data
 
 

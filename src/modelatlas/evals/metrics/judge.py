@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from modelatlas.errors import ConfigError, ModelAtlasError
 from modelatlas.evals.metrics.base import Context, Metric, PairwiseMetric
+from modelatlas.evals.metrics.image import image_pair, image_question
 from modelatlas.evals.metrics.options import MetricOptions
 from modelatlas.evals.types import Item, Output, Score
+from modelatlas.parts import Part, TextPart
+from modelatlas.types import Message
 
 if TYPE_CHECKING:
     from modelatlas.backends.model import Model
@@ -125,12 +128,15 @@ def judge_of(ctx: Context, metric: str) -> Model:
 
 
 async def ask(
-    judge: Model, prompt: str, parse: Parser, reminder: str, max_tokens: int
+    judge: Model, prompt: str, parse: Parser, reminder: str, max_tokens: int, shown: Sequence[Part] = ()
 ) -> tuple[Any, list[str]]:
-    """The parsed verdict (None if the answer had none, even after one retry) and the answers."""
+    """The parsed verdict (None if the answer had none, even after one retry) and the answers.
+
+    ``shown``: parts (a generated picture) put before the prompt in the judge's message."""
     answers: list[str] = []
     for text in (prompt, f"{prompt}\n\n{reminder}"):
-        completion = await judge.generate(judge.prompt_for(text), max_tokens=max_tokens, temperature=0.0)
+        question = [Message.user([*shown, TextPart(text=text)])] if shown else judge.prompt_for(text)
+        completion = await judge.generate(question, max_tokens=max_tokens, temperature=0.0)
         answers.append(completion.text)
         verdict = parse(completion.text)
         if verdict is not None:
@@ -158,12 +164,13 @@ class _SingleJudge(Metric):
 
     async def score(self, item: Item, output: Output, ctx: Context) -> Score:
         judge = judge_of(ctx, self.name)
-        prompt = self.prompt.format(
+        template, shown = image_question(self.name, output) if output.images else (self.prompt, [])
+        prompt = template.format(
             question=item.prompt_text, reference=reference_block(item), answer=output.text
         )
         max_tokens = self.for_context(ctx).options.judge_max_tokens
         try:
-            verdict, answers = await ask(judge, prompt, self.parse, self.reminder, max_tokens)
+            verdict, answers = await ask(judge, prompt, self.parse, self.reminder, max_tokens, shown)
         except ModelAtlasError as exc:
             return Score(error=f"judge call failed: {exc.message}", data={"judge": judge.id})
         data = {"judge": judge.id, "answers": answers, "verdict": verdict}
@@ -223,15 +230,20 @@ class JudgePairwise(PairwiseMetric):
         judge = judge_of(ctx, self.name)
         max_tokens = self.for_context(ctx).options.judge_max_tokens
         reference = reference_block(item)
+        pictures = bool(output_a.images or output_b.images)  # an image run: the judge sees both
+        template, shows = image_pair(output_a, output_b) if pictures else (PAIRWISE_PROMPT, [[], []])
         prompts = [
-            PAIRWISE_PROMPT.format(
+            template.format(
                 question=item.prompt_text, reference=reference, answer_a=first.text, answer_b=second.text
             )
             for first, second in ((output_a, output_b), (output_b, output_a))
         ]
         try:
             results = await asyncio.gather(
-                *(ask(judge, p, parse_winner, PAIRWISE_REMINDER, max_tokens) for p in prompts)
+                *(
+                    ask(judge, p, parse_winner, PAIRWISE_REMINDER, max_tokens, s)
+                    for p, s in zip(prompts, shows, strict=True)
+                )
             )
         except ModelAtlasError as exc:
             return Score(error=f"judge call failed: {exc.message}", data={"judge": judge.id})
