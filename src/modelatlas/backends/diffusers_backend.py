@@ -75,6 +75,8 @@ class DiffusersBackend(Backend):
                 "or at a .safetensors/.ckpt file.",
             )
         super().__init__(model_id, location, options)
+        self.options: DiffusersOptions = options
+        self.location: str = location
         self._pipe: Any = None
         self._lock = threading.Lock()
 
@@ -108,11 +110,12 @@ class DiffusersBackend(Backend):
         one-step run of the pipeline (prompt encoding included, picture decoding left out), so
         that `modelatlas run` can say how long the whole call will take before it starts."""
         torch = require("torch", extra="vision")
-        if params.dimensions() is not None:
-            check_size(*params.dimensions())  # a bad size fails before the pipeline loads
+        asked = params.dimensions()
+        if asked is not None:
+            check_size(*asked)  # a bad size fails before the pipeline loads
         self.load()
-        width, height = params.dimensions() or self.default_size()
-        extra = {"guidance_scale": params.guidance} if params.guidance is not None else {}
+        width, height = asked or self.default_size()
+        extra: dict[str, Any] = {} if params.guidance is None else {"guidance_scale": params.guidance}
         if params.negative_prompt:
             extra["negative_prompt"] = params.negative_prompt
         seconds = 0.0
@@ -159,7 +162,7 @@ class DiffusersBackend(Backend):
         first = params.seed if params.seed is not None else secrets.randbelow(2**31)
         total, done = steps * params.n, [0]
 
-        def on_step(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
+        def on_step(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             done[0] += 1
             if progress is not None:
                 progress(done[0], total)
@@ -172,7 +175,9 @@ class DiffusersBackend(Backend):
                 images.append(_png(picture, first + i))
         return Images(images=images, model=self.model_id, prompt=prompt, usage=Usage(images=len(images)))
 
-    def _draw(self, prompt, params: ImageParams, width, height, steps, seed, on_step) -> Any:
+    def _draw(
+        self, prompt: str, params: ImageParams, width: int, height: int, steps: int, seed: int, on_step: Any
+    ) -> Any:
         torch = require("torch", extra="vision")
         extra: dict[str, Any] = {}
         if params.guidance is not None:
