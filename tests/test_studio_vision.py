@@ -200,6 +200,8 @@ def test_two_image_generators_draw_side_by_side(page, studio):
         assert pane.locator('[data-stat="cost_usd"]').inner_text() == cost
         assert re.fullmatch(r"\d+\.\d\d s", pane.locator('[data-stat="latency_s"]').inner_text())
     assert page.locator("#ig-status").inner_text().startswith("Done in")
+    page.set_viewport_size({"width": 360, "height": 740})  # a phone: the panes and pictures fit
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
 
 
 def test_an_image_battle_vote_updates_the_image_leaderboard_only(page, studio):
