@@ -219,6 +219,8 @@ def test_bad_image_requests_get_openais_error_envelope(client, fields, param, wo
 def test_an_image_model_on_the_chat_route_names_the_images_endpoint(client):
     import openai
 
+    assert {m.id for m in client.models.list()} == {"my/sd", "my/vlm"}
+
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="my/sd", messages=[{"role": "user", "content": "hi"}])
     assert "/v1/images/generations" in caught.value.body["message"]

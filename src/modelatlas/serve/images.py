@@ -12,7 +12,8 @@ metered 400 for a chat model) -> made in the model's queue -> metered by the pic
 left on disk); ``url`` points at this server's own short-lived file route (serve/image_files.py).
 ``seed``, ``negative_prompt``, ``steps`` and ``guidance`` are extras a local pipeline takes (the
 openai SDK sends them with ``extra_body``); a hosted model behind the gateway refuses the last
-three. ``user`` is accepted and passed to a hosted model.
+three. ``quality`` and ``user`` go to a hosted model; a local pipeline has no quality setting
+(its steps and guidance are the knobs) and makes the picture the same with any.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ _UNSUPPORTED = ("style", "background", "output_compression", "partial_images")
 class ImageGenerationRequest(BaseModel):
     """OpenAI's request body, with a local pipeline's knobs as extras."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(strict=True, extra="ignore")
 
     model: str
     prompt: str
