@@ -12,13 +12,15 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 
 import httpx
 import pytest
 
 from modelatlas.catalog import user
 from modelatlas.catalog.records import ModelRecord, Price
-from tests.servers import free_port, python_server
+from tests.servers import free_port, stop, wait_for_http
 
 VLM, ECHO, DRAW_A, DRAW_B = "test/vlm", "test/echo", "img/two-steps", "img/three-steps"
 PER_IMAGE = 0.02  # USD, set on DRAW_A's record
@@ -28,24 +30,33 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def studio(tmp_path_factory, tiny_vlm_path, tiny_sd_path):
+def studio(request, tmp_path_factory):
     """One `modelatlas studio` for the module (it overrides conftest's per-test one), on a home
     holding the tiny vision model, a text-only echo model and two generators over one pipeline
-    (2 and 3 denoising steps by default; the first priced per image)."""
+    (2 and 3 denoising steps by default; the first priced per image). The studio starts while the
+    tiny models are built: it reads the registered models per request."""
     home = tmp_path_factory.mktemp("vision-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELATLAS_HOME", str(home))
-        user.add(user.file_record(VLM, tiny_vlm_path, "chat"))
-        user.add(ModelRecord(id=ECHO, backend="echo", mode="chat"))
-        priced = user.image_record(DRAW_A, tiny_sd_path, price=Price(per_image=PER_IMAGE))
-        user.add(priced.model_copy(update={"options": {"steps": 2}}))
-        user.add(user.image_record(DRAW_B, tiny_sd_path).model_copy(update={"options": {"steps": 3}}))
     port = free_port()
     env = dict(os.environ, MODELATLAS_HOME=str(home))
-    args = ["-m", "modelatlas", "studio", "--host", "127.0.0.1", "--port", str(port)]
-    log = str(home / "studio.log")
-    with python_server(args, port, ready_path="/favicon.ico", timeout=60, log_path=log, env=env):
-        yield f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "modelatlas", "studio", "--host", "127.0.0.1", "--port", str(port)]
+    with open(home / "studio.log", "wb") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            register(home, request.getfixturevalue("tiny_vlm_path"), request.getfixturevalue("tiny_sd_path"))
+            wait_for_http(f"http://127.0.0.1:{port}/favicon.ico", proc, timeout=60)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop(proc)
+
+
+def register(home, vlm_path: str, sd_path: str) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELATLAS_HOME", str(home))
+        user.add(user.file_record(VLM, vlm_path, "chat"))
+        user.add(ModelRecord(id=ECHO, backend="echo", mode="chat"))
+        priced = user.image_record(DRAW_A, sd_path, price=Price(per_image=PER_IMAGE))
+        user.add(priced.model_copy(update={"options": {"steps": 2}}))
+        user.add(user.image_record(DRAW_B, sd_path).model_copy(update={"options": {"steps": 3}}))
 
 
 @pytest.fixture(scope="module")
