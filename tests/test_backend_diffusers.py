@@ -184,3 +184,19 @@ def test_the_scan_finds_the_pipeline_as_one_image_model(tiny_sd_path):
     assert (record.modalities.input, record.modalities.output) == (["text"], ["image"])
     assert record.location == str(Path(tiny_sd_path)) and record.memory_gb and record.runnable
     assert os.path.isfile(Path(record.location) / "model_index.json")
+
+
+def test_pipelines_loading_at_once_all_draw(drawn, tiny_sd_path):
+    """Three models of one folder load in three worker threads at the same time (a server or the
+    studio's side-by-side page does this; unserialised, diffusers failed on torch's meta device
+    with "Cannot copy out of meta tensor"); each draws the picture the loaded one drew."""
+    import asyncio
+
+    async def both():
+        models = [load_model(image_record(f"test/sd-{i}", tiny_sd_path)) for i in range(3)]
+        try:
+            return await asyncio.gather(*(m.generate_image(PROMPT, steps=STEPS, seed=7) for m in models))
+        finally:
+            await asyncio.gather(*(m.aclose() for m in models))
+
+    assert [r.images[0].data for r in run(both())] == [drawn["pair"].images[0].data] * 3

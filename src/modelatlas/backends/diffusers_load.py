@@ -7,6 +7,7 @@ Kept apart from the backend so that each stays small; nothing here runs until a 
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from modelatlas.backends.diffusers_backend import DiffusersOptions
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+# One pipeline loads at a time in this process: two loading at once in two threads broke on
+# torch's meta device (diffusers builds the parts empty, then fills them), and the progress-bar
+# switches _quiet turns are process-wide too.
+_LOADING = threading.Lock()
 
 
 def load_pipeline(model_id: str, location: Path, options: DiffusersOptions) -> Any:
@@ -28,7 +33,7 @@ def load_pipeline(model_id: str, location: Path, options: DiffusersOptions) -> A
     if options.threads:
         torch.set_num_threads(options.threads)
     dtype = getattr(torch, options.dtype)  # float32, float16 or bfloat16 (the Literal allows no other)
-    with _quiet():
+    with _LOADING, _quiet():
         pipe = _from_location(diffusers, model_id, location, options, dtype)
     pipe.set_progress_bar_config(disable=True)  # our caller shows progress through the callback
     return pipe.to(options.device)
