@@ -84,3 +84,14 @@ def test_local_knobs_go_to_compatible_servers_and_are_refused_by_openai():
     with pytest.raises(InvalidRequestError, match="takes no negative_prompt, steps") as caught:
         openai_images.request("dall-e-2", "a boat", params, 2, compatible=False)
     assert caught.value.param == "negative_prompt"
+
+
+def test_an_image_models_card_shows_its_price_per_image_and_the_images_endpoint():
+    from modelatlas.catalog import cards
+
+    record = resolve("openai/dall-e-3")
+    card = cards.render(record, "md")
+    assert "image-generation model from openai" in card and "$0.04 per image" in card
+    assert "client.images.generate(" in card and "/v1/images/generations" in card
+    assert "--out out.png" in card
+    assert "pipeline_tag: text-to-image" in cards.render(record, "hf")

@@ -16,6 +16,7 @@ _PROMPTS = {
     "completion": "Once upon a time",
     "embedding": "The cat sat on the mat.",
     "transcription": "speech.wav",
+    "image_generation": "a lighthouse at dusk",
 }
 
 
@@ -74,6 +75,13 @@ def python_sample(record: ModelRecord) -> str:
             f"    transcript = client.audio.transcriptions.create(model={model}, file=audio)",
             "print(transcript.text)",
         ]
+    elif record.mode == "image_generation":
+        lines[0:1] = ["import base64", "import os"]
+        lines += [
+            f'result = client.images.generate(model={model}, prompt={prompt}, response_format="b64_json")',
+            'with open("out.png", "wb") as picture:',
+            "    picture.write(base64.b64decode(result.data[0].b64_json))",
+        ]
     else:
         lines += [
             "reply = client.chat.completions.create(",
@@ -110,6 +118,8 @@ def curl_sample(record: ModelRecord) -> str:
 def cli_sample(record: ModelRecord) -> str:
     if record.mode == "transcription":  # the argument is an audio file's path
         return f"modelatlas run {record.id} {_PROMPTS['transcription']}"
+    if record.mode == "image_generation":  # the picture goes to a file
+        return f"modelatlas run {record.id} {json.dumps(_PROMPTS[record.mode])} --out out.png"
     return f"modelatlas run {record.id} {json.dumps(_PROMPTS[record.mode])}"
 
 
@@ -119,6 +129,8 @@ def _endpoint(record: ModelRecord) -> tuple[str, dict]:
         return "embeddings", {"model": record.id, "input": [prompt]}
     if record.mode == "completion":
         return "completions", {"model": record.id, "prompt": prompt, "max_tokens": 100}
+    if record.mode == "image_generation":
+        return "images/generations", {"model": record.id, "prompt": prompt, "response_format": "b64_json"}
     messages = [{"role": "user", "content": prompt}]
     return "chat/completions", {"model": record.id, "messages": messages, "max_tokens": 100}
 

@@ -25,6 +25,7 @@ _MODE_NOUN = {
     "completion": "base model (text completion)",
     "embedding": "embedding model",
     "transcription": "speech-recognition model",
+    "image_generation": "image-generation model",
 }
 
 
@@ -142,6 +143,8 @@ def price_text(record: ModelRecord) -> str:
     price = record.price
     if price is None:
         return "none: it runs on this machine" if record.hosting == "local" else UNKNOWN
+    if price.per_image and not (price.input or price.output):  # image models bill by the picture
+        return f"{_usd(price.per_image)} per image (no token price)"
     text = f"{_usd(price.input)} in / {_usd(price.output)} out"
     cache = UNKNOWN if price.cache_read is None else _usd(price.cache_read)
     text += f"; cache read {cache}"
@@ -173,6 +176,11 @@ def intended_use(record: ModelRecord) -> str:
         lines = [
             "A speech-recognition model: it turns spoken audio into text, a transcript with "
             "timestamped segments. It does not answer questions or follow instructions."
+        ]
+    elif record.mode == "image_generation":
+        lines = [
+            "An image-generation model: it draws pictures from a text prompt. It does not write "
+            "text or answer questions."
         ]
     else:
         lines = ["A chat model: it answers a conversation of messages."]
