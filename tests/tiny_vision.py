@@ -15,6 +15,7 @@ from pathlib import Path
 IMAGE_SIZE = 32
 PATCH = 8
 IMAGE_TOKENS = (IMAGE_SIZE // PATCH) ** 2
+MMPROJ_SCALE = 1.0
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}{{ message['role'] }}: "
@@ -137,3 +138,53 @@ def build_tiny_vlm(folder) -> Path:
     _model(tokenizer).save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+def build_tiny_mmproj(file, n_embd: int = 576) -> Path:
+    """Write a tiny random LLaVA-style multimodal projector GGUF (a 1-block CLIP vision encoder
+    at 32x32 with 8x8 patches, then the two-layer MLP projector into ``n_embd``, SmolLM2-135M's
+    width by default) that llama.cpp's libmtmd loads: 16 image positions per picture."""
+    import gguf
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    width, ff, patches = 32, 64, IMAGE_TOKENS
+    writer = gguf.GGUFWriter(str(file), "clip")
+    writer.add_string("general.type", "mmproj")
+    for key in ("clip.has_vision_encoder", "clip.has_llava_projector", "clip.use_gelu"):
+        writer.add_bool(key, True)
+    writer.add_string("clip.projector_type", "mlp")
+    sizes = {"image_size": IMAGE_SIZE, "patch_size": PATCH, "embedding_length": width}
+    sizes |= {"feed_forward_length": ff, "block_count": 1, "attention.head_count": 2}
+    sizes["projection_dim"] = n_embd
+    for key, value in sizes.items():
+        writer.add_uint32(f"clip.vision.{key}", value)
+    writer.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-5)
+    writer.add_array("clip.vision.image_mean", [0.5, 0.5, 0.5])
+    writer.add_array("clip.vision.image_std", [0.5, 0.5, 0.5])
+
+    def tensor(name: str, *shape: int, scale: float = 0.2) -> None:  # numpy (out, in): ggml's [in, out]
+        writer.add_tensor(name, (rng.standard_normal(shape) * scale).astype(np.float32))
+
+    tensor("v.patch_embd.weight", width, 3, PATCH, PATCH)
+    tensor("v.class_embd", width)
+    tensor("v.position_embd.weight", patches + 1, width)
+    for norm in ("v.pre_ln", "v.blk.0.ln1", "v.blk.0.ln2"):
+        tensor(f"{norm}.weight", width)
+        tensor(f"{norm}.bias", width)
+    for name in ("attn_q", "attn_k", "attn_v", "attn_out"):
+        tensor(f"v.blk.0.{name}.weight", width, width)
+        tensor(f"v.blk.0.{name}.bias", width)
+    tensor("v.blk.0.ffn_up.weight", ff, width)
+    tensor("v.blk.0.ffn_up.bias", ff)
+    tensor("v.blk.0.ffn_down.weight", width, ff)
+    tensor("v.blk.0.ffn_down.bias", width)
+    tensor("mm.0.weight", n_embd, width)
+    tensor("mm.0.bias", n_embd)
+    tensor("mm.2.weight", n_embd, n_embd, scale=MMPROJ_SCALE)  # loud pictures: the first token differs
+    tensor("mm.2.bias", n_embd)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return Path(file)

@@ -5,6 +5,8 @@ the same file shares one loaded engine, whose own thread runs the calls one at a
 async callers never interleave, and the event loop stays free. With the option ``parallel``
 above 1, generations without log-probabilities go through the engine's batcher instead
 (llamacpp_batch): up to ``parallel`` of them decode together, one step at a time on that thread.
+With a multimodal projector (an mmproj*.gguf beside the file, or the option ``mmproj``) the
+model takes images too (llamacpp_vision).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from pydantic import Field
 
+from modelatlas.backends import llamacpp_vision
 from modelatlas.backends.base import Backend, BackendOptions, TokenLogprobs, as_messages, collect
 from modelatlas.backends.channel import Channel, Done, Failed, Text, WorkerMessage
 from modelatlas.backends.declared import BackendFacts, weights_bytes
@@ -45,6 +48,7 @@ class LlamaCppOptions(BackendOptions):
     parallel: int = Field(
         1, ge=1, le=64, description="sequences decoded together (continuous batching); 1: one at a time"
     )
+    mmproj: str | None = Field(None, description="multimodal projector .gguf; default: mmproj*.gguf beside")
 
 
 class LlamaCppBackend(Backend):
@@ -58,13 +62,16 @@ class LlamaCppBackend(Backend):
 
     @classmethod
     def facts(cls, record) -> BackendFacts:
+        options = cls.options_of(record)
+        vision = llamacpp_vision.projector_path(record.location, options.mmproj) is not None
         return cls.declare(
             record,
+            accepts=frozenset({"text", "image"}) if vision else cls.accepts,
             local=True,
             concurrency_key=cls.ENGINE_KEY,
             max_connections=1,
             batches=True,
-            parallel=cls.options_of(record).parallel,
+            parallel=options.parallel,
             trainable=bool(record.location),
             memory_bytes=weights_bytes(record),
             file_format="gguf",
@@ -90,7 +97,9 @@ class LlamaCppBackend(Backend):
     def identity(self) -> str:
         from modelatlas.backends.identity import fingerprint
 
-        return f"llamacpp:{fingerprint(self.location)}"
+        projector = llamacpp_vision.projector_path(self.location, self.options.mmproj)
+        base = f"llamacpp:{fingerprint(self.location)}"
+        return f"{base}:mmproj={fingerprint(str(projector))}" if projector else base
 
     @property
     def context_length(self) -> int:
@@ -106,7 +115,9 @@ class LlamaCppBackend(Backend):
         channel: Channel[WorkerMessage] = Channel(asyncio.get_running_loop())
         cancel = threading.Event()
         sampling = _sampling(params)
-        if self.options.parallel > 1:
+        if llamacpp_vision.has_images(prompt):  # through the multimodal projector, answered whole
+            self.engine.submit(llamacpp_vision.run, self, prompt, sampling, cancel, channel)
+        elif self.options.parallel > 1:
             self.engine.submit(self._enqueue, prompt, sampling, cancel, channel)
         else:
             self.engine.submit(self._run, prompt, sampling, cancel, channel)

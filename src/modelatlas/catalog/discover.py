@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from modelatlas.backends.llamacpp_vision import projector_path
 from modelatlas.catalog.bundled import BUNDLED, Bundled, bundled_location
 from modelatlas.catalog.gguf_meta import architecture_class, read_gguf
 from modelatlas.catalog.hf_meta import is_model_folder, is_sentence_transformers, read_hf_folder
@@ -38,7 +39,7 @@ TASKS = {
 }
 # What a vision-language folder's record says beyond a chat model's: it reads images too.
 VISION_FIELDS: dict[str, Any] = {
-    "tasks": ["chat", "multimodal"],
+    "tasks": [*TASKS["chat"], "multimodal"],
     "modalities": {"input": ["text", "image"], "output": ["text"]},  # validated anew per record
 }
 
@@ -168,6 +169,9 @@ def _gguf_record(path: Path) -> ModelRecord | None:
     mode = _mode(architecture == "encoder-only", facts["has_chat_template"])
     memory = estimate_gb(sum(f.stat().st_size for f in files), context_length=facts["context_length"])
     stem = shard["stem"] if shard else path.stem
+    common = _common(path, mode, architecture, parameters, facts, memory)
+    if mode == "chat" and projector_path(str(path), None) is not None:  # takes images (libmtmd)
+        common.update(VISION_FIELDS)
     return ModelRecord(
         id=f"local/{_slug(stem)}",
         name=stem,
@@ -176,7 +180,7 @@ def _gguf_record(path: Path) -> ModelRecord | None:
         quantization=facts.get("quantization"),
         backend="llamacpp",
         runnable=_importable("llama_cpp"),
-        **_common(path, mode, architecture, parameters, facts, memory),
+        **common,
     )
 
 

@@ -44,7 +44,11 @@ def record_for_path(path: Path) -> ModelRecord:
         raise ModelFileError(f"No model file or folder at {path}.", hint="Check the path.")
     name = path.stem.lower().replace(" ", "-")
     if path.is_file() and path.suffix.lower() == ".gguf":
-        return ModelRecord(id=f"file/{name}", backend="llamacpp", location=str(path.resolve()))
+        from modelatlas.backends.llamacpp_vision import projector_path
+        from modelatlas.catalog.discover import VISION_FIELDS
+
+        vision = VISION_FIELDS if projector_path(str(path), None) else {}  # an mmproj beside it
+        return ModelRecord(id=f"file/{name}", backend="llamacpp", location=str(path.resolve()), **vision)
     if path.is_dir() and (path / "model_index.json").exists():  # a diffusers pipeline
         from modelatlas.catalog.user import image_record
 
