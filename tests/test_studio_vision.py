@@ -22,7 +22,8 @@ from modelatlas.catalog import user
 from modelatlas.catalog.records import ModelRecord, Price
 from tests.servers import free_port, stop, wait_for_http
 
-VLM, ECHO, DRAW_A, DRAW_B = "test/vlm", "test/echo", "img/two-steps", "img/three-steps"
+VLM, VLM2, ECHO = "test/vlm", "test/vlm-again", "test/echo"
+DRAW_A, DRAW_B = "img/two-steps", "img/three-steps"
 PER_IMAGE = 0.02  # USD, set on DRAW_A's record
 SIZE = 32  # pixels a side: the tiny pipeline's own
 
@@ -53,6 +54,7 @@ def register(home, vlm_path: str, sd_path: str) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODELATLAS_HOME", str(home))
         user.add(user.file_record(VLM, vlm_path, "chat"))
+        user.add(user.file_record(VLM2, vlm_path, "chat"))
         user.add(ModelRecord(id=ECHO, backend="echo", mode="chat"))
         priced = user.image_record(DRAW_A, sd_path, price=Price(per_image=PER_IMAGE))
         user.add(priced.model_copy(update={"options": {"steps": 2}}))
@@ -162,10 +164,17 @@ def test_the_api_refuses_images_it_cannot_use(studio, red_png):
     battle = httpx.post(studio + "/api/arena/battle", json=asked, timeout=30)
     assert battle.status_code == 400
     assert battle.json()["error"].startswith(f"{ECHO} cannot take images, and this prompt carries some.")
-    del asked["model_a"]  # drawn at random: from the models that take images, and only one here does
-    alone = httpx.post(studio + "/api/arena/battle", json=asked, timeout=30)
-    assert alone.status_code == 400
-    assert alone.json()["error"].startswith("The arena needs two different models that take images")
+
+
+def test_a_text_battle_with_an_image_draws_two_models_that_take_it(studio, red_png):
+    asked = {"prompt": "What is it?", "images": [data_url(red_png)], "max_tokens": 3}
+    events = read_events(httpx.post(studio + "/api/arena/battle", json=asked, timeout=120))
+    assert [e for e in events if e["type"] == "error"] == []
+    assert {e["index"] for e in events if e["type"] == "stats"} == {0, 1}
+    vote = httpx.post(studio + "/api/arena/vote", json={"battle": events[0]["battle"], "winner": "tie"})
+    assert vote.status_code == 200, vote.text
+    assert {vote.json()["model_a"], vote.json()["model_b"]} == {VLM, VLM2}  # the text-only ones not drawn
+    assert {r["model"] for r in vote.json()["leaderboard"]} == {VLM, VLM2}
 
 
 def read_events(response) -> list[dict]:
@@ -241,4 +250,5 @@ def test_an_image_battle_vote_updates_the_image_leaderboard_only(page, studio):
     assert rows.first.locator("td").nth(5).inner_text() == "1"  # wins
     board = httpx.get(studio + "/api/arena/image/leaderboard", timeout=30).json()["leaderboard"]
     assert [r["model"] for r in board] == [winner, loser] and board[0]["rating"] > board[1]["rating"]
-    assert httpx.get(studio + "/api/arena/leaderboard", timeout=30).json() == {"leaderboard": []}
+    text_board = httpx.get(studio + "/api/arena/leaderboard", timeout=30).json()["leaderboard"]
+    assert not {r["model"] for r in text_board} & {DRAW_A, DRAW_B}  # never ranked with text battles
