@@ -118,6 +118,8 @@ def test_images_count_against_the_context(tiny_vlm_path, vlm):
     with pytest.raises(ContextLengthExceededError) as caught:
         run(small.generate(chat(picture((9, 9, 9))), GenerationParams(max_tokens=4)))
     assert caught.value.prompt_tokens > IMAGE_TOKENS
+    with pytest.raises(ContextLengthExceededError):  # the answer must fit beside the prompt
+        run(small.generate("hi", GenerationParams(max_tokens=30)))
 
 
 def test_discovery_and_models_add_record_a_vision_folder(tiny_vlm_path, vlm):

@@ -230,7 +230,7 @@ class TransformersBackend(Backend):
     def _check_context(self, loaded: Loaded, prompt_tokens: int, max_tokens: int) -> None:
         limit = self.options.max_length or loaded.context_length
         # A seq2seq model's output has its own window: only the prompt must fit.
-        needed = prompt_tokens + (max_tokens if loaded.kind == "causal" else 0)
+        needed = prompt_tokens + (max_tokens if loaded.kind in ("causal", "vision") else 0)
         if limit and needed > limit:
             raise ContextLengthExceededError(self.model_id, prompt_tokens, max_tokens, limit)
 
