@@ -69,6 +69,12 @@ def _eval(*args: str):
     return runner.invoke(app, ["eval", *args])
 
 
+def _json_summary(run_id: str) -> str:
+    shown = runner.invoke(app, ["runs", "show", run_id, "--json"])
+    assert shown.exit_code == 0, shown.output
+    return shown.stdout
+
+
 def _decoded(data: bytes):
     from PIL import Image
 
@@ -136,11 +142,17 @@ def test_an_eval_of_two_generators_keeps_exports_and_clip_scores_every_picture(
         ours = result.scores["clip_score"]
         assert ours.ok, ours.error
         assert ours.value == pytest.approx(reference(picture, result.output.prompt), abs=1e-4)
+    values = [r.scores["clip_score"].value for r in results]
+    assert any(v > 0 for v in values), values  # not every cosine clamped to 0: the comparison compares
+    for arm in json.loads(_json_summary(run_id))["models"]:
+        mine = [r.scores["clip_score"].value for r in results if r.model == arm["model_id"]]
+        assert arm["metrics"]["clip_score"]["mean"] == pytest.approx(sum(mine) / len(mine))
     by_model = {m: {r.item_id: r.output.images[0].sha256 for r in results if r.model == m} for m in MODELS}
     assert all(by_model[MODELS[0]][i] != by_model[MODELS[1]][i] for i in by_model[MODELS[0]])  # 1 vs 2 steps
 
     shown = runner.invoke(app, ["runs", "show", run_id])
     assert shown.exit_code == 0 and "Images: 6 in" in shown.output, shown.output
+    _the_run_page_shows_the_pictures(run_id, results)
     out = tmp_path / "exported"
     exported = runner.invoke(app, ["runs", "export", run_id, "--format", "jsonl", "--out", str(out)])
     assert exported.exit_code == 0, exported.output
@@ -154,6 +166,28 @@ def test_an_eval_of_two_generators_keeps_exports_and_clip_scores_every_picture(
     )
     rows = [json.loads(line) for line in (out / "export.jsonl").read_text().splitlines()]
     assert sorted(Path(i["path"]).name for r in rows for i in r["images"]) == [f.name for f in files]
+
+
+def _the_run_page_shows_the_pictures(run_id: str, results) -> None:
+    from urllib.parse import quote
+
+    from starlette.testclient import TestClient
+
+    from modelatlas.config import settings
+    from modelatlas.studio.app import create_app
+
+    with TestClient(create_app(), base_url="http://127.0.0.1:8765") as client:
+        page = client.get(f"/runs/{run_id}")
+        assert page.status_code == 200
+        for r in results:
+            src = f"/runs/{run_id}/picture?item={r.item_id}&amp;model={quote(r.model)}&amp;n=0"
+            assert f'<img class="thumb" src="{src}"' in page.text, src
+        first = results[0]
+        ask = {"item": first.item_id, "model": first.model, "n": 0}
+        picture = client.get(f"/runs/{run_id}/picture", params=ask)
+        assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+        assert picture.content == (settings().home / first.output.images[0].path).read_bytes()
+        assert client.get(f"/runs/{run_id}/picture", params={**ask, "n": 1}).status_code == 404
 
 
 def test_the_dry_run_prices_image_models_by_the_picture(prompts, generators):

@@ -222,6 +222,22 @@ def read_image(stored: StoredImage) -> bytes:
     return data
 
 
+def picture_of(run_id: str, item_id: str, model: str, n: int) -> tuple[bytes, str]:
+    """The bytes and media type of the ``n``-th picture ``model`` made for an item of the run."""
+    from sqlalchemy import select
+
+    from modelatlas.store.db import session
+    from modelatlas.store.schema import RunItem
+
+    where = (RunItem.run_id == run_id) & (RunItem.item_id == item_id) & (RunItem.model_id == model)
+    with session() as s:
+        found = s.scalars(select(RunItem.output).where(where)).first()
+    images = Output.model_validate(found).images if found else None
+    if not images or not 0 <= n < len(images):
+        raise ConfigError(f"{model} made no picture {n} for item {item_id!r} in run {run_id}.")
+    return read_image(images[n]), images[n].media_type
+
+
 def export_images(run_id: str, out: Path) -> int:
     """Copy the run's pictures into ``out/images`` with an ``index.jsonl`` (file, model, item,
     prompt, seed, sha256, one line a picture); returns how many were written."""

@@ -193,7 +193,13 @@ def _cell(result: ItemResult | None) -> dict | None:
     if result is None:
         return None
     scores = ", ".join(f"{name}: {fmt(s.value, 3) if s.ok else 'error'}" for name, s in result.scores.items())
-    return {"text": _truncate(result.output.text), "error": result.output.error, "scores": scores}
+    return {
+        "text": _truncate(result.output.text),
+        "error": result.output.error,
+        "scores": scores,
+        "model": result.model,
+        "pictures": list(range(len(result.output.images or []))),  # an image model's, by position
+    }
 
 
 def _first_value(result: ItemResult | None, name: str | None):

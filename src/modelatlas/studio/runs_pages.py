@@ -81,6 +81,20 @@ def item_image(run_id: str, item: str, n: int = 0) -> Response:
     raise HTTPException(404, f"Run {run_id} sent no image for item {item!r}.")
 
 
+@router.get("/runs/{run_id}/picture")
+def made_picture(run_id: str, item: str, model: str, n: int = 0) -> Response:
+    """The ``n``-th picture an image model made for an item (the run page's output thumbnails),
+    read from the run's folder and served only while it is the file the run made (its sha256)."""
+    from modelatlas.evals.image_plan import picture_of
+
+    _known(run_id)
+    try:
+        data, media_type = picture_of(run_id, item, model, n)
+    except ConfigError as exc:
+        raise HTTPException(404, exc.message) from None
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=300"})
+
+
 def _known(run_id: str):
     try:
         return records.get_run(run_id)
