@@ -2,7 +2,8 @@
 /v1/images/generations on the tiny random diffusers pipeline (b64_json and url answers, the url's
 expiry, metering per image, OpenAI's error envelope for bad input), chat with image_url parts on
 the tiny random VLM (usage counting the image tokens as transformers' processor expands them;
-http URLs refused without --allow-image-urls, fetched from a real 127.0.0.1 server with it), the
+http URLs refused without --allow-image-urls, fetched from a real 127.0.0.1 server with it; a
+hosted model gets them as given either way: tests/test_serve_content_parts.py), the
 openai backend's images.generate against the server, and hosted OpenAI when a key is set."""
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """``image_url`` parts that name a web address rather than carry the image (a ``data:`` URL).
 
-Fetching an address is a request this server makes on a client's behalf (to anything the
-server can reach, its own network included), so it is off unless the server was started with
-``--allow-image-urls``; without it such a part is a 400 that says to send a data URL. With it:
-
-- a hosted model (the gateway: OpenAI, Azure, any OpenAI-compatible server) gets the URL
-  unchanged: its provider fetches it, under its own limits, and this server fetches nothing;
-- a local model (a vision-language model in this process) gets the bytes, fetched here with
-  httpx: http(s) only, a timeout, at most ``MAX_REDIRECTS`` redirects, an ``image/*`` content
-  type, and no more than ``--max-image-mb``; anything else is a 400 naming the part.
+- A hosted model (the gateway: OpenAI, Azure, any OpenAI-compatible server) gets the URL
+  unchanged, flag or not: its provider fetches it under its own limits, as it would for a client
+  calling it directly, and this server makes no request (issue 12's rule, kept).
+- A local model (a vision-language model in this process) needs the bytes, so this server would
+  have to fetch them: a request on a client's behalf to anything the server can reach, its own
+  network included. That is off unless the server was started with ``--allow-image-urls``
+  (without it, a 400 that says to send a data URL); with it the image is fetched with httpx:
+  http(s) only, a timeout, at most ``MAX_REDIRECTS`` redirects, an ``image/*`` content type,
+  and no more than ``--max-image-mb``; anything else is a 400 naming the part.
 
 A model that takes no images is left to the model's own check (a 400 naming what it accepts).
 """
@@ -33,13 +33,13 @@ class ImageURLPolicy:
 
 
 async def resolve(req: protocol.ChatCompletionRequest, record, policy: ImageURLPolicy) -> None:
-    """Check every web-address image part of ``req`` and, for a local model, replace it with
-    the fetched image as a data URL (in place)."""
+    """Check every web-address image part of ``req`` for a local model and replace it with the
+    fetched image as a data URL (in place)."""
     from modelatlas.backends.declared import facts
 
     model_facts = facts(record)
-    if "image" not in model_facts.accepts:
-        return
+    if "image" not in model_facts.accepts or model_facts.hosted:
+        return  # the model's own check refuses the image, or its provider fetches the URL
     for where, image in _web_images(req):
         if not image.url.lower().startswith(("http://", "https://")):
             raise InvalidRequestError(
@@ -54,8 +54,7 @@ async def resolve(req: protocol.ChatCompletionRequest, record, policy: ImageURLP
                 "the server with --allow-image-urls.",
                 param=where,
             )
-        if not model_facts.hosted:
-            image.url = await fetch(image.url, where, policy.max_mb)
+        image.url = await fetch(image.url, where, policy.max_mb)
 
 
 def _web_images(req: protocol.ChatCompletionRequest):
