@@ -36,9 +36,6 @@ MAX_IMAGES = 4  # pictures per model in the playground (a row of thumbnails per 
 SIZES = ("", "256x256", "512x512", "768x768", "1024x1024", "512x768", "768x512")
 
 router = APIRouter()
-# Pipelines load one at a time: two diffusers loads at once in one process can fail (accelerate's
-# meta-device loading swaps torch's module initialisation process-wide while it runs).
-_loading = asyncio.Lock()
 
 
 class ImageRequest(BaseModel):
@@ -140,8 +137,7 @@ async def draw_one(
     try:
         emit({"type": "loading", "index": index})
         model = await get_model(model_id)
-        async with _loading:
-            await model.load()  # loaded first, so its latency is the drawing's alone
+        await model.load()  # loaded first, so its latency is the drawing's alone
         result = await model.generate_image(prompt, params, progress=progress)
     except Exception as exc:  # shown in this model's pane; the others still draw
         return {"type": "error", "index": index, "message": error_message(exc)}
