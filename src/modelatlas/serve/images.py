@@ -12,8 +12,9 @@ metered 400 for a chat model) -> made in the model's queue -> metered by the pic
 left on disk); ``url`` points at this server's own short-lived file route (serve/image_files.py).
 ``seed``, ``negative_prompt``, ``steps`` and ``guidance`` are extras a local pipeline takes (the
 openai SDK sends them with ``extra_body``); a hosted model behind the gateway refuses the last
-three. ``quality`` and ``user`` go to a hosted model; a local pipeline has no quality setting
-(its steps and guidance are the knobs) and makes the picture the same with any.
+three. ``quality`` goes to a hosted model; a local pipeline has no quality setting (its steps
+and guidance are the knobs) and makes the picture the same with any. ``user`` and
+``moderation`` are accepted and go nowhere (the key already says who called).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class ImageGenerationRequest(BaseModel):
     background: str | None = None
     output_compression: int | None = None
     partial_images: int | None = None
-    moderation: str | None = None  # accepted; the served models have no moderation to tune
+    moderation: str | None = None  # accepted: the served models have no moderation to tune
     seed: int | None = None
     negative_prompt: str | None = None
     steps: int | None = None
