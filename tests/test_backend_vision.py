@@ -153,3 +153,14 @@ def test_text_only_models_refuse_an_image_before_any_call(smollm2_path):
 
 async def _collect(stream):
     return [chunk async for chunk in stream]
+
+
+def test_which_configs_are_vision_language_models():
+    from modelatlas.backends.hf_load import is_vision_config
+
+    assert is_vision_config({"architectures": ["LlavaForConditionalGeneration"], "vision_config": {}})
+    assert is_vision_config({"architectures": ["Qwen2VLForConditionalGeneration"]})
+    assert is_vision_config({"architectures": ["Idefics3ForConditionalGeneration"], "vision_config": {}})
+    # Contrastive encoders (CLIP, SigLIP) nest a vision_config too, but write no text.
+    assert not is_vision_config({"architectures": ["CLIPModel"], "vision_config": {}, "text_config": {}})
+    assert not is_vision_config({"architectures": ["LlamaForCausalLM"]})

@@ -188,9 +188,13 @@ def read_config(folder: Path) -> dict:
 
 def is_vision_config(config: dict) -> bool:
     """Whether a config.json describes an image-text-to-text model (LLaVA, SmolVLM, Qwen2-VL,
-    Gemma 3, PaliGemma...): each nests a ``vision_config``; the architecture names the rest."""
+    Gemma 3, PaliGemma...): each nests a ``vision_config``; the architecture names the rest.
+    A contrastive pair of encoders (CLIPModel, SiglipModel) has one too but writes no text."""
     names = [str(a) for a in config.get("architectures") or []]
-    return isinstance(config.get("vision_config"), dict) or any(n.endswith(VISION_SUFFIXES) for n in names)
+    if any(n.endswith(VISION_SUFFIXES) for n in names):
+        return True
+    encoders_only = bool(names) and all(n.endswith("Model") for n in names)
+    return isinstance(config.get("vision_config"), dict) and not encoders_only
 
 
 def is_vision_folder(location: str | Path | None) -> bool:
