@@ -261,6 +261,9 @@ def test_a_vision_judge_is_shown_each_picture_and_its_unparseable_answers_are_co
         else:
             assert verdict.error.startswith("unparseable judge answer"), verdict.error
             assert verdict.data["answers"]  # what the judge said, kept
+    red, blue = asyncio.run(_judged_solid_pictures(result.run.id))
+    assert red != blue  # the same prompt, another picture, another answer: the judge sees it
+    assert result.run.params["image"] == {"steps": 1}  # stored: a resume makes the same pictures
     for arm in result.summary.models:
         judged = arm.metrics["judge_score"]
         assert judged.n + judged.errors == 3
@@ -269,3 +272,34 @@ def test_a_vision_judge_is_shown_each_picture_and_its_unparseable_answers_are_co
         shown.data[:8] == b"\x89PNG\r\n\x1a\n"
         and shown.fingerprint() != first_picture(items[1].output).fingerprint()
     )
+
+
+async def _judged_solid_pictures(run_id: str) -> list[str]:
+    """The judge's first answer for the same prompt with a red and with a blue picture."""
+    from PIL import Image
+
+    from modelatlas.evals.image_plan import keep
+    from modelatlas.evals.metrics.base import Context
+    from modelatlas.evals.metrics.judge import JudgeScore
+    from modelatlas.evals.types import Item, Output
+    from modelatlas.images import GeneratedImage
+    from modelatlas.loading import load_model
+
+    def solid(colour: tuple[int, int, int]) -> GeneratedImage:
+        out = io.BytesIO()
+        Image.new("RGB", (32, 32), colour).save(out, "PNG")
+        return GeneratedImage(data=out.getvalue(), width=32, height=32)
+
+    judge, metric, item = (
+        load_model("test/vlm"),
+        JudgeScore(judge_max_tokens=8),
+        Item(id="x", input="a red square"),
+    )
+    answers = []
+    try:
+        for i, colour in enumerate(((255, 0, 0), (0, 0, 255))):
+            output = Output(images=keep(run_id, 9 + i, "solid", "test/colour", [solid(colour)]))
+            answers.append((await metric.score(item, output, Context(judge=judge))).data["answers"][0])
+    finally:
+        await judge.aclose()
+    return answers
