@@ -328,7 +328,7 @@ def test_broken_folders_are_model_file_errors(tmp_path, bert_folder):
         run(backend(tmp_path / "missing").embed(["the cat"]))
 
 
-@pytest.mark.parametrize("options", [{"task": "vision"}, {"dtype": "float8"}, {"bogus": 1}, {"threads": 0}])
+@pytest.mark.parametrize("options", [{"task": "painting"}, {"dtype": "float8"}, {"bogus": 1}, {"threads": 0}])
 def test_bad_options_fail_before_loading(options):
     from modelatlas.backends.hf import TransformersBackend
 
