@@ -84,7 +84,9 @@ def image_question(metric: str, output: Output) -> tuple[str, list[Part]]:
 def image_pair(output_a: Output, output_b: Output) -> tuple[str, list[list[Part]]]:
     """The pairwise prompt template for pictures, and what is shown in each order (A first, B first)."""
     a, b = first_picture(output_a), first_picture(output_b)
-    orders = [[TextPart(text="Picture A:"), x, TextPart(text="Picture B:"), y] for x, y in ((a, b), (b, a))]
+    orders: list[list[Part]] = [
+        [TextPart(text="Picture A:"), x, TextPart(text="Picture B:"), y] for x, y in ((a, b), (b, a))
+    ]
     return IMAGE_PAIRWISE_PROMPT, orders
 
 
