@@ -95,3 +95,12 @@ def test_an_image_models_card_shows_its_price_per_image_and_the_images_endpoint(
     assert "client.images.generate(" in card and "/v1/images/generations" in card
     assert "--out out.png" in card
     assert "pipeline_tag: text-to-image" in cards.render(record, "hf")
+
+
+def test_an_azure_deployment_is_known_by_its_records_model_whatever_its_name():
+    params = ImageParams(n=2)
+    assert openai_images.calls("azure/dall-e-3 pictures", params) == [1, 1]
+    gpt = openai_images.request(
+        "pictures", "a boat", params, 2, compatible=False, family="azure/gpt-image-1 pictures"
+    )
+    assert gpt["model"] == "pictures" and "response_format" not in gpt

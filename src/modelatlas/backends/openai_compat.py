@@ -209,8 +209,12 @@ class OpenAIBackend(Backend):
         from modelatlas.backends import openai_images
 
         compatible = bool(self.options.base_url) and not self.options.azure
-        sizes = openai_images.calls(self.remote_model, params)
-        requests = [openai_images.request(self.remote_model, prompt, params, n, compatible) for n in sizes]
+        # The family from the record's id too: an Azure deployment may be named anything.
+        family = f"{self.model_id} {self.remote_model}"
+        sizes = openai_images.calls(family, params)
+        requests = [
+            openai_images.request(self.remote_model, prompt, params, n, compatible, family) for n in sizes
+        ]
         responses = await asyncio.gather(*(self._call(self.client.images.generate(**a)) for a in requests))
         pictures = [image for r in responses for image in openai_images.images(r, params, compatible)]
         usage = openai_images.usage(list(responses), len(pictures))

@@ -21,7 +21,7 @@ from modelatlas.errors import BackendError, InvalidRequestError
 from modelatlas.images import GeneratedImage, ImageParams
 from modelatlas.types import Usage
 
-_GPT_IMAGE = re.compile(r"(^|[/-])(chat)?gpt-image", re.I)  # always base64, no response_format
+_GPT_IMAGE = re.compile(r"(^|[\s/-])(chat)?gpt-image", re.I)  # always base64, no response_format
 _ONE_A_CALL = re.compile(r"dall-e-3", re.I)
 _FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 _LOCAL_ONLY = ("negative_prompt", "steps", "guidance")
@@ -33,19 +33,18 @@ def calls(remote_model: str, params: ImageParams) -> list[int]:
 
 
 def request(
-    remote_model: str, prompt: str, params: ImageParams, n: int, compatible: bool, user: str | None = None
+    remote_model: str, prompt: str, params: ImageParams, n: int, compatible: bool, family: str | None = None
 ) -> dict[str, Any]:
     """The arguments of ``images.generate`` for one call of ``n`` pictures. ``compatible``: the
-    server is not OpenAI's (nor Azure's), so a local pipeline's knobs go in the body."""
+    server is not OpenAI's (nor Azure's), so a local pipeline's knobs go in the body. ``family``:
+    words that name the model (an Azure deployment's own name may not), default the model."""
     args: dict[str, Any] = {"model": remote_model, "prompt": prompt, "n": n}
     if params.size:
         args["size"] = params.size
     if params.quality:
         args["quality"] = params.quality
-    if not _GPT_IMAGE.search(remote_model):
+    if not _GPT_IMAGE.search(family or remote_model):
         args["response_format"] = "b64_json"
-    if user:
-        args["user"] = user
     extra = {"seed": params.seed} if params.seed is not None else {}
     extra.update({k: getattr(params, k) for k in _LOCAL_ONLY if getattr(params, k) is not None})
     if compatible and extra:
