@@ -303,3 +303,17 @@ async def _judged_solid_pictures(run_id: str) -> list[str]:
     finally:
         await judge.aclose()
     return answers
+
+
+def test_a_pipeline_that_cannot_load_fails_its_items_with_the_reason(prompts, tmp_path):
+    broken = tmp_path / "broken-sd"
+    broken.mkdir()
+    (broken / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    user.add(user.image_record("test/broken", str(broken)))
+    clip = tmp_path / "clip"  # never loaded: no item has a picture to score
+    clip.mkdir()
+    (clip / "config.json").write_text("{}")
+    done = _eval(prompts, "-m", "test/broken", "--metric", "clip_score", "--clip-model", str(clip))
+    assert done.exit_code == 1, done.output
+    said = " ".join(done.output.split())
+    assert "Every answer in run" in said and "The first error (test/broken)" in said

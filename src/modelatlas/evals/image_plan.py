@@ -22,6 +22,7 @@ that cannot see pictures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -162,11 +163,13 @@ async def load_first(models: dict[str, Model], judge: Model | None) -> None:
     """Load an image run's models and judge one at a time, before any call. Two local pipelines
     (or a pipeline and a transformers judge) loading at once in two worker threads break: their
     weights are made on torch's meta device by a context that holds process-wide, and the second
-    load finds the first one's modules empty ("Cannot copy out of meta tensor")."""
+    load finds the first one's modules empty ("Cannot copy out of meta tensor"). A model that
+    fails to load is left to fail each of its items with the reason, as in any run."""
     if not any(draws(m.backend.facts(m.record)) for m in models.values()):
         return
     for model in [*models.values(), *([judge] if judge is not None else [])]:
-        await model.load()
+        with contextlib.suppress(ModelAtlasError):
+            await model.load()
 
 
 def home() -> Path:
