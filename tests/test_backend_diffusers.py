@@ -200,3 +200,15 @@ def test_pipelines_loading_at_once_all_draw(drawn, tiny_sd_path):
             await asyncio.gather(*(m.aclose() for m in models))
 
     assert [r.images[0].data for r in run(both())] == [drawn["pair"].images[0].data] * 3
+
+
+def test_records_that_draw_differently_have_different_cache_identities(tiny_sd_path):
+    """The response cache keys pictures by the backend's identity: two records of one pipeline
+    whose default steps (or device, or dtype) differ must not share cached pictures."""
+    base = image_record("test/tiny-sd", tiny_sd_path)
+    identities = {
+        load_model(base.model_copy(update={"options": options})).identity
+        for options in ({}, {"steps": 2}, {"steps": 3}, {"dtype": "bfloat16"}, {"device": "cuda"})
+    }
+    assert len(identities) == 5
+    assert load_model(base).identity == load_model(base.model_copy()).identity

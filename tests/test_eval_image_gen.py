@@ -55,9 +55,8 @@ def prompts(tmp_path) -> str:
 
 @pytest.fixture
 def generators(tiny_sd_path) -> list[str]:
-    """Two image records of the tiny pipeline: 1 step in float32, 2 steps in bfloat16; the second
-    priced. (The dtypes differ too because the diffusers backend's response-cache identity leaves
-    out its steps option: records differing by steps alone share cached pictures.)"""
+    """Two image records of the tiny pipeline: 1 step in float32, 2 steps in bfloat16 (so they
+    draw different pictures even where a run sets the steps for both); the second priced."""
     one = user.image_record(MODELS[0], tiny_sd_path).model_copy(update={"options": {"steps": 1}})
     two = user.image_record(MODELS[1], tiny_sd_path, price=Price(per_image=0.04))
     user.add(one)

@@ -90,7 +90,10 @@ class DiffusersBackend(Backend):
         from modelatlas.backends.identity import fingerprint
 
         o = self.options
-        return f"diffusers:{o.dtype}:{o.pipeline}:{o.config}:{fingerprint(self.location)}"
+        # Every option that changes the pictures: the default steps too (a call that asks for
+        # none draws with them), and the device (CUDA and CPU kernels differ in their last bits).
+        made = f"{o.device}:{o.dtype}:{o.steps}:{o.pipeline}:{o.config}"
+        return f"diffusers:{made}:{fingerprint(self.location)}"
 
     def default_size(self) -> tuple[int, int]:
         """The pipeline's own size, loading it: its UNet's sample size (a transformer-based

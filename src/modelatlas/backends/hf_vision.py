@@ -31,7 +31,7 @@ def generate_locked(backend: Any, loaded: Any, prompt: Prompt, params: Any, stre
     TransformersBackend's own sampling, stop and end-of-text rules apply, as on the text path."""
     from modelatlas.backends.hf import Halt, Outcome, _eos_ids, _sampling
 
-    torch = require("torch", extra="finetune")
+    torch = require("torch", extra="vision")
     inputs = vision_inputs(loaded.processor, prompt)  # opens the images outside the lock
     with loaded.lock, torch.inference_mode():
         inputs = inputs.to(loaded.model.dtype)  # casts floating tensors (pixels) only

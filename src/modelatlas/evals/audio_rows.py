@@ -51,8 +51,8 @@ def audiofolder_rows(metadata: Path, read: Callable[[Path], Rows], audio_field: 
         if row.get(FILE_NAME) in (None, ""):
             raise DatasetError(
                 f"{metadata}:{line}: the row has no {FILE_NAME!r}, the audio or image file it describes.",
-                hint=f"An audiofolder's (or imagefolder's) metadata names each file (relative to {metadata.parent}) "
-                f"in a {FILE_NAME} column.",
+                hint="An audiofolder's (or imagefolder's) metadata names each file "
+                f"(relative to {metadata.parent}) in a {FILE_NAME} column.",
             )
         rest = {k: v for k, v in row.items() if k != FILE_NAME}
         yield line, {**rest, audio_field: row[FILE_NAME]}
