@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import re
 from typing import Any
@@ -78,6 +79,28 @@ def chat_formatter(llm: Any, template: str) -> Any:
         eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
         bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
     )
+
+
+@functools.cache
+def flat_mtmd_handler() -> type:
+    """llama-cpp-python's multimodal chat handler (MTMDChatHandler, images through a projector
+    file) with each message's parts rendered as one string: its text, with the media marker where
+    each image was. Any chat template takes a string, while many text templates (SmolLM2's,
+    Llama's) fail on a list of parts. It overrides the handler's private
+    ``_convert_message_for_template``, which is why it lives here."""
+    library()  # the installed version is one these hooks were tested with
+    chat_format = require("llama_cpp.llama_chat_format", extra="local", package=PACKAGE)
+
+    class FlatMTMDChatHandler(chat_format.MTMDChatHandler):
+        @classmethod
+        def _convert_message_for_template(cls, message: Any, media_marker: str) -> dict[str, Any]:
+            content = message.get("content")
+            if not isinstance(content, list):
+                return dict(message)
+            pieces = [media_marker if p.get("type") == "image_url" else p.get("text", "") for p in content]
+            return {**message, "content": "".join(pieces)}
+
+    return FlatMTMDChatHandler
 
 
 # -- tokens ------------------------------------------------------------------------------------

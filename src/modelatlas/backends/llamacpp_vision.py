@@ -118,6 +118,8 @@ def _answer(backend: Any, prompt: Prompt, sampling: Any) -> tuple[str, int, int,
 
 
 def _handler(model_path: str, projector: Path) -> Any:
+    from modelatlas.backends import llama_adapter
+
     key = (model_path, str(projector))
     if key not in _handlers:
         if not projector.is_file():
@@ -125,31 +127,8 @@ def _handler(model_path: str, projector: Path) -> Any:
                 f"The multimodal projector {projector} does not exist.",
                 hint="Fix the option mmproj, or put the model's mmproj .gguf file beside it.",
             )
-        _handlers[key] = _flat_handler_class()(clip_model_path=str(projector), verbose=False)
+        _handlers[key] = llama_adapter.flat_mtmd_handler()(clip_model_path=str(projector), verbose=False)
     return _handlers[key]
-
-
-@functools.cache
-def _flat_handler_class() -> type:
-    """llama-cpp-python's MTMDChatHandler, each message's parts rendered as one string (its
-    text, the media marker where each image was): any chat template takes a string, while many
-    text templates (SmolLM2's, Llama's) fail on a list of parts."""
-    from modelatlas.backends.llama_adapter import PACKAGE, library
-    from modelatlas.registry import require
-
-    library()  # the installed version is one these hooks were tested with
-    chat_format = require("llama_cpp.llama_chat_format", extra="local", package=PACKAGE)
-
-    class FlatMTMDChatHandler(chat_format.MTMDChatHandler):
-        @classmethod
-        def _convert_message_for_template(cls, message: Any, media_marker: str) -> dict[str, Any]:
-            content = message.get("content")
-            if not isinstance(content, list):
-                return dict(message)
-            pieces = [media_marker if p.get("type") == "image_url" else p.get("text", "") for p in content]
-            return {**message, "content": "".join(pieces)}
-
-    return FlatMTMDChatHandler
 
 
 def _refuse_urls(prompt: Prompt) -> None:
