@@ -1,16 +1,10 @@
 // Generated pictures side by side (the playground's image mode and the image arena): panes with a
 // progress bar while each model draws, then its pictures, latency, cost and seed. The playground
-// page is wired here; window.maPictures serves the image arena too.
+// page is wired here; window.maPictures serves the image arena too. Needs panes.js first.
 (function () {
   "use strict";
 
   var STATS = [["latency_s", "Latency"], ["cost_usd", "Cost"], ["seed", "Seed"]];
-
-  function usd(value) {
-    if (value == null) return "–";
-    if (value === 0) return "$0";
-    return value < 0.01 ? "$" + value.toPrecision(2) : "$" + value.toFixed(4);
-  }
 
   function element(tag, className, text) {
     var el = document.createElement(tag);
@@ -103,7 +97,7 @@
     pane.querySelector("progress").remove();
     pane.querySelector(".phase").textContent = event.cached ? "From the response cache." : "Done.";
     pane.querySelector('[data-stat="latency_s"]').textContent = event.latency_s == null ? "–" : event.latency_s.toFixed(2) + " s";
-    pane.querySelector('[data-stat="cost_usd"]').textContent = usd(event.cost_usd);
+    pane.querySelector('[data-stat="cost_usd"]').textContent = window.maPanes.usd(event.cost_usd);
     pane.querySelector('[data-stat="seed"]').textContent = seeds(event.images);
     pane.classList.remove("streaming", "waiting");
     pane.classList.add("finished");
@@ -120,21 +114,9 @@
   var stopButton = document.getElementById("ig-stop");
   var controller = null;
 
-  function showError(message) {
-    errorBox.textContent = message;
-    errorBox.hidden = !message;
-  }
-
-  function number(name) {
-    var value = form.elements[name].value;
-    return value === "" ? null : parseInt(value, 10);
-  }
-
-  function busy(on) {
-    runButton.disabled = on;
-    stopButton.disabled = !on;
-    panes.setAttribute("aria-busy", String(on));
-  }
+  function showError(message) { window.maPanes.showError(errorBox, message); }
+  function number(name) { return window.maPanes.number(form, name); }
+  function busy(on) { window.maPanes.busy(runButton, stopButton, panes, on); }
 
   function run(event) {
     event.preventDefault();

@@ -133,5 +133,28 @@
     root.querySelectorAll(".pane").forEach(function (pane) { pane.classList.remove("waiting", "streaming"); });
   }
 
-  window.maPanes = { stream: stream, makePane: makePane, apply: apply, resetPane: resetPane, settle: settle };
+  // The small form helpers every pane page (playground modes, arenas) needs alike.
+  // Show `message` in the page's error box, or hide the box when it is "".
+  function showError(box, message) {
+    box.textContent = message;
+    box.hidden = !message;
+  }
+
+  // The whole number in `form`'s field `name`, or null when it is empty (the server's default).
+  function number(form, name) {
+    var value = form.elements[name].value;
+    return value === "" ? null : parseInt(value, 10);
+  }
+
+  // While a run streams: Run is disabled, Stop enabled, and the panes are marked busy.
+  function busy(runButton, stopButton, panes, on) {
+    runButton.disabled = on;
+    stopButton.disabled = !on;
+    panes.setAttribute("aria-busy", String(on));
+  }
+
+  window.maPanes = {
+    stream: stream, makePane: makePane, apply: apply, resetPane: resetPane, settle: settle,
+    usd: usd, showError: showError, number: number, busy: busy
+  };
 })();

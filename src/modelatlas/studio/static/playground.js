@@ -20,16 +20,8 @@
     return picked;
   }
 
-  function showError(message) {
-    errorBox.textContent = message;
-    errorBox.hidden = !message;
-  }
-
-  function busy(on) {
-    runButton.disabled = on;
-    stopButton.disabled = !on;
-    panes.setAttribute("aria-busy", String(on));
-  }
+  function showError(message) { window.maPanes.showError(errorBox, message); }
+  function busy(on) { window.maPanes.busy(runButton, stopButton, panes, on); }
 
   function run(event) {
     event.preventDefault();
