@@ -34,6 +34,7 @@ from modelatlas.images import MAX_IMAGES, ImageParams, Images, parse_size
 from modelatlas.serve.image_files import ROUTE
 from modelatlas.serve.lifetime import metered_whole
 from modelatlas.serve.metrics import note_model
+from modelatlas.serve.models import check_can
 
 ENDPOINT = "images.generations"
 PATH = "/v1/images/generations"
@@ -217,12 +218,4 @@ def _response(made: Images, job: ImageJob, files, base_url: str) -> ImagesRespon
 
 
 def _check_makes_images(record) -> None:
-    from modelatlas.backends.declared import facts
-
-    if not facts(record).can("image_generation"):
-        raise InvalidRequestError(
-            f"model {record.id} does not make images.",
-            hint="Send an image-generation model (GET /v1/models lists what is served), or call "
-            "/v1/chat/completions with this one.",
-            param="model",
-        )
+    check_can(record, "image_generation", "make images", "an image-generation")

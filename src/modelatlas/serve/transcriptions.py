@@ -25,6 +25,7 @@ from modelatlas.serve.errors import RequestTooLargeError
 from modelatlas.serve.languages import code_of
 from modelatlas.serve.lifetime import metered_whole
 from modelatlas.serve.metrics import note_model
+from modelatlas.serve.models import check_can
 from modelatlas.serve.transcript_formats import (
     FORMATS,
     JSON_TYPE,
@@ -160,15 +161,7 @@ async def _transcribe(pool, job: TranscriptionJob):
 
 
 def _check_transcribes(record) -> None:
-    from modelatlas.backends.declared import facts
-
-    if not facts(record).can("transcription"):
-        raise InvalidRequestError(
-            f"model {record.id} does not transcribe audio.",
-            hint="Send a speech-recognition model (GET /v1/models lists what is served), or call "
-            "/v1/chat/completions with this one.",
-            param="model",
-        )
+    check_can(record, "transcription", "transcribe audio", "a speech-recognition")
 
 
 async def _read(file: UploadFile, max_audio_mb: float) -> bytes:
