@@ -107,46 +107,20 @@
 
   var form = document.getElementById("image-form");
   if (!form || !window.maPanes) return;
-  var panes = document.getElementById("ig-panes");
-  var status = document.getElementById("ig-status");
-  var errorBox = document.getElementById("ig-error");
-  var runButton = document.getElementById("ig-run");
-  var stopButton = document.getElementById("ig-stop");
-  var controller = null;
-
-  function showError(message) { window.maPanes.showError(errorBox, message); }
-  function number(name) { return window.maPanes.number(form, name); }
-  function busy(on) { window.maPanes.busy(runButton, stopButton, panes, on); }
-
-  function run(event) {
-    event.preventDefault();
-    var models = [];
-    form.querySelectorAll("select[name=model]").forEach(function (s) { if (s.value) models.push(s.value); });
-    var prompt = form.elements.prompt.value;
-    showError("");
-    if (!models.length) { showError("Pick at least one model."); return; }
-    if (!prompt.trim()) { showError("Write a prompt first."); form.elements.prompt.focus(); return; }
-    panes.textContent = "";
-    panes.className = "panes panes-" + models.length;
-    models.forEach(function (id, i) { panes.appendChild(makePane(i, id)); });
-    var body = {
-      models: models, prompt: prompt, negative_prompt: form.elements.negative_prompt.value || null,
-      size: form.elements.size.value || null, steps: number("steps"), seed: number("seed"), n: number("n") || 1
-    };
-    var started = performance.now();
-    controller = new AbortController();
-    busy(true);
-    status.textContent = "Generating with " + models.length + " model(s)…";
-    window.maPanes.stream("/api/playground/image", body, function (e) { apply(panes, e); }, controller.signal)
-      .then(function () {
-        status.textContent = "Done in " + ((performance.now() - started) / 1000).toFixed(1) + " s.";
-      }, function (err) {
-        if (err.name === "AbortError") { status.textContent = "Stopped."; return; }
-        status.textContent = "";
-        showError(err.message);
-      }).then(function () { busy(false); controller = null; });
-  }
-
-  form.addEventListener("submit", run);
-  stopButton.addEventListener("click", function () { if (controller) controller.abort(); });
+  var number = function (name) { return window.maPanes.number(form, name); };
+  window.maPanes.wireRun({
+    prefix: "ig",
+    form: form,
+    panes: document.getElementById("ig-panes"),
+    api: "/api/playground/image",
+    working: function (models) { return "Generating with " + models.length + " model(s)…"; },
+    body: function (models, prompt) {
+      return {
+        models: models, prompt: prompt, negative_prompt: form.elements.negative_prompt.value || null,
+        size: form.elements.size.value || null, steps: number("steps"), seed: number("seed"), n: number("n") || 1
+      };
+    },
+    makePane: makePane,
+    apply: apply
+  });
 })();
