@@ -31,10 +31,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelatlas.errors import InvalidRequestError
 from modelatlas.images import MAX_IMAGES, ImageParams, Images, parse_size
-from modelatlas.serve.errors import ShuttingDownError
 from modelatlas.serve.image_files import ROUTE
-from modelatlas.serve.lifetime import ClientLeft, watched
+from modelatlas.serve.lifetime import metered_whole
 from modelatlas.serve.metrics import note_model
+from modelatlas.serve.models import check_can
 
 ENDPOINT = "images.generations"
 PATH = "/v1/images/generations"
@@ -170,17 +170,14 @@ async def answer(request: Request, job: ImageJob, ticket, headers: dict[str, str
     client that leaves first is metered as cancelled (499), as on the chat routes."""
     state = request.app.state
     note_model(job.model)
-    try:
+
+    def start():
         _check_makes_images(state.pool.record(job.model))
-        made = await watched(_generate(state.pool, job), request.receive, state.shutdown)
-    except ClientLeft:
-        ticket.close(499, cancelled=True)
-        return Response(status_code=499)
-    except BaseException as exc:
-        if isinstance(exc, ShuttingDownError):
-            ticket.close(exc.http_status, cancelled=True)
-        ticket.fail(exc)
-        raise
+        return _generate(state.pool, job)
+
+    made = await metered_whole(request, ticket, start)
+    if isinstance(made, Response):
+        return made
     usage = made.usage
     count = usage.images or len(made.images)
     ticket.close(200, usage.input_tokens, usage.output_tokens, images=count)
@@ -221,12 +218,4 @@ def _response(made: Images, job: ImageJob, files, base_url: str) -> ImagesRespon
 
 
 def _check_makes_images(record) -> None:
-    from modelatlas.backends.declared import facts
-
-    if not facts(record).can("image_generation"):
-        raise InvalidRequestError(
-            f"model {record.id} does not make images.",
-            hint="Send an image-generation model (GET /v1/models lists what is served), or call "
-            "/v1/chat/completions with this one.",
-            param="model",
-        )
+    check_can(record, "image_generation", "make images", "an image-generation")

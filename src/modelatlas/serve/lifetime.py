@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
+
+from fastapi.responses import Response
 
 from modelatlas.serve.errors import ShuttingDownError
 
@@ -91,6 +93,25 @@ async def watched(work: Awaitable[T], receive, shutdown: Shutdown) -> T:
     if task.cancelled():
         raise ClientLeft
     return task.result()
+
+
+async def metered_whole(request, ticket, start: Callable[[], Awaitable[T]]) -> T | Response:
+    """The result of ``start()``, run under ``watched``, for a route that answers whole (images,
+    transcriptions), with its failures metered on ``ticket``: a client that leaves first is
+    closed as cancelled and gets the returned 499 response, as on the chat routes; a shutdown is
+    closed as cancelled with its status; every failure is recorded and raised. ``start`` is
+    called inside, so a check it makes first (can the model do this?) is metered too."""
+    state = request.app.state
+    try:
+        return await watched(start(), request.receive, state.shutdown)
+    except ClientLeft:
+        ticket.close(499, cancelled=True)
+        return Response(status_code=499)
+    except BaseException as exc:
+        if isinstance(exc, ShuttingDownError):
+            ticket.close(exc.http_status, cancelled=True)
+        ticket.fail(exc)
+        raise
 
 
 async def _disconnect(receive) -> None:

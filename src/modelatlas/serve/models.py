@@ -246,6 +246,22 @@ def batch_cache_gb(record: ModelRecord) -> float:
     return (per_token or 0) * min(MAX_CELLS, parallel * context) / 2**30
 
 
+def check_can(record: ModelRecord, capability: str, does_not: str, kind: str) -> None:
+    """Refuse (400, on ``model``) a served model whose backend does not declare ``capability``
+    for it: "model ID does not ``does_not``", and the hint asks for ``kind`` model ("an
+    image-generation"). The image and transcription routes check their model alike, before a
+    queue slot is taken."""
+    from modelatlas.backends.declared import facts
+
+    if not facts(record).can(capability):
+        raise InvalidRequestError(
+            f"model {record.id} does not {does_not}.",
+            hint=f"Send {kind} model (GET /v1/models lists what is served), or call "
+            "/v1/chat/completions with this one.",
+            param="model",
+        )
+
+
 def check_key(record: ModelRecord) -> None:
     """Fail at start when a hosted model's provider key is not in the environment."""
     from modelatlas.backends.declared import facts

@@ -21,10 +21,11 @@ from fastapi.responses import Response
 
 from modelatlas.audio_length import wav_seconds
 from modelatlas.errors import InvalidRequestError
-from modelatlas.serve.errors import RequestTooLargeError, ShuttingDownError
+from modelatlas.serve.errors import RequestTooLargeError
 from modelatlas.serve.languages import code_of
-from modelatlas.serve.lifetime import ClientLeft, watched
+from modelatlas.serve.lifetime import metered_whole
 from modelatlas.serve.metrics import note_model
+from modelatlas.serve.models import check_can
 from modelatlas.serve.transcript_formats import (
     FORMATS,
     JSON_TYPE,
@@ -131,17 +132,14 @@ async def answer(request: Request, job: TranscriptionJob, ticket, headers: dict[
     A client that leaves first is metered as cancelled (499), as on the chat routes."""
     state = request.app.state
     note_model(job.model)  # /metrics labels the request with its model, whatever it answers
-    try:
+
+    def start():
         _check_transcribes(state.pool.record(job.model))
-        transcript = await watched(_transcribe(state.pool, job), request.receive, state.shutdown)
-    except ClientLeft:
-        ticket.close(499, cancelled=True)
-        return Response(status_code=499)
-    except BaseException as exc:
-        if isinstance(exc, ShuttingDownError):
-            ticket.close(exc.http_status, cancelled=True)
-        ticket.fail(exc)
-        raise
+        return _transcribe(state.pool, job)
+
+    transcript = await metered_whole(request, ticket, start)
+    if isinstance(transcript, Response):
+        return transcript
     usage = transcript.usage
     seconds = usage.audio_seconds or transcript.duration_s
     ticket.close(200, usage.input_tokens, usage.output_tokens, audio_seconds=seconds)
@@ -163,15 +161,7 @@ async def _transcribe(pool, job: TranscriptionJob):
 
 
 def _check_transcribes(record) -> None:
-    from modelatlas.backends.declared import facts
-
-    if not facts(record).can("transcription"):
-        raise InvalidRequestError(
-            f"model {record.id} does not transcribe audio.",
-            hint="Send a speech-recognition model (GET /v1/models lists what is served), or call "
-            "/v1/chat/completions with this one.",
-            param="model",
-        )
+    check_can(record, "transcription", "transcribe audio", "a speech-recognition")
 
 
 async def _read(file: UploadFile, max_audio_mb: float) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,6 +65,42 @@ class VoteRequest(BaseModel):
     winner: Literal["a", "b", "tie", "both_bad"]
 
 
+def keep_battle(battles: OrderedDict[str, Any], battle: Any) -> str:
+    """Store a new battle under a fresh id and return the id; only the newest KEEP_BATTLES are
+    kept, so battles never voted on do not pile up. The text and image arenas keep theirs alike."""
+    battle_id = secrets.token_urlsafe(12)
+    battles[battle_id] = battle
+    while len(battles) > KEEP_BATTLES:
+        battles.popitem(last=False)
+    return battle_id
+
+
+def finished_battle(battles: OrderedDict[str, Any], battle_id: str, what: str) -> Any:
+    """The battle a vote is for: LookupError if it is not known, ConfigError while its two
+    ``what`` ("answers", "pictures") are not all in (a vote judges both sides as shown)."""
+    battle = battles.get(battle_id)
+    if battle is None:
+        raise LookupError("This battle is not known (it was voted on, or the studio restarted).")
+    if not battle.finished:
+        raise ConfigError(f"Wait for both {what} before voting.")
+    return battle
+
+
+async def vote_reply(request: Request, vote: Callable[[VoteRequest], dict[str, Any]]):
+    """What a vote route answers (text or image arena): ``vote``'s result, or the error with 400
+    for a request that is not a vote, 404 for a battle not known, 409 for one not ready to judge."""
+    try:
+        req = await read_json(request, VoteRequest)
+    except ModelAtlasError as exc:
+        return problem(exc)
+    try:
+        return vote(req)
+    except LookupError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+    except ModelAtlasError as exc:
+        return problem(exc, 409)
+
+
 def _has_its_key(model_id: str) -> bool:
     """A hosted model is drawn at random only when what its backend declares a call needs (its
     API key; for Azure, an endpoint) is in the environment."""
@@ -106,10 +142,8 @@ async def start_battle(req: BattleRequest) -> AsyncIterator[dict]:
     images = vision.decode_images(req.images)
     pair = pick_pair(req.model_a, req.model_b, images=bool(images))
     models = await open_models(list(pair), req.prompt, req.system)
-    battle_id = secrets.token_urlsafe(12)
-    _battles[battle_id] = battle = Battle(prompt=req.prompt, models=pair)
-    while len(_battles) > KEEP_BATTLES:
-        _battles.popitem(last=False)
+    battle = Battle(prompt=req.prompt, models=pair)
+    battle_id = keep_battle(_battles, battle)
     return _battle_events(battle_id, battle, models, req, images)
 
 
@@ -138,11 +172,7 @@ def vote(req: VoteRequest) -> dict[str, Any]:
     """Store the verdict of a finished battle; returns the names and the new leaderboard."""
     from modelatlas.store.votes import add_vote
 
-    battle = _battles.get(req.battle)
-    if battle is None:
-        raise LookupError("This battle is not known (it was voted on, or the studio restarted).")
-    if not battle.finished:
-        raise ConfigError("Wait for both answers before voting.")
+    battle = finished_battle(_battles, req.battle, "answers")
     model_a, model_b = battle.models
     add_vote(
         battle.prompt, model_a, model_b, req.winner, answer_a=battle.answers[0], answer_b=battle.answers[1]
@@ -173,16 +203,7 @@ async def arena_battle(request: Request):
 
 @router.post("/api/arena/vote")
 async def arena_vote(request: Request):
-    try:
-        req = await read_json(request, VoteRequest)
-    except ModelAtlasError as exc:
-        return problem(exc)
-    try:
-        return vote(req)
-    except LookupError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=404)
-    except ModelAtlasError as exc:  # the answers are not finished yet
-        return problem(exc, 409)
+    return await vote_reply(request, vote)
 
 
 @router.get("/api/arena/leaderboard")

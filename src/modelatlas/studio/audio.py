@@ -26,13 +26,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import ConfigError, InvalidRequestError, ModelAtlasError
 from modelatlas.studio.playground import (
-    MAX_MODELS,
+    checked_model_ids,
     error_message,
     get_model,
+    page_picks,
     problem,
-    studio_record,
+    unfit_reason,
 )
 
 MAX_AUDIO_BYTES = 25 * 1024 * 1024  # the audio itself (the limit hosted speech APIs set too)
@@ -88,11 +90,7 @@ def parse_request(body: bytes) -> tuple[TranscribeRequest, bytes]:
     except (ValueError, ValidationError) as exc:
         problems = error_message(exc)
         raise ConfigError(f"The request is not what the audio playground takes: {problems}") from exc
-    ids = [m.strip() for m in req.models if m and m.strip()]
-    if not ids:
-        raise ConfigError("Pick at least one model.", hint="Choose a speech model in one of the model lists.")
-    if len(ids) > MAX_MODELS:
-        raise ConfigError(f"The playground compares at most {MAX_MODELS} models, not {len(ids)}.")
+    ids = checked_model_ids(req.models, "Choose a speech model in one of the model lists.")
     audio = decode_audio(req.audio)
     return req.model_copy(update={"models": ids, "language": (req.language or "").strip() or None}), audio
 
@@ -123,17 +121,15 @@ def can_transcribe(record) -> bool:
 
 def cannot_take_audio(model_id: str) -> str | None:
     """Why ``model_id`` cannot transcribe here (unknown, or not a speech model); None if it can."""
-    try:
-        record = studio_record(model_id)
-    except ModelAtlasError as exc:
-        return error_message(exc)
-    if can_transcribe(record):
-        return None
-    what = f"a {record.mode} model" if record.mode else "not a speech model"
-    return (
-        f"{model_id} cannot take audio: it is {what}. "
-        f"Pick a speech-recognition model, for example {EXAMPLE_MODEL}."
-    )
+
+    def why(record: ModelRecord) -> str:
+        what = f"a {record.mode} model" if record.mode else "not a speech model"
+        return (
+            f"{model_id} cannot take audio: it is {what}. "
+            f"Pick a speech-recognition model, for example {EXAMPLE_MODEL}."
+        )
+
+    return unfit_reason(model_id, can_transcribe, why)
 
 
 def transcription_model_ids() -> list[str]:
@@ -192,20 +188,13 @@ def audio_page(request: Request, asked: list[str]):
     from modelatlas.studio.web import render
 
     problems = [p for p in map(cannot_take_audio, asked) if p]
-    if len(asked) > MAX_MODELS:
-        problems.append(
-            f"The playground compares at most {MAX_MODELS} models: the first {MAX_MODELS} are kept."
-        )
-        asked = asked[:MAX_MODELS]
-    choices = transcription_model_ids()
-    choices += [m for m in asked if m not in choices]
-    picked = asked or choices[:1]
+    choices, picked = page_picks(asked, transcription_model_ids(), problems, default=1)
     return render(
         request,
         "playground_audio.html",
         mode="audio",
         choices=choices,
-        picked=picked + [""] * (MAX_MODELS - len(picked)),
+        picked=picked,
         problems=problems,
         max_bytes=MAX_AUDIO_BYTES,
         max_mb=MAX_AUDIO_MB,

@@ -18,11 +18,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelatlas.errors import ConfigError, ModelAtlasError
-from modelatlas.studio.arena import KEEP_BATTLES, VoteRequest, _has_its_key, leaderboard
+from modelatlas.studio.arena import (
+    VoteRequest,
+    _has_its_key,
+    finished_battle,
+    keep_battle,
+    leaderboard,
+    vote_reply,
+)
 from modelatlas.studio.images import ImageRequest, draw_events, image_model_ids, image_params
 from modelatlas.studio.playground import ndjson, problem, read_json
 from modelatlas.studio.web import render
@@ -89,10 +95,8 @@ def start_battle(req: ImageBattleRequest) -> AsyncIterator[dict]:
     settings = {"size": req.size, "steps": req.steps, "seed": seed, "negative_prompt": req.negative_prompt}
     params = image_params(ImageRequest(prompt=req.prompt, n=1, **settings))
     pair = pick_image_pair(req.model_a, req.model_b)
-    battle_id = secrets.token_urlsafe(12)
-    _battles[battle_id] = battle = ImageBattle(prompt=req.prompt, models=pair)
-    while len(_battles) > KEEP_BATTLES:
-        _battles.popitem(last=False)
+    battle = ImageBattle(prompt=req.prompt, models=pair)
+    battle_id = keep_battle(_battles, battle)
     return _battle_events(battle_id, battle, params)
 
 
@@ -120,11 +124,7 @@ def vote(req: VoteRequest) -> dict[str, Any]:
     """Store the verdict of a finished image battle; returns the names and the image leaderboard."""
     from modelatlas.store.votes import add_vote
 
-    battle = _battles.get(req.battle)
-    if battle is None:
-        raise LookupError("This battle is not known (it was voted on, or the studio restarted).")
-    if not battle.finished:
-        raise ConfigError("Wait for both pictures before voting.")
+    battle = finished_battle(_battles, req.battle, "pictures")
     if any(result.get("type") != "images" for result in battle.results):
         raise ConfigError("A model failed in this battle, so it cannot be judged: start another battle.")
     model_a, model_b = battle.models
@@ -156,16 +156,7 @@ async def image_battle(request: Request):
 
 @router.post("/api/arena/image/vote")
 async def image_vote(request: Request):
-    try:
-        req = await read_json(request, VoteRequest)
-    except ModelAtlasError as exc:
-        return problem(exc)
-    try:
-        return vote(req)
-    except LookupError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=404)
-    except ModelAtlasError as exc:  # the pictures are not finished yet
-        return problem(exc, 409)
+    return await vote_reply(request, vote)
 
 
 @router.get("/api/arena/image/leaderboard")

@@ -19,17 +19,19 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import ConfigError, ModelAtlasError
 from modelatlas.images import ImageParams, Images, parse_size
 from modelatlas.parts import data_url
 from modelatlas.studio.playground import (
-    MAX_MODELS,
+    checked_model_ids,
     error_message,
     get_model,
     ndjson,
+    page_picks,
     problem,
     read_json,
-    studio_record,
+    unfit_reason,
 )
 
 MAX_IMAGES = 4  # pictures per model in the playground (a row of thumbnails per pane)
@@ -73,14 +75,12 @@ def can_generate(record) -> bool:
 
 def cannot_generate(model_id: str) -> str | None:
     """Why ``model_id`` cannot draw here (unknown, or not an image generator); None if it can."""
-    try:
-        record = studio_record(model_id)
-    except ModelAtlasError as exc:
-        return error_message(exc)
-    if can_generate(record):
-        return None
-    what = f"a {record.mode} model" if record.mode else "not an image generator"
-    return f"{model_id} cannot make images: it is {what}. Pick an image-generation model."
+
+    def why(record: ModelRecord) -> str:
+        what = f"a {record.mode} model" if record.mode else "not an image generator"
+        return f"{model_id} cannot make images: it is {what}. Pick an image-generation model."
+
+    return unfit_reason(model_id, can_generate, why)
 
 
 def image_model_ids() -> list[str]:
@@ -88,15 +88,6 @@ def image_model_ids() -> list[str]:
     from modelatlas.catalog.resolve import runnable_records
 
     return [r.id for r in runnable_records() if can_generate(r)]
-
-
-def checked_ids(model_ids: list[str]) -> list[str]:
-    ids = [m.strip() for m in model_ids if m and m.strip()]
-    if not ids:
-        raise ConfigError("Pick at least one model.", hint="Choose an image generator in one of the lists.")
-    if len(ids) > MAX_MODELS:
-        raise ConfigError(f"The playground compares at most {MAX_MODELS} models, not {len(ids)}.")
-    return ids
 
 
 def result_event(index: int, result: Images) -> dict[str, Any]:
@@ -174,7 +165,7 @@ async def draw_events(
 async def playground_image(request: Request):
     try:
         req = await read_json(request, ImageRequest)
-        ids = checked_ids(req.models)
+        ids = checked_model_ids(req.models, "Choose an image generator in one of the lists.")
         if not req.prompt.strip():
             raise ConfigError("Write a prompt first.")
         params = image_params(req)
@@ -195,20 +186,13 @@ def image_page(request: Request, asked: list[str]):
     from modelatlas.studio.web import render
 
     problems = [p for p in map(cannot_generate, asked) if p]
-    if len(asked) > MAX_MODELS:
-        problems.append(
-            f"The playground compares at most {MAX_MODELS} models: the first {MAX_MODELS} are kept."
-        )
-        asked = asked[:MAX_MODELS]
-    choices = image_model_ids()
-    choices += [m for m in asked if m not in choices]
-    picked = asked or choices[:2]
+    choices, picked = page_picks(asked, image_model_ids(), problems, default=2)
     return render(
         request,
         "playground_image.html",
         mode="image",
         choices=choices,
-        picked=picked + [""] * (MAX_MODELS - len(picked)),
+        picked=picked,
         problems=problems,
         sizes=SIZES,
         max_images=MAX_IMAGES,

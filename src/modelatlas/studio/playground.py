@@ -120,13 +120,37 @@ def text_model_ids() -> list[str]:
     return [r.id for r in runnable_records() if r.mode in TEXT_MODES]
 
 
-async def open_models(model_ids: list[str], prompt: str, system: str | None) -> list[Model]:
-    """The models to ask, checked before anything is streamed (a ModelAtlasError says why not)."""
+def checked_model_ids(model_ids: list[str], hint: str) -> list[str]:
+    """The ids a playground request names, blanks dropped: at least one (``hint`` says where to
+    pick it) and at most MAX_MODELS. The text, image and audio modes check their lists alike."""
     ids = [m.strip() for m in model_ids if m and m.strip()]
     if not ids:
-        raise ConfigError("Pick at least one model.", hint="Choose a model in one of the model lists.")
+        raise ConfigError("Pick at least one model.", hint=hint)
     if len(ids) > MAX_MODELS:
         raise ConfigError(f"The playground compares at most {MAX_MODELS} models, not {len(ids)}.")
+    return ids
+
+
+def page_picks(
+    asked: list[str], runnable: list[str], problems: list[str], default: int
+) -> tuple[list[str], list[str]]:
+    """A playground page's model lists: the choices (the ``runnable`` ids, then any asked for that
+    are not among them) and what each of the MAX_MODELS lists shows picked (the asked ids, else
+    the first ``default`` choices; "" for none). More than MAX_MODELS asked: the first are kept and
+    ``problems`` says so. The text, image and audio modes fill their pages alike."""
+    if len(asked) > MAX_MODELS:
+        problems.append(
+            f"The playground compares at most {MAX_MODELS} models: the first {MAX_MODELS} are kept."
+        )
+        asked = asked[:MAX_MODELS]
+    choices = runnable + [m for m in asked if m not in runnable]
+    picked = asked or choices[:default]
+    return choices, picked + [""] * (MAX_MODELS - len(picked))
+
+
+async def open_models(model_ids: list[str], prompt: str, system: str | None) -> list[Model]:
+    """The models to ask, checked before anything is streamed (a ModelAtlasError says why not)."""
+    ids = checked_model_ids(model_ids, "Choose a model in one of the model lists.")
     if not prompt.strip():
         raise ConfigError("Write a prompt first.")
     models = [await get_model(m) for m in ids]
@@ -170,6 +194,19 @@ def chunk_stats(chunk: Chunk) -> dict[str, Any]:
         "ttft_s": timing.ttft_s if timing else None,
         "tokens_per_s": timing.tokens_per_s if timing else None,
     }
+
+
+def unfit_reason(
+    model_id: str, fits: Callable[[ModelRecord], bool], why: Callable[[ModelRecord], str]
+) -> str | None:
+    """Why ``model_id`` cannot serve a playground mode: the lookup's error (an unknown id), else
+    ``why(record)`` when ``fits(record)`` is false; None when it fits. The image, audio and vision
+    checks share this shape and differ only in what fits and what is said."""
+    try:
+        record = studio_record(model_id)
+    except ModelAtlasError as exc:
+        return error_message(exc)
+    return None if fits(record) else why(record)
 
 
 def error_message(exc: BaseException) -> str:
@@ -240,19 +277,12 @@ def playground_page(request: Request, models: str = "", mode: str = ""):
     if audio.wants_audio(mode, asked):
         return audio.audio_page(request, asked)
     problems = model_problems(asked)
-    if len(asked) > MAX_MODELS:
-        problems.append(
-            f"The playground compares at most {MAX_MODELS} models: the first {MAX_MODELS} are kept."
-        )
-        asked = asked[:MAX_MODELS]
-    choices = text_model_ids()
-    choices += [m for m in asked if m not in choices]
-    picked = asked or choices[:2]
+    choices, picked = page_picks(asked, text_model_ids(), problems, default=2)
     return render(
         request,
         "playground.html",
         choices=choices,
-        picked=picked + [""] * (MAX_MODELS - len(picked)),
+        picked=picked,
         problems=problems,
         **vision.page_facts(choices),
     )

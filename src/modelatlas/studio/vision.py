@@ -99,15 +99,11 @@ def takes_images(record: ModelRecord) -> bool:
 
 def cannot_take_images(model_id: str) -> str | None:
     """Why ``model_id`` is not sent the images (unknown, or it takes none); None if it takes them."""
-    from modelatlas.studio.playground import error_message, studio_record
+    from modelatlas.studio.playground import unfit_reason
 
-    try:
-        record = studio_record(model_id)
-    except ModelAtlasError as exc:
-        return error_message(exc)
-    if takes_images(record):
-        return None
-    return f"{model_id} cannot take images, so it was not asked."
+    return unfit_reason(
+        model_id, takes_images, lambda _record: f"{model_id} cannot take images, so it was not asked."
+    )
 
 
 def image_model_ids(model_ids: list[str]) -> list[str]:

@@ -1,16 +1,10 @@
 // Generated pictures side by side (the playground's image mode and the image arena): panes with a
 // progress bar while each model draws, then its pictures, latency, cost and seed. The playground
-// page is wired here; window.maPictures serves the image arena too.
+// page is wired here; window.maPictures serves the image arena too. Needs panes.js first.
 (function () {
   "use strict";
 
   var STATS = [["latency_s", "Latency"], ["cost_usd", "Cost"], ["seed", "Seed"]];
-
-  function usd(value) {
-    if (value == null) return "–";
-    if (value === 0) return "$0";
-    return value < 0.01 ? "$" + value.toPrecision(2) : "$" + value.toFixed(4);
-  }
 
   function element(tag, className, text) {
     var el = document.createElement(tag);
@@ -103,7 +97,7 @@
     pane.querySelector("progress").remove();
     pane.querySelector(".phase").textContent = event.cached ? "From the response cache." : "Done.";
     pane.querySelector('[data-stat="latency_s"]').textContent = event.latency_s == null ? "–" : event.latency_s.toFixed(2) + " s";
-    pane.querySelector('[data-stat="cost_usd"]').textContent = usd(event.cost_usd);
+    pane.querySelector('[data-stat="cost_usd"]').textContent = window.maPanes.usd(event.cost_usd);
     pane.querySelector('[data-stat="seed"]').textContent = seeds(event.images);
     pane.classList.remove("streaming", "waiting");
     pane.classList.add("finished");
@@ -113,58 +107,20 @@
 
   var form = document.getElementById("image-form");
   if (!form || !window.maPanes) return;
-  var panes = document.getElementById("ig-panes");
-  var status = document.getElementById("ig-status");
-  var errorBox = document.getElementById("ig-error");
-  var runButton = document.getElementById("ig-run");
-  var stopButton = document.getElementById("ig-stop");
-  var controller = null;
-
-  function showError(message) {
-    errorBox.textContent = message;
-    errorBox.hidden = !message;
-  }
-
-  function number(name) {
-    var value = form.elements[name].value;
-    return value === "" ? null : parseInt(value, 10);
-  }
-
-  function busy(on) {
-    runButton.disabled = on;
-    stopButton.disabled = !on;
-    panes.setAttribute("aria-busy", String(on));
-  }
-
-  function run(event) {
-    event.preventDefault();
-    var models = [];
-    form.querySelectorAll("select[name=model]").forEach(function (s) { if (s.value) models.push(s.value); });
-    var prompt = form.elements.prompt.value;
-    showError("");
-    if (!models.length) { showError("Pick at least one model."); return; }
-    if (!prompt.trim()) { showError("Write a prompt first."); form.elements.prompt.focus(); return; }
-    panes.textContent = "";
-    panes.className = "panes panes-" + models.length;
-    models.forEach(function (id, i) { panes.appendChild(makePane(i, id)); });
-    var body = {
-      models: models, prompt: prompt, negative_prompt: form.elements.negative_prompt.value || null,
-      size: form.elements.size.value || null, steps: number("steps"), seed: number("seed"), n: number("n") || 1
-    };
-    var started = performance.now();
-    controller = new AbortController();
-    busy(true);
-    status.textContent = "Generating with " + models.length + " model(s)…";
-    window.maPanes.stream("/api/playground/image", body, function (e) { apply(panes, e); }, controller.signal)
-      .then(function () {
-        status.textContent = "Done in " + ((performance.now() - started) / 1000).toFixed(1) + " s.";
-      }, function (err) {
-        if (err.name === "AbortError") { status.textContent = "Stopped."; return; }
-        status.textContent = "";
-        showError(err.message);
-      }).then(function () { busy(false); controller = null; });
-  }
-
-  form.addEventListener("submit", run);
-  stopButton.addEventListener("click", function () { if (controller) controller.abort(); });
+  var number = function (name) { return window.maPanes.number(form, name); };
+  window.maPanes.wireRun({
+    prefix: "ig",
+    form: form,
+    panes: document.getElementById("ig-panes"),
+    api: "/api/playground/image",
+    working: function (models) { return "Generating with " + models.length + " model(s)…"; },
+    body: function (models, prompt) {
+      return {
+        models: models, prompt: prompt, negative_prompt: form.elements.negative_prompt.value || null,
+        size: form.elements.size.value || null, steps: number("steps"), seed: number("seed"), n: number("n") || 1
+      };
+    },
+    makePane: makePane,
+    apply: apply
+  });
 })();

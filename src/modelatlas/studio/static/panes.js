@@ -133,5 +133,74 @@
     root.querySelectorAll(".pane").forEach(function (pane) { pane.classList.remove("waiting", "streaming"); });
   }
 
-  window.maPanes = { stream: stream, makePane: makePane, apply: apply, resetPane: resetPane, settle: settle };
+  // The small form helpers every pane page (playground modes, arenas) needs alike.
+  // Show `message` in the page's error box, or hide the box when it is "".
+  function showError(box, message) {
+    box.textContent = message;
+    box.hidden = !message;
+  }
+
+  // The whole number in `form`'s field `name`, or null when it is empty (the server's default).
+  function number(form, name) {
+    var value = form.elements[name].value;
+    return value === "" ? null : parseInt(value, 10);
+  }
+
+  // While a run streams: Run is disabled, Stop enabled, and the panes are marked busy.
+  function busy(runButton, stopButton, panes, on) {
+    runButton.disabled = on;
+    stopButton.disabled = !on;
+    panes.setAttribute("aria-busy", String(on));
+  }
+
+  // A playground page's run, for the text and the image modes alike: the models picked in the
+  // form's model lists, one pane each, the prompt streamed to all, Stop to abort. page: prefix
+  // (its status, error, run and stop elements are PREFIX-status, -error, -run, -stop), form,
+  // panes, api (where the run is POSTed), working(models) (the status while it streams),
+  // body(models, prompt), makePane(index, id), apply(panes, event), and optionally
+  // stopped(panes) (tidy the panes after a stream that ended early).
+  function wireRun(page) {
+    var form = page.form;
+    var panes = page.panes;
+    var byId = function (name) { return document.getElementById(page.prefix + "-" + name); };
+    var status = byId("status");
+    var errorBox = byId("error");
+    var runButton = byId("run");
+    var stopButton = byId("stop");
+    var controller = null;
+
+    function run(event) {
+      event.preventDefault();
+      var models = [];
+      form.querySelectorAll("select[name=model]").forEach(function (s) { if (s.value) models.push(s.value); });
+      var prompt = form.elements.prompt.value;
+      showError(errorBox, "");
+      if (!models.length) { showError(errorBox, "Pick at least one model."); return; }
+      if (!prompt.trim()) { showError(errorBox, "Write a prompt first."); form.elements.prompt.focus(); return; }
+      panes.textContent = "";
+      panes.className = "panes panes-" + models.length;
+      models.forEach(function (id, i) { panes.appendChild(page.makePane(i, id)); });
+      var body = page.body(models, prompt);
+      var started = performance.now();
+      controller = new AbortController();
+      busy(runButton, stopButton, panes, true);
+      status.textContent = page.working(models);
+      stream(page.api, body, function (e) { page.apply(panes, e); }, controller.signal).then(function () {
+        status.textContent = "Done in " + ((performance.now() - started) / 1000).toFixed(1) + " s.";
+      }, function (err) {
+        if (page.stopped) page.stopped(panes);
+        if (err.name === "AbortError") { status.textContent = "Stopped."; return; }
+        status.textContent = "";
+        showError(errorBox, err.message);
+      }).then(function () { busy(runButton, stopButton, panes, false); controller = null; });
+    }
+
+    form.addEventListener("submit", run);
+    stopButton.addEventListener("click", function () { if (controller) controller.abort(); });
+  }
+
+  window.maPanes = {
+    stream: stream, makePane: makePane, apply: apply, resetPane: resetPane, settle: settle,
+    usd: usd, showError: showError, number: number, busy: busy, wireRun: wireRun
+  };
 })();

@@ -1,70 +1,30 @@
 // The playground page: send one prompt to the chosen models and stream their answers side by side.
+// The run itself (panes, stream, Stop) is panes.js's wireRun; this page says what it sends.
 (function () {
   "use strict";
 
   var form = document.getElementById("playground-form");
   if (!form || !window.maPanes) return;
-  var panes = document.getElementById("panes");
-  var status = document.getElementById("pg-status");
-  var errorBox = document.getElementById("pg-error");
-  var runButton = document.getElementById("pg-run");
-  var stopButton = document.getElementById("pg-stop");
-  var controller = null;
   var attached = window.maImages ? window.maImages.attach(document.getElementById("pg-image-box")) : null;
 
-  function chosenModels() {
-    var picked = [];
-    form.querySelectorAll("select[name=model]").forEach(function (select) {
-      if (select.value) picked.push(select.value);
-    });
-    return picked;
-  }
-
-  function showError(message) {
-    errorBox.textContent = message;
-    errorBox.hidden = !message;
-  }
-
-  function busy(on) {
-    runButton.disabled = on;
-    stopButton.disabled = !on;
-    panes.setAttribute("aria-busy", String(on));
-  }
-
-  function run(event) {
-    event.preventDefault();
-    var models = chosenModels();
-    var prompt = form.elements.prompt.value;
-    showError("");
-    if (!models.length) { showError("Pick at least one model."); return; }
-    if (!prompt.trim()) { showError("Write a prompt first."); form.elements.prompt.focus(); return; }
-    panes.textContent = "";
-    panes.className = "panes panes-" + models.length;
-    models.forEach(function (id, i) { panes.appendChild(window.maPanes.makePane(i, id)); });
-    var body = {
-      models: models,
-      prompt: prompt,
-      system: form.elements.system.value || null,
-      temperature: parseFloat(form.elements.temperature.value || "0.7"),
-      max_tokens: parseInt(form.elements.max_tokens.value || "256", 10),
-      images: attached ? attached.images() : []
-    };
-    var started = performance.now();
-    controller = new AbortController();
-    busy(true);
-    status.textContent = "Streaming the answers of " + models.length + " model(s)…";
-    window.maPanes.stream("/api/playground/stream", body, function (e) {
-      window.maPanes.apply(panes, e);
-    }, controller.signal).then(function () {
-      status.textContent = "Done in " + ((performance.now() - started) / 1000).toFixed(1) + " s.";
-    }, function (err) {
-      window.maPanes.settle(panes);
-      if (err.name === "AbortError") { status.textContent = "Stopped."; return; }
-      status.textContent = "";
-      showError(err.message);
-    }).then(function () { busy(false); controller = null; });
-  }
-
-  form.addEventListener("submit", run);
-  stopButton.addEventListener("click", function () { if (controller) controller.abort(); });
+  window.maPanes.wireRun({
+    prefix: "pg",
+    form: form,
+    panes: document.getElementById("panes"),
+    api: "/api/playground/stream",
+    working: function (models) { return "Streaming the answers of " + models.length + " model(s)…"; },
+    body: function (models, prompt) {
+      return {
+        models: models,
+        prompt: prompt,
+        system: form.elements.system.value || null,
+        temperature: parseFloat(form.elements.temperature.value || "0.7"),
+        max_tokens: parseInt(form.elements.max_tokens.value || "256", 10),
+        images: attached ? attached.images() : []
+      };
+    },
+    makePane: window.maPanes.makePane,
+    apply: window.maPanes.apply,
+    stopped: window.maPanes.settle
+  });
 })();
