@@ -17,6 +17,7 @@ import sys
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from modelatlas.catalog import user
 from modelatlas.catalog.records import ModelRecord, Price
@@ -115,9 +116,11 @@ def test_an_uploaded_image_reaches_the_vision_model_and_the_text_model_is_not_as
     page.get_by_label("Temperature").fill("0")
     page.get_by_label("Max tokens").fill("6")
     page.locator("#pg-images").set_input_files(str(red_png))
-    assert page.get_by_role("img", name="Attached image 1: red.png").is_visible()
+    # Playwright's expect waits for the page to catch up (the thumbnail is drawn after the
+    # file is read); is_visible() would answer at once, and did answer too soon under load.
+    expect(page.get_by_role("img", name="Attached image 1: red.png")).to_be_visible()
     note = page.locator("#pg-image-note")
-    assert note.inner_text() == (
+    expect(note).to_have_text(
         f"1 image attached. {ECHO} cannot take images, so it is not sent the prompt; "
         "the others get the images."
     )
@@ -126,7 +129,7 @@ def test_an_uploaded_image_reaches_the_vision_model_and_the_text_model_is_not_as
     assert with_image["refusal"].startswith(f"{ECHO} cannot take images, so it was not asked.")
     # Removing the picture: the same greedy prompt without it is 16 image tokens shorter.
     page.get_by_role("button", name="Remove image 1 (red.png)").click()
-    assert note.is_hidden()
+    expect(note).to_be_hidden()
     page.get_by_label("Model 2", exact=True).select_option("")
     page.get_by_role("button", name="Run").click()
     finished(page, "#panes", 1)
@@ -139,8 +142,8 @@ def test_an_uploaded_image_reaches_the_vision_model_and_the_text_model_is_not_as
     assert in_with - in_alone == IMAGE_TOKENS and out_with == 6
     # Paste and drop: a pasted picture is taken, a dropped text file is refused with its reason.
     page.evaluate(PASTE, data_url(red_png))
-    assert page.get_by_role("img", name="Attached image 1: pasted.png").is_visible()
-    assert note.inner_text() == "1 image attached: every chosen model takes images."
+    expect(page.get_by_role("img", name="Attached image 1: pasted.png")).to_be_visible()
+    expect(note).to_have_text("1 image attached: every chosen model takes images.")
     page.evaluate(DROP, ["pg-image-box", "notes.txt", "text/plain"])
     assert page.locator("#pg-image-error").inner_text() == (
         "notes.txt is not an image the models take (text/plain). Choose a PNG, JPEG, WebP or GIF."
