@@ -330,6 +330,38 @@ def test_the_openai_backend_makes_images_through_the_server(server):
     assert {(i.width, i.height, i.media_type) for i in made.images} == {(32, 32, "image/png")}
 
 
+def test_the_openai_backend_sends_an_image_part_to_the_servers_vision_model(
+    server, client, tiny_vlm_path, tmp_path, monkeypatch
+):
+    """The gateway's chat path: a modelatlas record of the openai backend pointed at the server,
+    a picture given by path, sent as a data URL of its bytes. It gets what the SDK gets for the
+    same picture, and the image tokens in its usage."""
+    from modelatlas.catalog.records import ModelRecord
+    from modelatlas.loading import load_model
+    from modelatlas.parts import ImagePart, TextPart
+    from modelatlas.types import Message
+
+    picture = png((0, 128, 0))
+    (tmp_path / "green.png").write_bytes(picture)
+    monkeypatch.setenv("SERVEIMG_TEST_KEY", server["key"])
+    options = {"base_url": server["url"], "model": "my/vlm", "api_key_env": "SERVEIMG_TEST_KEY"}
+    record = ModelRecord(id="srv/vlm", backend="openai", options=options)
+    prompt = [Message.user([ImagePart(path=tmp_path / "green.png"), TextPart(text=QUESTION)])]
+
+    async def ask():
+        async with load_model(record) as model:
+            return await model.generate(prompt, max_tokens=4, temperature=0)
+
+    ours = run(ask())
+    theirs = _ask(client, data_url(picture))
+    assert ours.text == theirs.choices[0].message.content
+    assert (
+        ours.usage.input_tokens
+        == theirs.usage.prompt_tokens
+        == _expanded_prompt_tokens(tiny_vlm_path, picture)
+    )
+
+
 @pytest.mark.skipif(not os.environ.get("OPENAI_API_KEY"), reason="needs OPENAI_API_KEY (hosted OpenAI)")
 def test_hosted_openai_images_generate():
     from modelatlas.loading import load_model
