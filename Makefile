@@ -25,8 +25,10 @@ install-test: $(BIN)/python
 demo: install
 	$(BIN)/modelatlas demo
 
+# Two workers, each taking whole test files (their module fixtures stay in one process): the
+# suite took 26.5 minutes in one process and 14.3 in two on this 2-core machine, same tree.
 test: install-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: install-test
 	$(BIN)/ruff check src tests bench scripts

@@ -65,7 +65,13 @@ def test_unknown_metric_says_did_you_mean_and_lists_the_known_ones():
     assert "Known metrics:" in str(info.value) and "rouge_l" in str(info.value)
 
 
-def test_register_metric_at_run_time():
+def test_register_metric_at_run_time(monkeypatch):
+    # The metrics registered here are forgotten after the test: a later test that lists every
+    # metric (test_metric_options, in the same process under pytest-xdist) must not meet them.
+    from modelatlas.evals.metrics.registry import METRICS
+
+    monkeypatch.setattr(METRICS, "_registered", dict(METRICS._registered))
+    monkeypatch.setattr(METRICS, "_loaded", dict(METRICS._loaded))
     class Shouting(Metric):
         name = "shouting"
         needs_reference = False
