@@ -72,6 +72,7 @@ def test_register_metric_at_run_time(monkeypatch):
 
     monkeypatch.setattr(METRICS, "_registered", dict(METRICS._registered))
     monkeypatch.setattr(METRICS, "_loaded", dict(METRICS._loaded))
+
     class Shouting(Metric):
         name = "shouting"
         needs_reference = False
