@@ -192,7 +192,8 @@ def test_the_playground_answers_alike_whether_a_path_exists_or_not(served, tmp_p
 def same(text: str, path: str) -> str:
     """``text`` with the path asked about (and the arena's second one) written as PATH; the
     studio's message quotes at most 80 characters of it, so a long temporary path is cut."""
-    for spelling in (path + "-b", path, path[:80]):
+    spellings = {cut for whole in (path + "-b", path) for cut in (whole, whole[:80])}
+    for spelling in sorted(spellings, key=len, reverse=True):  # the longest first
         for form in (spelling, spelling.replace("/", "\\/")):  # as JSON may escape it
             text = text.replace(form, "PATH")
     return text
