@@ -100,28 +100,14 @@ def eval_command(
     image_field: _field("an image file's path, or a list of them") = "image",
 ) -> None:
     """Run DATASET through one or more models and strategies, score it, and compare them."""
-    from modelatlas.evals.datasets import Fields
     from modelatlas.evals.plan import given_metric_options
 
-    fields = Fields(
-        input=input_field,
-        reference=reference_field,
-        id=id_field,
-        choices=choices_field,
-        answer=answer_field,
-        audio=audio_field,
-        image=image_field,
+    fields = _fields(
+        input_field, reference_field, id_field, choices_field, answer_field, audio_field, image_field
     )
     asked = {
-        "models": model or [],
-        "strategies": strategy,
-        "metrics": metric,
-        "judge": judge,
-        "arms": None,
-        "system": _text(system),
-        "template_path": template,
-        "max_tokens": max_tokens,
-        "temperature": temperature,
+        **_what_runs(model, strategy, metric, judge),
+        **_prompting(system, template, max_tokens, temperature),
         "concurrency": concurrency,
         "price_per_hour": price_per_hour,
         "metric_options": given_metric_options(pattern, k, normalize, clip_model),
@@ -129,8 +115,50 @@ def eval_command(
         "samples_per_item": samples_per_item,
         "image_params": _given({"size": size, "steps": steps, "seed": image_seed, "n": images_per_item}),
     }
+    _execute(dataset, fields, asked, examples, run_name, resume, dry_run, json_out, report, samples)
+
+
+def _fields(input: str, reference: str, id: str, choices: str, answer: str, audio: str, image: str):
+    """The dataset fields named on the command line."""
+    from modelatlas.evals.datasets import Fields
+
+    return Fields(
+        input=input, reference=reference, id=id, choices=choices, answer=answer, audio=audio, image=image
+    )
+
+
+def _what_runs(
+    model: list[str] | None, strategy: list[str] | None, metric: list[str] | None, judge: str | None
+) -> dict:
+    """The models, strategies, metrics and judge asked for (the arms follow from them)."""
+    return {"models": model or [], "strategies": strategy, "metrics": metric, "judge": judge, "arms": None}
+
+
+def _prompting(system: str | None, template: str | None, max_tokens: int, temperature: float) -> dict:
+    """The prompt and generation settings asked for (a system prompt may come @FILE)."""
+    return {
+        "system": _text(system),
+        "template_path": template,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+    }
+
+
+def _execute(
+    dataset: str,
+    fields,
+    asked: dict,
+    examples: str | None,
+    run_name: str | None,
+    resume: str | None,
+    dry_run: bool,
+    json_out: bool,
+    report: str | None,
+    samples: str | None,
+) -> None:
+    """Plan the run (resumed: with its saved settings), then estimate it or run it and write its outputs."""
     if resume:
-        asked.update(_resumed(resume, concurrency, limit))
+        asked.update(_resumed(resume, asked["concurrency"], asked["limit"]))
     plan = _plan(dataset, fields, asked, examples, run_name)
     if dry_run:
         _print_estimate(plan, json_out)

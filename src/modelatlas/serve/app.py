@@ -96,6 +96,23 @@ def create_app(
     meter = Meter(limiter, metrics)
 
     shutdown = Shutdown(shutdown_timeout_s)
+    lifespan = _lifespan(pool, meter, shutdown)
+    app = FastAPI(title="modelatlas", version=__version__, lifespan=lifespan, responses=_ERRORS)
+    app.state.pool, app.state.meter = pool, meter
+    app.state.gate = Gate(auth, limiter)
+    app.state.metrics = metrics
+    app.state.shutdown = shutdown
+    _media_state(app, max_audio_mb, allow_image_urls, max_image_mb, image_url_ttl_s)
+    hosts = None if auth else [host] if host else []
+    _middleware(app, metrics, hosts, max_body_mb, read_timeout_s, max_audio_mb)
+    _error_handlers(app)
+    _routes(app)
+    openapi.install(app, auth)
+    return app
+
+
+def _lifespan(pool: ServedModels, meter: Meter, shutdown: Shutdown):
+    """The app's lifespan: binds the shutdown to the loop, settles dead servers, closes at the end."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -105,28 +122,41 @@ def create_app(
         await pool.aclose()
         await asyncio.to_thread(meter.close)
 
-    app = FastAPI(title="modelatlas", version=__version__, lifespan=lifespan, responses=_ERRORS)
-    app.state.pool, app.state.meter = pool, meter
-    app.state.gate = Gate(auth, limiter)
-    app.state.metrics = metrics
-    app.state.shutdown = shutdown
+    return lifespan
+
+
+def _media_state(
+    app: FastAPI, max_audio_mb: float, allow_image_urls: bool, max_image_mb: float, image_url_ttl_s: float
+) -> None:
+    """Set app.state's audio upload limit, image URL policy and served image files."""
     app.state.max_audio_mb = max_audio_mb
     app.state.image_urls = image_urls.ImageURLPolicy(allow_image_urls, max_image_mb)
     app.state.image_files = ImageFiles(settings().cache_dir / "served-images", image_url_ttl_s)
-    hosts = None if auth else [host] if host else []
+
+
+def _middleware(
+    app: FastAPI,
+    metrics: Metrics,
+    hosts: list[str] | None,
+    max_body_mb: float,
+    read_timeout_s: float,
+    max_audio_mb: float,
+) -> None:
+    """Add the request guard, the metrics and the access log middleware, innermost first."""
     guard = {"max_body_mb": max_body_mb, "read_timeout_s": read_timeout_s, "hosts": hosts}
     # The multipart envelope and the other fields: a megabyte over the file's own limit.
     guard["path_limits_mb"] = {transcriptions.PATH: max(max_body_mb, max_audio_mb + 1)}
     app.add_middleware(RequestGuard, gate=app.state.gate, **guard)  # inside the metrics: counted
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(AccessLog)  # outermost: its note sees the key checked by the guard
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Answer every error as an OpenAI-style error response."""
     # Our errors get their own handler: the one for Exception runs in Starlette's outermost
     # middleware, which answers and then re-raises (a logged traceback for a plain 404).
     for kind in (ModelAtlasError, Exception, RequestValidationError, HTTPException):
         app.add_exception_handler(kind, lambda request, exc: error_response(exc))
-    _routes(app)
-    openapi.install(app, auth)
-    return app
 
 
 def _batched(record, parallel: int):
@@ -137,6 +167,15 @@ def _batched(record, parallel: int):
 
 
 def _routes(app: FastAPI) -> None:
+    """Add every route: text, media, then information."""
+    _text_routes(app)
+    _media_routes(app)
+    _info_routes(app)
+
+
+def _text_routes(app: FastAPI) -> None:
+    """The chat completion, completion and embedding routes."""
+
     @app.post("/v1/chat/completions", response_model=ChatCompletionResponse)
     async def chat_completions(req: ChatCompletionRequest, request: Request, key: Key):
         return await _answer(req, request, key, "chat.completions")
@@ -156,6 +195,10 @@ def _routes(app: FastAPI) -> None:
         ticket.close(200, answer.usage.prompt_tokens)
         response.headers.update(headers)
         return answer
+
+
+def _media_routes(app: FastAPI) -> None:
+    """The transcription, image generation and generated image file routes."""
 
     @app.post(transcriptions.PATH, response_model=transcriptions.ANSWER, responses=transcriptions.RESPONSES)
     async def create_transcription(request: Request, key: Key, form: TranscriptionForm):
@@ -178,6 +221,10 @@ def _routes(app: FastAPI) -> None:
         path, media_type, left = await asyncio.to_thread(request.app.state.image_files.open, name)
         cache = {"Cache-Control": f"private, max-age={int(left)}"}
         return FileResponse(path, media_type=media_type, headers=cache)
+
+
+def _info_routes(app: FastAPI) -> None:
+    """The model list, usage, metrics and health routes."""
 
     @app.get("/v1/models", response_model=ModelList)
     async def list_models(pool: Pool, key: Key) -> ModelList:
