@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from modelatlas.parts import AudioPart, ImagePart, Part, PartKind, TextPart, ToolCall
+from modelatlas.structured import ResponseFormat, TokenLogprob, Tool, TopToken
 
 __all__ = [
     "AudioPart",
@@ -30,10 +31,14 @@ __all__ = [
     "Part",
     "PartKind",
     "Prompt",
+    "ResponseFormat",
     "Role",
     "TextPart",
     "Timing",
+    "TokenLogprob",
+    "Tool",
     "ToolCall",
+    "TopToken",
     "Usage",
     "prompt_kinds",
 ]
@@ -166,7 +171,15 @@ def prompt_kinds(prompt: Prompt) -> frozenset[PartKind]:
 
 
 class GenerationParams(BaseModel):
-    """Sampling settings. Every field takes part in the response cache key."""
+    """Sampling settings. Every field takes part in the response cache key.
+
+    The fields after ``seed`` are what applications ask beyond plain sampling (OpenAI's names
+    and ranges): penalties, ``logit_bias`` (token id, bias from -100 to 100), ``logprobs`` (None:
+    none; k: each answer token's log-probability and its k likeliest alternatives), the
+    ``tools`` the model may call and how (``tool_choice`` "auto", "none", "required" or a
+    tool's name), and the ``response_format`` the answer must keep. Each is left out of a dump
+    while it has its default, so cache keys of plain requests are what they were before them.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -175,6 +188,54 @@ class GenerationParams(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: tuple[str, ...] = ()
     seed: int | None = 0
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    logprobs: int | None = Field(None, ge=0, le=20)
+    tools: tuple[Tool, ...] = ()
+    tool_choice: str = "auto"
+    parallel_tool_calls: bool = True
+    response_format: ResponseFormat | None = None
+
+    @model_validator(mode="after")
+    def _choice_names_a_tool(self) -> Self:
+        for token, bias in self.logit_bias:
+            if not -100.0 <= bias <= 100.0:
+                raise ValueError(f"logit_bias for token {token} is {bias}; it must be from -100 to 100")
+        if self.tool_choice in ("auto", "none", "required"):
+            if self.tool_choice == "required" and not self.tools:
+                raise ValueError("tool_choice 'required' needs at least one tool")
+            return self
+        if self.tool_choice not in {tool.name for tool in self.tools}:
+            names = ", ".join(tool.name for tool in self.tools) or "none"
+            raise ValueError(f"tool_choice names {self.tool_choice!r}, which is not among the tools ({names})")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name, default in _LATER_DEFAULTS.items():
+            if data.get(name) == default:
+                data.pop(name, None)
+        return data
+
+    @property
+    def plain(self) -> bool:
+        """Whether only the plain sampling fields are set (what every backend honours)."""
+        return not self.model_dump(include=set(_LATER_DEFAULTS), exclude_defaults=True)
+
+
+# The fields added after the first five, with their defaults as dumped (see GenerationParams).
+_LATER_DEFAULTS: dict[str, Any] = {
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+    "logit_bias": [],
+    "logprobs": None,
+    "tools": [],
+    "tool_choice": "auto",
+    "parallel_tool_calls": True,
+    "response_format": None,
+}
 
 
 class Usage(BaseModel):
@@ -221,10 +282,14 @@ class Timing(BaseModel):
     tokens_per_s: float | None = None
 
 
-FinishReason = Literal["stop", "length", "error", "cancelled"]
+FinishReason = Literal["stop", "length", "tool_calls", "error", "cancelled"]
 
 
 class Completion(BaseModel):
+    """A whole answer. ``tool_calls`` are the calls the model made (finish reason
+    "tool_calls"), ``logprobs`` each answer token's log-probability when asked for; both are
+    left out of a dump when empty, so stored answers of plain requests dump as before."""
+
     model_config = ConfigDict(extra="forbid")
 
     text: str
@@ -233,11 +298,18 @@ class Completion(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     timing: Timing = Field(default_factory=Timing)
     cached: bool = False  # served from the response cache (usage and timing are the original ones)
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: list[TokenLogprob] | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_empty(handler(self))
 
 
 class Chunk(BaseModel):
     """One piece of a stream. The last chunk carries ``finish_reason`` and the usage
-    (and, from the Model wrapper, the timing)."""
+    (and, from the Model wrapper, the timing). A tool call arrives whole, in the chunk in
+    which the model finished writing it; ``logprobs`` are those of the chunk's tokens."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -245,6 +317,20 @@ class Chunk(BaseModel):
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     timing: Timing | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: list[TokenLogprob] | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_empty(handler(self))
+
+
+def _without_empty(data: dict[str, Any]) -> dict[str, Any]:
+    if not data.get("tool_calls"):
+        data.pop("tool_calls", None)
+    if data.get("logprobs") is None:
+        data.pop("logprobs", None)
+    return data
 
 
 class Embeddings(BaseModel):

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelatlas.backends.declared import PART_KINDS, TEXT_ONLY, BackendFacts, model_key
 from modelatlas.backends.messages import as_messages as as_messages  # re-exported: backends import it here
-from modelatlas.errors import ConfigError
+from modelatlas.errors import ConfigError, InvalidRequestError
 from modelatlas.images import ImageParams, Images
 from modelatlas.parts import AudioPart
 from modelatlas.registry import require as require  # re-exported: backends import it from here
@@ -247,6 +247,25 @@ class Backend(ABC):
             hint="Use a local GGUF model (llamacpp backend) for echo and logprobs.",
         )
 
+    # The request fields beyond plain sampling (GenerationParams after ``seed``) this backend
+    # honours; check_params refuses the others with a 400 naming the field, never ignoring one.
+    honours: ClassVar[frozenset[str]] = frozenset()
+
+    def check_params(self, params: GenerationParams) -> None:
+        """Refuse a setting this model would not honour, naming it (the Model wrapper calls
+        this before any cache look-up or call). A backend that honours some settings only for
+        some models (tools where the chat template has them) overrides this."""
+        if params.plain:
+            return
+        asked = params.model_dump(exclude_defaults=True, exclude={"max_tokens", "temperature", "top_p", "stop", "seed"})
+        for name in asked:
+            if name not in self.honours:
+                raise InvalidRequestError(
+                    f"'{name}' is not supported by {self.model_id} ({self.name} backend).",
+                    hint=f"Leave '{name}' out, or use a model that supports it (a local GGUF model or a hosted one).",
+                    param=name,
+                )
+
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text``; backends without a tokenizer estimate about 4 characters each."""
         return max(1, len(text) // 4) if text else 0
@@ -294,9 +313,14 @@ def outputs_of(capabilities: frozenset[str]) -> frozenset[str]:
 async def collect(chunks: AsyncIterator[Chunk], model_id: str) -> Completion:
     """A whole Completion from a stream whose last chunk carries finish reason, usage and timing."""
     parts: list[str] = []
+    calls: list = []
+    logprobs: list | None = None
     last = Chunk()
     async for chunk in chunks:
         parts.append(chunk.text)
+        calls.extend(chunk.tool_calls)
+        if chunk.logprobs is not None:
+            logprobs = (logprobs or []) + chunk.logprobs
         last = chunk
     return Completion(
         text="".join(parts),
@@ -304,4 +328,6 @@ async def collect(chunks: AsyncIterator[Chunk], model_id: str) -> Completion:
         finish_reason=last.finish_reason or "stop",
         usage=last.usage or Usage(),
         timing=last.timing or Timing(),
+        tool_calls=tuple(calls),
+        logprobs=logprobs,
     )

@@ -188,6 +188,7 @@ class Model:
         """The whole answer, with usage, cost and timing filled in (from the cache when enabled)."""
         params = _params(params, overrides)
         self.check_prompt(prompt)
+        self.backend.check_params(params)
         if self.cache is not None:
             return await self._cached(self.cache, prompt, params)
         return await self._generate(prompt, params)
@@ -214,6 +215,7 @@ class Model:
         """
         params = _params(params, overrides)
         self.check_prompt(prompt)
+        self.backend.check_params(params)
         return self._stream(prompt, params, kind="stream")
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
