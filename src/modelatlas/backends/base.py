@@ -15,6 +15,7 @@ import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -66,6 +67,20 @@ class TokenLogprobs(BaseModel):
     text_offset: list[int]
     finish_reason: str = "length"
     usage: Usage
+
+
+@dataclass(frozen=True)
+class TokenizerFacts:
+    """What a model's tokenizer says about itself, as ``GET /tokenizer_info`` reports it (the
+    special tokens as text, as Hugging Face tokenizers name them)."""
+
+    tokenizer_class: str
+    bos_token: str | None = None
+    eos_token: str | None = None
+    pad_token: str | None = None
+    add_bos_token: bool = False  # whether a text starts with BOS when special tokens are added
+    vocab_size: int | None = None
+    chat_template: str | None = None
 
 
 class Backend(ABC):
@@ -126,6 +141,12 @@ class Backend(ABC):
         declared["accepts"] = accepts
         declared.setdefault("outputs", outputs_of(capabilities))
         return BackendFacts(capabilities=capabilities, **declared)
+
+    @classmethod
+    def completes_text(cls, record: ModelRecord) -> bool:
+        """Whether ``record``'s model can continue a plain text (OpenAI's legacy completions);
+        a backend whose provider answers some models in chat only says no for those."""
+        return True
 
     @classmethod
     def options_of(cls, record: ModelRecord) -> BackendOptions:
@@ -270,6 +291,50 @@ class Backend(ABC):
         """Tokens in ``text``; backends without a tokenizer estimate about 4 characters each."""
         return max(1, len(text) // 4) if text else 0
 
+    # -- the model's own tokenizer (serve's /tokenize, /detokenize and /tokenizer_info) -------
+    # Blocking: callers run them in a worker thread. A backend without a tokenizer of its own
+    # (a hosted model: its tokens are the provider's) refuses, rather than guess.
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        """The token ids of ``text`` (special tokens written in it are parsed as such, as
+        Hugging Face tokenizers do); ``add_special`` adds what the model puts around a text (BOS)."""
+        raise self._no_tokenizer()
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text of ``tokens`` (special tokens written out); an id outside the vocabulary is
+        an InvalidRequestError naming ``tokens[i]``."""
+        raise self._no_tokenizer()
+
+    def tokenizer_facts(self) -> TokenizerFacts:
+        raise self._no_tokenizer()
+
+    def _no_tokenizer(self) -> InvalidRequestError:
+        return InvalidRequestError(
+            f"{self.model_id} ({self.name} backend) does not expose its tokenizer here.",
+            hint="Tokenize with a local model (a GGUF file or a transformers folder), or with the "
+            "provider's own tools.",
+            param="model",
+        )
+
+    async def embed_input(
+        self,
+        inputs: Sequence[str] | Sequence[Sequence[int]],
+        dimensions: int | None = None,
+        truncate: bool = False,
+    ) -> Embeddings:
+        """Embeddings of texts or of token ids (the model's own, as :meth:`tokenize` gives them),
+        shortened to ``dimensions``; an input longer than the model's window is refused unless
+        ``truncate``. The default takes texts only, at full size, and cannot see the window."""
+        if dimensions is not None:
+            raise no_dimensions(self.model_id)
+        if any(not isinstance(item, str) for item in inputs):
+            raise InvalidRequestError(
+                f"{self.model_id} ({self.name} backend) does not take token ids to embed.",
+                hint="Send the texts instead.",
+                param="input",
+            )
+        return await self.embed([str(item) for item in inputs])
+
     async def aclose(self) -> None:
         """Release clients and handles. The default holds nothing."""
 
@@ -296,6 +361,25 @@ def _declare(cls: type[Backend]) -> None:
     for flag, capability in _FLAGS.items():
         setattr(cls, flag, capability in cls.capabilities)
     cls.modalities = tuple(kind for kind in PART_KINDS if kind in cls.accepts)
+
+
+def no_dimensions(model_id: str) -> InvalidRequestError:
+    """The refusal of ``dimensions`` for a model whose vectors have one size only."""
+    return InvalidRequestError(
+        f"{model_id} does not support shortened embeddings: 'dimensions' cannot be set for it.",
+        hint="Leave 'dimensions' out (you get the model's full vectors), or use a model trained for "
+        "it (OpenAI's text-embedding-3 models).",
+        param="dimensions",
+    )
+
+
+def too_long(where: str, n_tokens: int, window: int, model_id: str) -> InvalidRequestError:
+    """The refusal of an input to embed that is longer than the model's window."""
+    return InvalidRequestError(
+        f"'{where}' has {n_tokens} tokens, more than the {window} tokens {model_id} reads at once.",
+        hint='Send shorter text, or set "truncate": true to embed its first tokens only.',
+        param=where,
+    )
 
 
 @functools.cache

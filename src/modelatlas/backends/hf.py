@@ -21,7 +21,15 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from modelatlas.backends.base import Backend, BackendOptions, as_messages, require
+from modelatlas.backends import hf_tokens
+from modelatlas.backends.base import (
+    Backend,
+    BackendOptions,
+    TokenizerFacts,
+    as_messages,
+    no_dimensions,
+    require,
+)
 from modelatlas.backends.declared import BackendFacts, weights_bytes
 from modelatlas.backends.hf_load import Loaded, is_vision_folder, load
 from modelatlas.backends.stops import StopScanner, first_stop
@@ -297,6 +305,33 @@ class TransformersBackend(Backend):
             return await super().embed(texts)
         vectors, tokens = await asyncio.to_thread(self._embed_locked, loaded, list(texts))
         return Embeddings(vectors=vectors, model=self.model_id, usage=Usage(input_tokens=tokens))
+
+    async def embed_input(self, inputs, dimensions: int | None = None, truncate: bool = False) -> Embeddings:
+        """Texts or the model's own token ids, each checked against the window the model reads
+        (a sentence-transformers model's max_seq_length): refused when longer, or cut with
+        ``truncate``; fed as ids, so a text and its /tokenize ids give the same vector."""
+        if dimensions is not None:
+            raise no_dimensions(self.model_id)
+        loaded = await self._load()
+        if loaded.kind != "embedding":
+            return await super().embed_input(inputs, dimensions, truncate)
+        limit = (None if loaded.sentence_transformer else self.options.max_length) or loaded.context_length
+
+        def run() -> tuple[list[list[float]], int]:
+            ids = hf_tokens.checked_ids(loaded, self.model_id, inputs, limit, truncate)
+            return hf_tokens.embed_ids(loaded, ids, self.options.normalize), sum(map(len, ids))
+
+        vectors, tokens = await asyncio.to_thread(run)
+        return Embeddings(vectors=vectors, model=self.model_id, usage=Usage(input_tokens=tokens))
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        return hf_tokens.tokenize(self.loaded(), text, add_special)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return hf_tokens.detokenize(self.loaded(), tokens)
+
+    def tokenizer_facts(self) -> TokenizerFacts:
+        return hf_tokens.facts(self.loaded())
 
     def _embed_locked(self, loaded: Loaded, texts: list[str]) -> tuple[list[list[float]], int]:
         if not texts:

@@ -18,8 +18,16 @@ from collections.abc import AsyncIterator, Sequence
 
 from pydantic import Field
 
-from modelatlas.backends import llamacpp_vision
-from modelatlas.backends.base import Backend, BackendOptions, TokenLogprobs, as_messages, collect
+from modelatlas.backends import llamacpp_tokens, llamacpp_vision
+from modelatlas.backends.base import (
+    Backend,
+    BackendOptions,
+    TokenizerFacts,
+    TokenLogprobs,
+    as_messages,
+    collect,
+    no_dimensions,
+)
 from modelatlas.backends.channel import Channel, Done, Failed, Text, WorkerMessage
 from modelatlas.backends.declared import BackendFacts, weights_bytes
 from modelatlas.backends.llamacpp_batch import Request
@@ -108,6 +116,15 @@ class LlamaCppBackend(Backend):
     def count_tokens(self, text: str) -> int:
         return self.engine.count_tokens(text)
 
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        return llamacpp_tokens.tokenize(self.engine, text, add_special)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return llamacpp_tokens.detokenize(self.engine, tokens)
+
+    def tokenizer_facts(self) -> TokenizerFacts:
+        return llamacpp_tokens.facts(self.engine)
+
     async def generate(self, prompt: Prompt, params: GenerationParams) -> Completion:
         return await collect(self.stream(prompt, params), self.model_id)
 
@@ -191,12 +208,28 @@ class LlamaCppBackend(Backend):
         return LogLikelihood(logprob=logprob, is_greedy=greedy, tokens=n)
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
+        engine = self._embedding_engine()
+        vectors, tokens = await asyncio.wrap_future(engine.submit(engine.embed, list(texts)))
+        return Embeddings(vectors=vectors, model=self.model_id, usage=Usage(input_tokens=tokens))
+
+    async def embed_input(self, inputs, dimensions: int | None = None, truncate: bool = False) -> Embeddings:
+        """Texts or token ids, each checked against the window llama-cpp-python's embed reads
+        (the context, and at most one batch: it cuts longer input silently)."""
+        if dimensions is not None:
+            raise no_dimensions(self.model_id)
+        engine = self._embedding_engine()
+
+        def texts() -> list[str]:
+            window = min(engine.n_ctx, engine.llm.n_batch)
+            return llamacpp_tokens.texts_for(engine, self.model_id, inputs, window, truncate)
+
+        return await self.embed(await asyncio.wrap_future(engine.submit(texts)))
+
+    def _embedding_engine(self) -> Engine:
         if self._embedder is None:
             o = self.options
             self._embedder = acquire_engine(self.location, o.n_ctx, o.n_threads, embedding=True)
-        engine = self._embedder
-        vectors, tokens = await asyncio.wrap_future(engine.submit(engine.embed, list(texts)))
-        return Embeddings(vectors=vectors, model=self.model_id, usage=Usage(input_tokens=tokens))
+        return self._embedder
 
     async def aclose(self) -> None:
         """Free the model's memory, unless another backend of the same file still uses it."""

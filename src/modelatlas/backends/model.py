@@ -223,6 +223,19 @@ class Model:
         result, _ = await self._whole("embed", lambda: self.backend.embed(texts), lambda r: r.usage)
         return result
 
+    async def embed_input(
+        self,
+        inputs: Sequence[str] | Sequence[Sequence[int]],
+        dimensions: int | None = None,
+        truncate: bool = False,
+    ) -> Embeddings:
+        """Texts or token ids, shortened to ``dimensions``; input longer than the model's window
+        refused unless ``truncate`` (``embed`` lets the backend cut it, as RAG wants)."""
+        items = list(inputs)
+        call = lambda: self.backend.embed_input(items, dimensions, truncate)  # noqa: E731
+        result, _ = await self._whole("embed", call, lambda r: r.usage)
+        return result
+
     async def loglikelihood(self, context: str, continuation: str) -> LogLikelihood:
         """The log-probability of ``continuation`` after ``context``, timed and logged (the call
         log counts no tokens for it: the backend reports none)."""

@@ -102,6 +102,15 @@ class OpenAIBackend(Backend):
             accepts=accepts,
         )
 
+    @classmethod
+    def completes_text(cls, record) -> bool:
+        """OpenAI's own API and Azure answer chat models on chat/completions only (legacy
+        completions serve the instruct and base models: mode "completion"); an OpenAI-compatible
+        server (vLLM, llama.cpp, Ollama) completes text with any model."""
+        options = cls.options_of(record)
+        official = options.azure or options.base_url is None or "api.openai.com" in options.base_url
+        return not (official and record.mode == "chat")
+
     def __init__(self, model_id: str, location: str | None, options: OpenAIOptions):
         super().__init__(model_id, location, options)
         self._key = _api_key(options.api_key_env, model_id)
@@ -188,6 +197,24 @@ class OpenAIBackend(Backend):
         response = await self._call(request)
         vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
         tokens = response.usage.prompt_tokens if response.usage else sum(map(self.count_tokens, texts))
+        return Embeddings(vectors=vectors, model=self.model_id, usage=Usage(input_tokens=tokens))
+
+    async def embed_input(self, inputs, dimensions: int | None = None, truncate: bool = False) -> Embeddings:
+        """Texts or token ids passed on as given, with ``dimensions`` (the provider shortens
+        text-embedding-3 vectors, and refuses it for a model that cannot); ``truncate`` cannot be
+        passed on: the provider refuses over-long input itself."""
+        if truncate:
+            raise InvalidRequestError(
+                f"'truncate' is not supported for {self.model_id}: the provider refuses over-long input.",
+                hint="Leave 'truncate' out and send input that fits the model's window.",
+                param="truncate",
+            )
+        extra = {} if dimensions is None else {"dimensions": dimensions}
+        request = self.client.embeddings.create(model=self.remote_model, input=list(inputs), **extra)
+        response = await self._call(request)
+        vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+        counted = sum(self.count_tokens(i) if isinstance(i, str) else len(i) for i in inputs)
+        tokens = response.usage.prompt_tokens if response.usage else counted
         return Embeddings(vectors=vectors, model=self.model_id, usage=Usage(input_tokens=tokens))
 
     async def transcribe(self, audio: AudioPart, params: TranscribeParams) -> Transcript:

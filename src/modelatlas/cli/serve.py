@@ -73,6 +73,14 @@ AllowImageURLs = Annotated[
         "given); without it such a part gets 400 and images must come as data URLs.",
     ),
 ]
+AllowChatOnBase = Annotated[
+    bool,
+    typer.Option(
+        "--allow-chat-on-base",
+        help="Let base models (mode completion, such as local/gemma-3-270m) answer "
+        "/v1/chat/completions; without it they get 400 pointing to /v1/completions.",
+    ),
+]
 MaxImage = Annotated[
     float,
     typer.Option("--max-image-mb", min=0.001, help="Largest image in MB fetched for an image_url part."),
@@ -128,6 +136,7 @@ def serve_command(
     max_body_mb: MaxBody = 16.0,
     max_audio_mb: MaxAudio = 25.0,
     allow_image_urls: AllowImageURLs = False,
+    allow_chat_on_base: AllowChatOnBase = False,
     max_image_mb: MaxImage = 20.0,
     image_url_ttl: ImageURLTTL = 3600.0,
     read_timeout: ReadTimeout = 30.0,
@@ -154,6 +163,7 @@ def serve_command(
         max_body_mb=max_body_mb,
         max_audio_mb=max_audio_mb,
         allow_image_urls=allow_image_urls,
+        allow_chat_on_base=allow_chat_on_base,
         max_image_mb=max_image_mb,
         image_url_ttl_s=image_url_ttl,
         read_timeout_s=read_timeout,

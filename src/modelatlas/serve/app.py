@@ -29,7 +29,7 @@ from modelatlas.serve.lifetime import DEFAULT_SHUTDOWN_TIMEOUT_S, ClientLeft, Sh
 from modelatlas.serve.limits import RateLimiter
 from modelatlas.serve.metering import Meter
 from modelatlas.serve.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
-from modelatlas.serve.models import DEFAULT_QUEUE_SIZE, ServedModels
+from modelatlas.serve.models import DEFAULT_QUEUE_SIZE, ServedModels, check_endpoint
 from modelatlas.serve.prices import PriceBook
 from modelatlas.serve.protocol import (
     ChatCompletionRequest,
@@ -43,6 +43,16 @@ from modelatlas.serve.protocol import (
     ModelList,
 )
 from modelatlas.serve.reserve import worst_case
+from modelatlas.serve.tokenize import (
+    DetokenizeRequest,
+    DetokenizeResponse,
+    TokenizeRequest,
+    TokenizeResponse,
+    TokenizerInfo,
+    detokenize,
+    tokenize,
+    tokenizer_info,
+)
 from modelatlas.serve.usage import UsageReport, report
 from modelatlas.store.keys import KeyInfo
 from modelatlas.store.usage import settle_dead_servers
@@ -81,13 +91,15 @@ def create_app(
     allow_image_urls: bool = False,
     max_image_mb: float = image_urls.DEFAULT_MAX_IMAGE_MB,
     image_url_ttl_s: float = DEFAULT_TTL_S,
+    allow_chat_on_base: bool = False,
 ) -> FastAPI:
     """The OpenAI-compatible API serving ``models`` (default: every runnable local model);
     llama.cpp models decode up to ``parallel`` requests together. Without ``auth`` it answers
     only loopback Host headers and ``host`` (the address it listens on). An audio upload may
     be up to ``max_audio_mb``, whatever ``max_body_mb`` allows a JSON request. An ``image_url``
     part naming a web address is fetched (up to ``max_image_mb``) only with ``allow_image_urls``
-    (serve/image_urls.py); generated pictures asked for as URLs last ``image_url_ttl_s``."""
+    (serve/image_urls.py); generated pictures asked for as URLs last ``image_url_ttl_s``.
+    A base model (mode completion) answers chat only with ``allow_chat_on_base``."""
     pool = ServedModels.from_ids(models, queue_size, memory_budget_gb)
     prices = prices or PriceBook()
     pool.records = {i: _batched(prices.apply(r), parallel) for i, r in pool.records.items()}
@@ -102,6 +114,7 @@ def create_app(
     app.state.gate = Gate(auth, limiter)
     app.state.metrics = metrics
     app.state.shutdown = shutdown
+    app.state.allow_chat_on_base = allow_chat_on_base
     _media_state(app, max_audio_mb, allow_image_urls, max_image_mb, image_url_ttl_s)
     hosts = None if auth else [host] if host else []
     _middleware(app, metrics, hosts, max_body_mb, read_timeout_s, max_audio_mb)
@@ -171,6 +184,7 @@ def _routes(app: FastAPI) -> None:
     _text_routes(app)
     _media_routes(app)
     _info_routes(app)
+    _tokenizer_routes(app)
 
 
 def _text_routes(app: FastAPI) -> None:
@@ -231,6 +245,14 @@ def _info_routes(app: FastAPI) -> None:
         records = [r for r in pool.records.values() if key is None or key.allows(r.id)]
         return ModelList(data=[_card(r) for r in records])
 
+    @app.get("/v1/models/{model_id:path}", response_model=ModelCard)
+    async def retrieve_model(model_id: str, pool: Pool, key: Key) -> ModelCard:
+        """One served model (ids hold a slash: local/smollm2-135m-instruct); 404 otherwise."""
+        allowed = [m for m in pool.records if key is None or key.allows(m)]
+        if model_id not in allowed:
+            raise UnknownModelError(model_id, allowed)
+        return _card(pool.records[model_id])
+
     @app.get("/v1/usage", response_model=UsageReport)
     async def usage(
         request: Request,
@@ -250,6 +272,22 @@ def _info_routes(app: FastAPI) -> None:
         return {"status": "ok", "models": list(pool.records), "loaded": pool.loaded}
 
 
+def _tokenizer_routes(app: FastAPI) -> None:
+    """A served model's own tokenizer, as vLLM serves it (lm-eval's tokenizer_backend=remote)."""
+
+    @app.post("/tokenize", response_model=TokenizeResponse)
+    async def tokenize_text(req: TokenizeRequest, pool: Pool, key: Key):
+        return await tokenize(pool, key, req)
+
+    @app.post("/detokenize", response_model=DetokenizeResponse)
+    async def detokenize_tokens(req: DetokenizeRequest, pool: Pool, key: Key):
+        return await detokenize(pool, key, req)
+
+    @app.get("/tokenizer_info", response_model=TokenizerInfo)
+    async def get_tokenizer_info(pool: Pool, key: Key, model: Annotated[str | None, Query()] = None):
+        return await tokenizer_info(pool, key, model)
+
+
 async def _admit(request: Request, key: KeyInfo | None, model_id: str, endpoint: str, streamed: bool, req):
     state = request.app.state
     if model_id not in state.pool.records and key is not None:
@@ -264,6 +302,11 @@ async def _admit(request: Request, key: KeyInfo | None, model_id: str, endpoint:
 async def _answer(req: chat.TextRequest, request: Request, key: KeyInfo | None, endpoint: str):
     pool, shutdown = request.app.state.pool, request.app.state.shutdown
     ticket, headers = await _admit(request, key, req.model, endpoint, req.stream, req)
+    try:  # a base model asked to chat, a chat-only one to complete: a metered 400
+        check_endpoint(pool.record(req.model), endpoint, request.app.state.allow_chat_on_base)
+    except BaseException as exc:
+        ticket.fail(exc)
+        raise
     if isinstance(req, ChatCompletionRequest):  # image URLs: refused, passed on or fetched
         try:
             await image_urls.resolve(req, pool.record(req.model), request.app.state.image_urls)

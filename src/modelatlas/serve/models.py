@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 DEFAULT_QUEUE_SIZE = 16
 DEFAULT_MAX_TOKENS = 256
 BUDGET_SHARE = 0.8  # of the memory available at start, for the default budget
+TEXT_MODES = ("chat", "completion")  # records that write text: not embedding models
 
 
 class ServedModels:
@@ -260,6 +261,34 @@ def check_can(record: ModelRecord, capability: str, does_not: str, kind: str) ->
             "/v1/chat/completions with this one.",
             param="model",
         )
+
+
+def check_endpoint(record: ModelRecord, endpoint: str, allow_chat_on_base: bool = False) -> None:
+    """Refuse (400, on ``model``) a model asked on an endpoint it would answer with junk or
+    not at all, naming the endpoint to use: a base model (mode completion) asked to chat (its
+    answer continues the rendered turns; ``allow_chat_on_base``, serve's --allow-chat-on-base,
+    lets it), a text model asked for embeddings, a chat-only model asked to complete text."""
+    from modelatlas.backends.declared import facts
+
+    use = None
+    if endpoint == "chat.completions" and record.mode == "completion" and not allow_chat_on_base:
+        use = "/v1/completions with a text prompt to continue (or start the server with --allow-chat-on-base)"
+        what = "is a base model (mode completion): it continues text and was not tuned to chat"
+    elif endpoint == "embeddings" and (record.mode in TEXT_MODES or not facts(record).can("embeddings")):
+        use = "/v1/chat/completions" if record.mode != "completion" else "/v1/completions"
+        use += " with it, or an embedding model for vectors (GET /v1/models lists what is served)"
+        what = f"is not an embedding model (mode {record.mode})"
+    elif endpoint == "completions" and record.backend and not _completes_text(record):
+        use = "/v1/chat/completions with the prompt as a user message"
+        what = "is a chat model whose provider answers chats only"
+    if use is not None:
+        raise InvalidRequestError(f"{record.id} {what}.", hint=f"Use {use}.", param="model")
+
+
+def _completes_text(record: ModelRecord) -> bool:
+    from modelatlas.backends.registry import get_backend_class
+
+    return get_backend_class(record.backend).completes_text(record)
 
 
 def check_key(record: ModelRecord) -> None:

@@ -193,17 +193,33 @@ class CompletionRequest(_Sampling):
 
 
 class EmbeddingRequest(_Request):
+    """OpenAI's embeddings request: ``input`` is a text, texts, token ids (the model's own, as
+    /tokenize gives them) or lists of them. ``truncate`` (not OpenAI's: vLLM, TEI and Ollama
+    have one) cuts input longer than the model's window instead of answering 400."""
+
     model: str
-    input: str | list[str]
+    input: str | list[str] | TokenIds | list[TokenIds]
     encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, ge=1)
+    truncate: bool = False
+    user: str | None = None
 
     def texts(self) -> list[str]:
-        return [self.input] if isinstance(self.input, str) else list(self.input)
+        """The texts among the inputs (token-id inputs are not texts)."""
+        return [item for item in self.inputs() if isinstance(item, str)]
+
+    def inputs(self) -> list[str] | list[list[int]]:
+        """Each input: a text, or a list of token ids."""
+        if isinstance(self.input, str):
+            return [self.input]
+        if self.input and isinstance(self.input[0], int):
+            return [list(self.input)]  # type: ignore[list-item]
+        return list(self.input)  # type: ignore[return-value]
 
     def check(self) -> None:
         """Also refuse no text, or an empty one, as OpenAI does: there is nothing to embed."""
         super().check()
-        texts = self.texts()
+        texts = self.inputs()
         if not texts:
             raise InvalidRequestError("'input' is an empty list: there is nothing to embed.", param="input")
         for i, text in enumerate(texts):
