@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -153,11 +154,18 @@ class BlockParser:
         self.held = ""  # text not yet passed on: a possible marker, or a block being written
         self.inside = False
         self.calls = 0
-        self.gap = ""  # whitespace after a call, dropped if only more calls or the end follow
+        self.gap = ""  # trailing whitespace not passed on yet (see _text)
+        # Whether the answer opens with a bare JSON object (or one in a ```json fence): small
+        # models often write their call so, without the markers. None: too early to say.
+        self.lead: bool | None = None
 
     def feed(self, text: str) -> tuple[str, list[ToolCall]]:
         """What can be passed on after ``text``: the plain text and the calls completed."""
         self.held += text
+        if self.lead is None:
+            self.lead = _leads_with_json(self.held)
+        if self.lead is not False:
+            return "", []  # perhaps a bare call: held to the end (or until it clearly is not)
         out: list[str] = []
         calls: list[ToolCall] = []
         while True:
@@ -175,7 +183,8 @@ class BlockParser:
                 self._text(self.held[: len(self.held) - keep], out)
                 self.held = self.held[len(self.held) - keep :]
                 break
-            self._text(self.held[:start], out, before_call=True)
+            self._text(self.held[:start], out)
+            self.gap = ""  # the newline a model writes before a block
             self.held, self.inside = self.held[start + len(self.fmt.open) :], True
         return "".join(out), calls
 
@@ -183,6 +192,14 @@ class BlockParser:
         """The rest at the end: an unclosed block is a call if its JSON is whole, else text."""
         out: list[str] = []
         calls: list[ToolCall] = []
+        if self.lead is not False:
+            held, self.held, self.lead = self.held, "", False
+            call, rest = _bare_call(held, self.fmt, self.names)
+            if call is not None:
+                self.calls = 1
+                return rest, [call]
+            text, calls = self.feed(held)
+            out.append(text)
         if self.inside:
             self.inside = False
             self._close_block(self.held, out, calls, closed=False)
@@ -203,16 +220,15 @@ class BlockParser:
         if self.calls == 1 or self.parallel:
             calls.append(call)
 
-    def _text(self, text: str, out: list[str], before_call: bool = False) -> None:
-        if not text:
-            return
-        if self.calls and not text.strip():
-            self.gap += text  # between or after calls: passed on only if words follow
-            return
-        if before_call and not text.strip():
-            return  # the newline a model writes before its first block
-        out.append(self.gap + text)
-        self.gap = ""
+    def _text(self, text: str, out: list[str]) -> None:
+        """Pass ``text`` on, all but its trailing whitespace: that waits for what follows (the
+        newline before or after a call block is dropped, between words it is kept)."""
+        words = text.rstrip()
+        if words:
+            out.append(self.gap + words)
+            self.gap = text[len(words) :]
+        else:
+            self.gap += text
 
 
 class JsonParser:
@@ -238,6 +254,31 @@ class JsonParser:
         self.held = ""
         call = read_call(body, self.fmt, self.names) if body else None
         return ("", [call]) if call else (body, [])
+
+
+_LEAD = re.compile(r"\s*(```(?:json)?\s*)?\{")
+_LEAD_SO_FAR = re.compile(r"\s*(`{1,3}(j(s(on?)?)?)?\s*)?")
+
+
+def _leads_with_json(held: str) -> bool | None:
+    """Whether ``held``, the answer so far, opens with a JSON object (fenced or not); None
+    while it could still."""
+    if _LEAD.match(held):
+        return True
+    return None if _LEAD_SO_FAR.fullmatch(held) else False
+
+
+def _bare_call(held: str, fmt: ToolFormat, names: tuple[str, ...]) -> tuple[ToolCall | None, str]:
+    """The call a whole answer that opens with a JSON object holds, and the text after it
+    (a closing fence dropped); no call if the object is not one."""
+    start = held.find("{")
+    try:
+        data, end = json.JSONDecoder().raw_decode(held, start)
+    except ValueError:
+        return None, held
+    call = read_call(json.dumps(data), fmt, names)
+    rest = held[end:].strip()
+    return call, rest.removeprefix("```").strip() if call else held
 
 
 def _partial_suffix(text: str, marker: str) -> int:
