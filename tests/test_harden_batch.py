@@ -25,6 +25,7 @@ import pytest
 from modelatlas.backends.channel import Done, Failed, Text, WorkerMessage
 from modelatlas.backends.llamacpp_batch import Request
 from modelatlas.backends.llamacpp_engine import Sampling
+from modelatlas.catalog.bundled import resolve_bundled
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import BackendError, InvalidRequestError
 from modelatlas.loading import load_model
@@ -34,6 +35,9 @@ from tests.servers import free_port, python_server
 
 SMOL = "local/smollm2-135m-instruct"
 FAST = "test/fast"
+# SmolLM2's GGUF registered as an embedding model: serve embeds only with a model whose mode
+# says so (a chat model answers /v1/embeddings with a 400 naming /v1/chat/completions).
+SMOL_EMBED = "test/smollm2-embeddings"
 QUEUE = 4
 STORY = "Write a long story about a lighthouse keeper and the sea."
 
@@ -56,6 +60,7 @@ def _new_key(home, name: str) -> str:
 
 def _serve_args(port: int) -> list[str]:
     args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", SMOL, "--model", FAST]
+    args += ["--model", SMOL_EMBED]
     return [*args, "--parallel", "4", "--queue-size", str(QUEUE)]
 
 
@@ -67,6 +72,8 @@ def _home(folder):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODELATLAS_HOME", str(home))
         user.add(ModelRecord(id=FAST, backend="echo", mode="chat"))
+        smol = resolve_bundled(SMOL).location
+        user.add(ModelRecord(id=SMOL_EMBED, backend="llamacpp", mode="embedding", location=smol))
     env = {**os.environ, "MODELATLAS_HOME": str(home)}
     env.pop("MODELATLAS_DATABASE_URL", None)
     return home, env
@@ -201,8 +208,8 @@ def test_empty_embedding_input_is_a_400(served):
     double free when the model was unloaded)."""
     base, secret, *_ = served
     for text, param in (("", "input"), (["a", ""], "input[1]"), ([], "input")):
-        _assert_400(_post(base, secret, "/v1/embeddings", {"model": SMOL, "input": text}), param)
-    fine = _post(base, secret, "/v1/embeddings", {"model": SMOL, "input": ["hello"]})
+        _assert_400(_post(base, secret, "/v1/embeddings", {"model": SMOL_EMBED, "input": text}), param)
+    fine = _post(base, secret, "/v1/embeddings", {"model": SMOL_EMBED, "input": ["hello"]})
     assert fine.status_code == 200 and len(fine.json()["data"][0]["embedding"]) > 100
 
 
@@ -233,7 +240,7 @@ def test_lone_surrogate_is_a_400_metered_as_400(served):
         ("/v1/completions", {"model": SMOL, "prompt": "one \ud800"}, "prompt"),
         ("/v1/completions", {"model": FAST, "prompt": ["ok", "\ud800"]}, "prompt[1]"),
         ("/v1/embeddings", {"model": FAST, "input": "\ud800"}, "input"),
-        ("/v1/embeddings", {"model": SMOL, "input": ["fine", "half \udbff"]}, "input[1]"),
+        ("/v1/embeddings", {"model": SMOL_EMBED, "input": ["fine", "half \udbff"]}, "input[1]"),
     ]
     for path, body, param in cases:
         _assert_400(_post(base, secret, path, body), param)

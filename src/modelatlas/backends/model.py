@@ -231,8 +231,7 @@ class Model:
     ) -> Embeddings:
         """Texts or token ids, shortened to ``dimensions``; input longer than the model's window
         refused unless ``truncate`` (``embed`` lets the backend cut it, as RAG wants)."""
-        items = list(inputs)
-        call = lambda: self.backend.embed_input(items, dimensions, truncate)  # noqa: E731
+        call = lambda: self.backend.embed_input(inputs, dimensions, truncate)  # noqa: E731
         result, _ = await self._whole("embed", call, lambda r: r.usage)
         return result
 

@@ -72,7 +72,7 @@ def model_for(pool: ServedModels, key: KeyInfo | None, model_id: str | None) -> 
             return allowed[0]
         raise InvalidRequestError(
             f"Several models are served ({', '.join(allowed)}): say whose tokenizer to use.",
-            hint="Add \"model\" to the request body (GET /tokenizer_info: ?model=ID), or serve one model.",
+            hint='Add "model" to the request body (GET /tokenizer_info: ?model=ID), or serve one model.',
             param="model",
         )
     if model_id not in allowed:
