@@ -348,3 +348,174 @@ def test_real_openai():
     out = run(model.generate(HELLO, max_tokens=16))
     assert out.text.strip() and out.usage.input_tokens > 0 and out.usage.output_tokens > 0
     run(model.aclose())
+
+
+# -- tools, response formats, penalties and logprobs pass through (issue 15) ------------------
+# A real HTTP server on 127.0.0.1 records the JSON body the SDK sends and answers with OpenAI's
+# own tool-call shapes, whole and streamed as fragments of the arguments.
+
+TOOL_ADD = {
+    "type": "function",
+    "function": {
+        "name": "add",
+        "description": "Add two integers",
+        "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}},
+    },
+}
+TOOL_WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def tool_params(**fields):
+    from modelatlas.structured import Tool
+
+    tools = tuple(Tool(**t["function"]) for t in (TOOL_ADD, TOOL_WEATHER))
+    return GenerationParams(tools=tools, max_tokens=20, **fields)
+
+
+def tool_call_json(body):
+    calls = [
+        {"id": "call_a", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'}},
+        {
+            "id": "call_w",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+        },
+    ]
+    top = [{"token": "x", "logprob": -0.1, "bytes": [120]}, {"token": "y", "logprob": -2.5, "bytes": None}]
+    logprobs = {"content": [{"token": "x", "logprob": -0.1, "bytes": [120], "top_logprobs": top}]}
+    message = {"role": "assistant", "content": None, "tool_calls": calls}
+    choice = {"index": 0, "message": message, "finish_reason": "tool_calls", "logprobs": logprobs}
+    return {**chat_json(body), "choices": [choice]}
+
+
+def tool_call_events(body):
+    base = {"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+
+    def call(index, arguments, id=None, name=None):
+        function = {"arguments": arguments} | ({"name": name} if name else {})
+        return {"index": index, "type": "function", "function": function} | ({"id": id} if id else {})
+
+    deltas = [
+        {"role": "assistant", "content": None},
+        {"tool_calls": [call(0, "", id="call_a", name="add")]},
+        {"tool_calls": [call(0, '{"a": 2, ')]},
+        {"tool_calls": [call(0, '"b": 3}')]},
+        {"tool_calls": [call(1, '{"city":', id="call_w", name="get_weather")]},
+        {"tool_calls": [call(1, ' "Oslo"}')]},
+        {},
+    ]
+    for i, delta in enumerate(deltas):
+        finish = "tool_calls" if i == len(deltas) - 1 else None
+        yield {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    yield {**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 30, "total_tokens": 39}}
+
+
+class ToolHandler(Handler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+        self.fake.requests.append(SimpleNamespace(path=urlparse(self.path).path, body=body))
+        if not body.get("stream"):
+            return self.reply(200, tool_call_json(body))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for event in tool_call_events(body):
+            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+            self.wfile.flush()
+        self.wfile.write(b"data: [DONE]\n\n")
+
+
+@contextlib.contextmanager
+def tool_server():
+    fake = FakeOpenAI([OK])
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (ToolHandler,), {"fake": fake}))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield fake, f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_every_new_field_reaches_the_server_and_calls_and_logprobs_come_back():
+    from modelatlas.structured import ResponseFormat
+
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    fmt = ResponseFormat(type="json_schema", json_schema=schema, name="count", strict=True)
+    params = tool_params(
+        tool_choice="add",
+        parallel_tool_calls=False,
+        response_format=fmt,
+        presence_penalty=0.5,
+        frequency_penalty=-0.25,
+        logit_bias=((50256, -100.0),),
+        logprobs=2,
+    )
+    with tool_server() as (fake, url):
+        model = load_model(record(base_url=url))
+        model.backend.check_params(params)  # the backend honours every one of them
+        out = run(model.backend.generate(HELLO, params))  # the whole answer, not streamed
+        run(model.aclose())
+    sent = fake.requests[0].body
+    assert sent["tools"] == [TOOL_ADD, TOOL_WEATHER]
+    assert sent["tool_choice"] == {"type": "function", "function": {"name": "add"}}
+    assert sent["parallel_tool_calls"] is False
+    assert sent["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "count", "schema": schema, "strict": True},
+    }
+    assert (sent["presence_penalty"], sent["frequency_penalty"]) == (0.5, -0.25)
+    assert sent["logit_bias"] == {"50256": -100.0}
+    assert (sent["logprobs"], sent["top_logprobs"]) == (True, 2)
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in out.tool_calls] == [
+        ("call_a", "add", {"a": 2, "b": 3}),
+        ("call_w", "get_weather", {"city": "Oslo"}),
+    ]
+    assert out.finish_reason == "tool_calls" and out.text == ""
+    (token,) = out.logprobs
+    assert (token.token, token.logprob, token.bytes) == ("x", -0.1, [120])
+    assert [(t.token, t.logprob) for t in token.top] == [("x", -0.1), ("y", -2.5)]
+
+
+def test_plain_requests_send_none_of_the_new_fields():
+    with tool_server() as (fake, url):
+        model = load_model(record(base_url=url))
+        run(model.backend.generate(HELLO, GenerationParams(max_tokens=5)))
+        run(model.aclose())
+    sent = fake.requests[0].body
+    for name in ("tools", "tool_choice", "parallel_tool_calls", "response_format", "logprobs", "logit_bias"):
+        assert name not in sent
+    assert "presence_penalty" not in sent and "frequency_penalty" not in sent
+
+
+def test_streamed_call_fragments_come_out_as_whole_calls():
+    with tool_server() as (fake, url):
+        model = load_model(record(base_url=url))
+        chunks = run(collect(model, HELLO, **tool_params(tool_choice="required").model_dump()))
+        run(model.aclose())
+    assert fake.requests[0].body["tool_choice"] == "required" and fake.requests[0].body["stream"] is True
+    with_calls = [c for c in chunks if c.tool_calls]
+    assert [[call.name for call in c.tool_calls] for c in with_calls] == [["add"], ["get_weather"]]
+    first, second = (c.tool_calls[0] for c in with_calls)
+    assert (first.id, json.loads(first.arguments)) == ("call_a", {"a": 2, "b": 3})
+    assert (second.id, json.loads(second.arguments)) == ("call_w", {"city": "Oslo"})
+    assert chunks[-1].finish_reason == "tool_calls" and chunks[-1].usage.output_tokens == 30
+
+
+def test_tools_on_a_plain_prompt_are_refused_naming_the_field():
+    from modelatlas.errors import InvalidRequestError
+
+    with tool_server() as (fake, url):
+        model = load_model(record(base_url=url))
+        with pytest.raises(InvalidRequestError) as err:
+            run(model.backend.generate("2 + 3 =", tool_params()))
+        run(model.aclose())
+    assert err.value.param == "tools" and fake.requests == []

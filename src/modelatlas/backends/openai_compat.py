@@ -24,6 +24,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from modelatlas.backends import openai_chat
 from modelatlas.backends.base import Backend, BackendOptions, Progress, as_messages, require
 from modelatlas.backends.declared import BackendFacts
 from modelatlas.backends.messages import reads_files
@@ -77,6 +78,7 @@ class OpenAIBackend(Backend):
     # images.generate only for records in mode "image_generation": a chat model's record
     # claims neither (facts below).
     capabilities = frozenset({"generate", "stream", "embeddings", "transcription", "image_generation"})
+    honours = openai_chat.HONOURED  # passed on as OpenAI's fields; the server refuses what it cannot do
 
     @classmethod
     def facts(cls, record) -> BackendFacts:
@@ -168,19 +170,22 @@ class OpenAIBackend(Backend):
             model=self.model_id,
             finish_reason=_finish(choice.finish_reason),
             usage=_usage(response.usage) or self._estimate(prompt, self.count_tokens(text)),
+            tool_calls=() if isinstance(prompt, str) else openai_chat.tool_calls_of(choice.message),
+            logprobs=openai_chat.logprobs_of(getattr(choice, "logprobs", None)),
         )
 
     async def stream(self, prompt: Prompt, params: GenerationParams) -> AsyncIterator[Chunk]:
         finish, usage, pieces, error = None, None, 0, None
+        calls = openai_chat.CallAssembler()  # a call's fragments, passed on whole
         try:
             async for event in await self._create(prompt, params, stream=True):
                 usage = _usage(getattr(event, "usage", None)) or usage
                 for choice in event.choices[:1]:
-                    text = choice.text if isinstance(prompt, str) else choice.delta.content
                     finish = choice.finish_reason or finish
-                    if text:
+                    chunk = _chunk(choice, isinstance(prompt, str), calls)
+                    if chunk is not None:
                         pieces += 1
-                        yield Chunk(text=text)
+                        yield chunk
         except self._openai.OpenAIError as exc:
             error = self.translate(exc)
         if error is not None:  # raised outside the handler, so the SDK's error is not chained
@@ -263,7 +268,9 @@ class OpenAIBackend(Backend):
         if params.seed is not None:
             args["seed"] = params.seed
         if isinstance(prompt, str):
+            args.update(openai_chat.completion_fields(params))
             return await self.client.completions.create(prompt=prompt, **args)
+        args.update(openai_chat.chat_fields(params))
         if stream:
             args["stream_options"] = {"include_usage": True}
         # A path part is read as the request is built: off the event loop.
@@ -352,7 +359,22 @@ def retry_after(exc) -> float | None:
 
 
 def _finish(reason: str | None) -> str:
+    if reason in ("tool_calls", "function_call"):
+        return "tool_calls"
     return "length" if reason == "length" else "stop"
+
+
+def _chunk(choice, completion: bool, calls: openai_chat.CallAssembler) -> Chunk | None:
+    """One streamed choice delta as a Chunk: its text, the tool calls now whole, its tokens'
+    log-probabilities; None when it carries none of them."""
+    text = choice.text if completion else choice.delta.content
+    ready = [] if completion else calls.add(choice.delta.tool_calls)
+    if choice.finish_reason is not None:
+        ready += calls.finish()
+    logprobs = openai_chat.logprobs_of(getattr(choice, "logprobs", None))
+    if not (text or ready or logprobs):
+        return None
+    return Chunk(text=text or "", tool_calls=tuple(ready), logprobs=logprobs)
 
 
 def _usage(usage) -> Usage | None:
