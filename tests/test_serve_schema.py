@@ -202,6 +202,8 @@ def test_without_a_valid_key_every_model_route_is_401(served, schema):
         "/v1/embeddings": {"model": EMBED, "input": "hi"},
         "/v1/audio/transcriptions": {"model": CHAT},  # the key is checked before the body is read
         "/v1/images/generations": {"model": CHAT, "prompt": "a cat"},
+        "/tokenize": {"model": CHAT, "prompt": "hi"},
+        "/detokenize": {"model": CHAT, "tokens": [1]},
     }
     paths = {op.path for op in operations(schema)}
     assert set(bodies) <= paths
