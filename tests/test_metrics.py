@@ -51,7 +51,7 @@ def echo_judge(**options):
 
 def test_every_metric_in_pyproject_resolves():
     declared = tomllib.loads(PYPROJECT.read_text())["project"]["entry-points"]["modelatlas.metrics"]
-    assert len(declared) == 23 and "pass_at_k" in declared and "clip_score" in declared
+    assert len(declared) == 27 and "pass_at_k" in declared and "tool_call_match" in declared
     assert set(declared) <= set(metric_names())
     for name in declared:
         metric = get_metric(name)

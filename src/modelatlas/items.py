@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from modelatlas.parts import AudioPart, ImagePart
+from modelatlas.structured import ResponseFormat, Tool
 from modelatlas.types import Message
 
 __all__ = ["Item"]
@@ -35,6 +36,20 @@ class Item(BaseModel):
     answer: int | None = None  # index into choices
     metadata: dict[str, Any] = Field(default_factory=dict)
     line: int | None = None  # where it came from in its file (1-based), for error messages
+    # What the item's call asks beyond the prompt (a dataset's tools, tool_choice and
+    # response_format fields, evals.structured_rows), sent with it as GenerationParams. Left out
+    # of a dump while unset, so that a dataset without them keeps its content hash.
+    tools: list[Tool] = Field(default_factory=list)
+    tool_choice: str | None = None
+    response_format: ResponseFormat | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in ("tools", "tool_choice", "response_format"):
+            if getattr(self, key) in (None, []):
+                data.pop(key, None)
+        return data
 
     @property
     def prompt_text(self) -> str:

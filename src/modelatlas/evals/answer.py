@@ -8,6 +8,7 @@ from modelatlas.evals.metrics.base import Context, Metric
 from modelatlas.evals.plan import Plan
 from modelatlas.evals.prompting import Prepared, Strategy, counted, render, stops_for
 from modelatlas.evals.speech_plan import transcribes
+from modelatlas.evals.structured_rows import call_settings
 from modelatlas.evals.types import Item, Output, Score
 from modelatlas.types import Completion
 
@@ -21,21 +22,24 @@ async def answer(model: Model, strategy: Strategy, item: Item, plan: Plan) -> Ou
         if item.choices and item.answer is not None and "mc_accuracy" in plan.metrics:
             return await _choose(model, strategy, item, plan)
         prepared = await strategy.prepare(item, model, plan.prompt_setup)
-        done = [await _sample(model, prepared, plan, seed) for seed in range(plan.samples_per_item)]
+        done = [await _sample(model, prepared, item, plan, seed) for seed in range(plan.samples_per_item)]
     except ModelAtlasError as exc:
         return prepared.output(error=exc.message) if prepared else Output(error=exc.message)
     return _output(done[0], prepared) if len(done) == 1 else _samples(done, prepared)
 
 
-async def _sample(model: Model, prepared: Prepared, plan: Plan, seed: int) -> Completion:
+async def _sample(model: Model, prepared: Prepared, item: Item, plan: Plan, seed: int) -> Completion:
     """One answer. Sample i has seed i: a sampled run is reproducible, and the response cache
-    (keyed by the seed too) keeps the samples apart; sample 0 is the single-sample answer."""
+    (keyed by the seed too) keeps the samples apart; sample 0 is the single-sample answer. The
+    item's tools, tool choice and response format go with it (a model that cannot honour them
+    refuses, and the item's output is that error)."""
     return await model.generate(
         prepared.prompt,
         max_tokens=plan.max_tokens,
         temperature=plan.temperature,
         stop=prepared.stop,
         seed=seed,
+        **call_settings(item),
     )
 
 
@@ -46,6 +50,7 @@ def _output(done: Completion, prepared: Prepared) -> Output:
         latency_s=done.timing.latency_s,
         ttft_s=done.timing.ttft_s,
         cached=done.cached,
+        tool_calls=list(done.tool_calls) or None,
     )
 
 
@@ -62,6 +67,7 @@ def _samples(done: list[Completion], prepared: Prepared) -> Output:
         latency_s=sum(d.timing.latency_s for d in done),
         ttft_s=done[0].timing.ttft_s,
         cached=all(d.cached for d in done),
+        tool_calls=list(done[0].tool_calls) or None,
     )
 
 

@@ -33,6 +33,8 @@ from modelatlas.evals.image_rows import (
     labelled_rows,
     undecoded_images,
 )
+from modelatlas.evals.structured_rows import FIELDS as CALL_FIELDS
+from modelatlas.evals.structured_rows import call_fields
 from modelatlas.evals.types import Item
 from modelatlas.types import Message
 
@@ -274,7 +276,7 @@ def _item(row: dict, line: int, index: int, f: Fields, path: Path) -> Item:
             hint=f"Fields found: {', '.join(row) or 'none'}. Map yours with --input-field.",
         )
     reference = speech_reference(row, f.reference) if has_audio else f.reference
-    known = {f.input, reference, f.id, f.messages, f.choices, f.answer, f.audio, f.image}
+    known = {f.input, reference, f.id, f.messages, f.choices, f.answer, f.audio, f.image, *CALL_FIELDS}
     choices = _choices(row.get(f.choices), f.choices, where)
     item_id = row.get(f.id)
     return Item(
@@ -288,6 +290,7 @@ def _item(row: dict, line: int, index: int, f: Fields, path: Path) -> Item:
         answer=_answer(row.get(f.answer), choices, where),
         metadata={k: v for k, v in row.items() if k not in known},
         line=line,
+        **call_fields(row, where),  # tools, tool_choice, response_format (evals.structured_rows)
     )
 
 

@@ -127,6 +127,8 @@ def result_record(result: ItemResult) -> dict[str, Any]:
         record["samples"] = out.samples
     if out.images is not None:  # an image model's pictures: files in the home (evals.image_plan)
         record["images"] = [image.model_dump(mode="json") for image in out.images]
+    if out.tool_calls is not None:  # the calls the model made (an item with tools), arguments as written
+        record["tool_calls"] = [call.model_dump(mode="json") for call in out.tool_calls]
     return record
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from modelatlas.items import Item
+from modelatlas.parts import ToolCall
 from modelatlas.types import Message, Usage
 
 __all__ = ["Item", "ItemResult", "Output", "PairResult", "RunInfo", "Score", "StoredImage", "arm_label"]
@@ -57,11 +58,14 @@ class Output(BaseModel):
     samples: list[str] | None = None
     # An image model's pictures for the item (evals.image_plan); left out of a dump when None.
     images: list[StoredImage] | None = None
+    # The tools the model called (an item with ``tools``), as the model wrote them (the
+    # arguments are its JSON text, unparsed); left out of a dump when None.
+    tool_calls: list[ToolCall] | None = None
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        for key in ("samples", "images"):
+        for key in ("samples", "images", "tool_calls"):
             if getattr(self, key) is None:
                 data.pop(key, None)
         return data
