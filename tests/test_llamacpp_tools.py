@@ -126,6 +126,8 @@ def test_a_call_written_as_bare_or_fenced_json_is_a_call_and_code_is_not():
             assert len(calls_of(chunks)) == 1 and text_of(chunks) == ""
     code = "```python\nprint(1)\n```"
     assert text_of(parse([code[:2], code[2:]])) == code
+    for start_only in (" ", "```", "```json\n"):  # held as a possible call, given back at the end
+        assert text_of(parse([start_only])) == start_only
     not_a_call = '{"city": "Paris"}'
     chunks = parse([not_a_call])
     assert text_of(chunks) == not_a_call and calls_of(chunks) == []

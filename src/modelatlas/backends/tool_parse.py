@@ -175,6 +175,8 @@ def _bare_call(held: str, fmt: ToolFormat, names: tuple[str, ...]) -> tuple[Tool
     """The call a whole answer that opens with a JSON object holds, and the text after it
     (a closing fence dropped); no call if the object is not one."""
     start = held.find("{")
+    if start < 0:  # the answer was only the start of a fence, or whitespace
+        return None, held
     try:
         data, end = json.JSONDecoder().raw_decode(held, start)
     except ValueError:
