@@ -162,3 +162,33 @@ def test_the_flag_lets_a_base_model_chat(lenient):
     )
     assert response.status_code == 200, response.text
     assert response.json()["usage"]["completion_tokens"] > 0
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory, server):
+    """A second server whose embedding model is the first server's all-MiniLM, reached through
+    the openai backend: what it passes on (token ids, dimensions) reaches the first one."""
+    folder = tmp_path_factory.mktemp("gateway")
+    env = home_env(folder)
+    records = folder / "gateway.yaml"
+    options = f"{{base_url: '{server}/v1', model: {EMBED}, api_key_env: GATEWAY_KEY}}"
+    records.write_text(f"- id: peer/minilm\n  backend: openai\n  mode: embedding\n  options: {options}\n")
+    add = [sys.executable, "-m", "modelatlas", "catalog", "add", str(records)]
+    subprocess.run(add, env=env, capture_output=True, check=True, timeout=120)
+    env["GATEWAY_KEY"] = AUTH["Authorization"].split()[1]
+    port = free_port()
+    args = ["-m", "modelatlas", "serve", "--port", str(port), "--no-auth", "--model", "peer/minilm"]
+    with python_server(args, port, ready_path="/health", env=env):
+        yield f"http://127.0.0.1:{port}"
+
+
+def test_the_openai_backend_passes_token_ids_and_dimensions_on(server, gateway):
+    ids = post(server, "/tokenize", model=EMBED, prompt="The cat sat.").json()["tokens"]
+    through = httpx.post(f"{gateway}/v1/embeddings", json={"model": "peer/minilm", "input": ids}, timeout=120)
+    assert through.status_code == 200, through.text
+    assert close(through.json()["data"][0]["embedding"], embed(server, input="The cat sat.")[0])
+    shortened = {"model": "peer/minilm", "input": "hello", "dimensions": 64}
+    refused = httpx.post(f"{gateway}/v1/embeddings", json=shortened, timeout=120)
+    assert refused.status_code == 400 and "shortened embeddings" in refused.json()["error"]["message"]
+    cut = {"model": "peer/minilm", "input": "hello", "truncate": True}
+    assert refusal(httpx.post(f"{gateway}/v1/embeddings", json=cut, timeout=120), "truncate")
