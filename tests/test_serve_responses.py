@@ -283,7 +283,7 @@ def test_tools_on_a_model_without_tool_support_are_refused(served, client):
     [
         ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
         ({"reasoning": {"effort": "high"}}, "reasoning"),
-        ({"include": ["reasoning.encrypted_content"]}, "include[0]"),
+        ({"include": ["reasoning.encrypted_content", "file_search_call.results"]}, "include[1]"),
         ({"background": True}, "background"),
         ({"truncation": "auto"}, "truncation"),
         ({"service_tier": "flex"}, "service_tier"),

@@ -17,7 +17,10 @@ from modelatlas.serve import responses_protocol as rp
 from modelatlas.structured import ResponseFormat, Tool
 from modelatlas.types import GenerationParams, Message, Role
 
-LOGPROBS = "message.output_text.logprobs"  # the one ``include`` value this server fills in
+LOGPROBS = "message.output_text.logprobs"  # the ``include`` value this server fills in
+# Asked for by clients that keep no state (inspect_ai sends it with store false): the models
+# here write no reasoning items, so there is never encrypted reasoning to include.
+NO_REASONING = "reasoning.encrypted_content"
 _ROLES: dict[str, Role] = {
     "developer": "system",
     "system": "system",
@@ -152,9 +155,10 @@ def _check_reasoning(reasoning: dict[str, Any] | None) -> None:
 
 def _check_include(req: rp.ResponsesRequest) -> None:
     for i, value in enumerate(req.include or ()):
-        if value != LOGPROBS:
+        if value not in (LOGPROBS, NO_REASONING):
             raise _refused(
-                f"'include[{i}]': {value!r} is not supported; this server can include only {LOGPROBS!r}.",
+                f"'include[{i}]': {value!r} is not supported; this server can include only "
+                f"{LOGPROBS!r} (and {NO_REASONING!r}, which is always empty here).",
                 f"include[{i}]",
                 "Leave the value out.",
             )
