@@ -19,7 +19,16 @@ from starlette.exceptions import HTTPException
 from modelatlas import __version__
 from modelatlas.config import settings
 from modelatlas.errors import ModelAtlasError, UnknownModelError
-from modelatlas.serve import chat, embeddings, image_files, image_urls, images, openapi, transcriptions
+from modelatlas.serve import (
+    chat,
+    embeddings,
+    image_files,
+    image_urls,
+    images,
+    openapi,
+    responses,
+    transcriptions,
+)
 from modelatlas.serve.access_log import AccessLog
 from modelatlas.serve.auth import Gate
 from modelatlas.serve.errors import ShuttingDownError, error_response
@@ -114,6 +123,7 @@ def create_app(
     app.state.gate = Gate(auth, limiter)
     app.state.metrics = metrics
     app.state.shutdown = shutdown
+    app.state.responses = responses.ResponseStore()  # for previous_response_id
     app.state.allow_chat_on_base = allow_chat_on_base
     _media_state(app, max_audio_mb, allow_image_urls, max_image_mb, image_url_ttl_s)
     hosts = None if auth else [host] if host else []
@@ -193,6 +203,13 @@ def _text_routes(app: FastAPI) -> None:
     @app.post("/v1/chat/completions", response_model=ChatCompletionResponse)
     async def chat_completions(req: ChatCompletionRequest, request: Request, key: Key):
         return await _answer(req, request, key, "chat.completions")
+
+    @app.post(responses.PATH, response_model=responses.ResponseObject)
+    async def create_response(req: responses.ResponsesRequest, request: Request, key: Key):
+        """OpenAI's Responses API (client.responses.create), over the same models as chat."""
+        reserved = responses.reserved(req)
+        ticket, headers = await _admit(request, key, req.model, responses.ENDPOINT, req.stream, reserved)
+        return await responses.answer(request, req, ticket, headers)
 
     @app.post("/v1/completions", response_model=CompletionResponse)
     async def completions(req: CompletionRequest, request: Request, key: Key):
