@@ -268,9 +268,10 @@ def test_none_answers_in_text(coder):
 @needs("llama_cpp")
 def test_a_tool_result_turn_is_answered_in_text(coder):
     # tool_choice "none" for the answer turn: with the tools still offered, this 0.5B model
-    # calls get_weather again (greedy, every wording tried); the turn renders the same either way.
+    # calls get_weather again (greedy, every wording tried). Even so it first echoes the call
+    # as JSON text, then answers from the result: the 18 degrees come from the tool message.
     call = ToolCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}')
     result = Message.tool("call_1", "It is 18 degrees Celsius and sunny in Paris.")
     prompt = [*ASK_WEATHER, Message.assistant("", [call]), result]
-    out = run(coder.generate(prompt, params(max_tokens=24, tool_choice="none")))
+    out = run(coder.generate(prompt, params(max_tokens=40, tool_choice="none")))
     assert out.tool_calls == () and "18" in out.text
