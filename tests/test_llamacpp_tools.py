@@ -275,3 +275,27 @@ def test_a_tool_result_turn_is_answered_in_text(coder):
     prompt = [*ASK_WEATHER, Message.assistant("", [call]), result]
     out = run(coder.generate(prompt, params(max_tokens=40, tool_choice="none")))
     assert out.tool_calls == () and "18" in out.text
+
+
+@needs("llama_cpp")
+def test_llama_json_grammar_forces_a_bare_call_with_parameters():
+    from modelatlas.backends import llama_adapter
+
+    gbnf = grammar_for(params(tool_choice="get_weather"), LLAMA_JSON)
+    assert gbnf and gbnf.startswith("root ::= tool-call\n") and "<tool_call>" not in gbnf
+    assert '"\\"parameters\\""' in gbnf and '"\\"arguments\\""' not in gbnf
+    llama_adapter.grammar(gbnf)
+
+
+def test_a_template_with_tools_in_an_unknown_format_is_refused_as_such(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    path = tmp_path / "mistral-like.gguf"  # a real GGUF header whose template reads tools
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_chat_template("{% for t in tools %}[AVAILABLE_TOOLS]{{ t }}{% endfor %}[TOOL_CALLS]")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    with pytest.raises(InvalidRequestError) as err:
+        tool_calls.check_tools("local/x", str(path), params())
+    assert err.value.param == "tools" and "cannot parse the calls" in str(err.value)
+    assert tool_calls.check_tools("local/x", str(path), params(tool_choice="none")) is None
