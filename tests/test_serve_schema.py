@@ -199,6 +199,7 @@ def test_without_a_valid_key_every_model_route_is_401(served, schema):
     bodies = {
         "/v1/chat/completions": {"model": CHAT, "messages": [{"role": "user", "content": "hi"}]},
         "/v1/completions": {"model": CHAT, "prompt": "hi"},
+        "/v1/responses": {"model": CHAT, "input": "hi"},
         "/v1/embeddings": {"model": EMBED, "input": "hi"},
         "/v1/audio/transcriptions": {"model": CHAT},  # the key is checked before the body is read
         "/v1/images/generations": {"model": CHAT, "prompt": "a cat"},
