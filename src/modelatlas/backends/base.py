@@ -291,6 +291,13 @@ class Backend(ABC):
         """Tokens in ``text``; backends without a tokenizer estimate about 4 characters each."""
         return max(1, len(text) // 4) if text else 0
 
+    def count_prompt_tokens(self, prompt: Prompt, params: GenerationParams | None = None) -> int:
+        """Tokens the model reads for ``prompt``: a backend that applies a chat template counts
+        the templated prompt (what a context-length check must compare); the default counts
+        each message's text. Blocking: callers run it in a worker thread."""
+        texts = [prompt] if isinstance(prompt, str) else [m.text for m in prompt]
+        return sum(self.count_tokens(t) for t in texts if t)
+
     # -- the model's own tokenizer (serve's /tokenize, /detokenize and /tokenizer_info) -------
     # Blocking: callers run them in a worker thread. A backend without a tokenizer of its own
     # (a hosted model: its tokens are the provider's) refuses, rather than guess.
