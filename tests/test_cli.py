@@ -116,7 +116,7 @@ def test_run_prompt_too_long_fails_clearly(home, smollm2_path):
     # A registered file model uses the default context; ask for more tokens than it holds.
     result = runner.invoke(app, ["run", "my/smol-tiny", "hello", "--max-tokens", "100000"])
     assert result.exit_code == 2
-    assert "context window holds" in result.output
+    assert "maximum context length" in result.output
 
 
 def test_run_on_a_corrupt_gguf_path_fails_clearly(tmp_path):

@@ -182,7 +182,7 @@ def test_context_length_exceeded_before_compute(server):
         assert response.status_code == 400
         error = error_of(response)
         assert error["code"] == "context_length_exceeded"
-        assert "context window" in error["message"]
+        assert "maximum context length" in error["message"]
 
 
 def test_text_on_an_embedding_model_is_400(server):

@@ -174,7 +174,7 @@ def test_bad_combinations_answer_400(server):
     assert "'logprobs'" in error_of(post(server, model=BASE, prompt="hi", logprobs=1, stream=True))
     assert "'logprobs'" in error_of(post(server, model=BASE, prompt="hi", logprobs=9))
     assert "'prompt'" in error_of(post(server, model=BASE, prompt=[10**9], echo=True, max_tokens=0))
-    assert "context window" in error_of(
+    assert "maximum context length" in error_of(
         post(server, model=CHAT, prompt="hi " * 9000, echo=True, max_tokens=0)
     )
 

@@ -167,7 +167,7 @@ def test_playground_explains_bad_input(studio, echo_models):
     body = {"models": ["test/tiny", "test/echo"], "prompt": "one two"}
     mixed = events(studio, "/api/playground/stream", body)
     failure = next(e for e in mixed if e["type"] == "error")
-    assert failure["index"] == 0 and "context window holds 8" in failure["message"]
+    assert failure["index"] == 0 and "maximum context length is 8 tokens" in failure["message"]
     assert texts(mixed) == {1: "one two"} and mixed[-1] == {"type": "done"}
     page = httpx.get(studio + "/playground", params={"models": "test/echo,nope/x"})
     assert page.status_code == 200 and "Unknown model &#39;nope/x&#39;" in page.text

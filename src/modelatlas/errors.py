@@ -46,18 +46,24 @@ class InvalidRequestError(ModelAtlasError, ValueError):
 
 
 class ContextLengthExceededError(InvalidRequestError):
-    """The prompt plus the requested output do not fit in the model's context window."""
+    """The prompt plus the requested output do not fit in the model's context window.
+
+    Worded as OpenAI words it, word for word: clients recognise the overflow by its text
+    (LiteLLM's context-window fallbacks look for "maximum context length"), and the counts
+    say by how much to cut. The hint names the model, for the CLI's reader."""
 
     code = "context_length_exceeded"
 
     def __init__(self, model_id: str, prompt_tokens: int, max_tokens: int, context_length: int):
+        self.model_id = model_id
         self.prompt_tokens = prompt_tokens
         self.max_tokens = max_tokens
         self.context_length = context_length
         super().__init__(
-            f"{model_id}: the prompt has {prompt_tokens} tokens and {max_tokens} more were "
-            f"requested, but the context window holds {context_length}.",
-            hint="Shorten the prompt or lower max_tokens.",
+            f"This model's maximum context length is {context_length} tokens. However, your messages "
+            f"resulted in {prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, "
+            f"{max_tokens} in the completion). Please reduce the length of the messages or completion.",
+            hint=f"The model is {model_id}: shorten the prompt or lower max_tokens.",
         )
 
 

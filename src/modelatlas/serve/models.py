@@ -32,7 +32,7 @@ from modelatlas.errors import (
     UnknownModelError,
 )
 from modelatlas.serve.metrics import note_model
-from modelatlas.types import Prompt
+from modelatlas.types import GenerationParams, Prompt
 
 log = logging.getLogger(__name__)
 
@@ -312,14 +312,16 @@ async def _open(pool: ModelPool, record: ModelRecord) -> Model:
         ) from None
 
 
-async def fit_max_tokens(model: Model, prompt: Prompt, requested: int | None) -> int:
+async def fit_max_tokens(
+    model: Model, prompt: Prompt, requested: int | None, params: GenerationParams | None = None
+) -> int:
     """max_tokens to send, after checking that the prompt plus the output fit the context.
 
-    The count covers the prompt's text (the chat template adds a few tokens, which the
-    backend checks exactly before it computes anything)."""
+    The prompt is counted as the model reads it: chat messages through the chat template, with
+    the tools ``params`` gives (the backend's count; a count of the bare texts called a short
+    chat 1 token, and an overflow error quoted that)."""
     context = await asyncio.to_thread(lambda: model.context_length)
-    texts = [prompt] if isinstance(prompt, str) else [m.text for m in prompt]
-    prompt_tokens = await asyncio.to_thread(lambda: sum(model.count_tokens(t) for t in texts if t))
+    prompt_tokens = await asyncio.to_thread(model.backend.count_prompt_tokens, prompt, params)
     if context is None:
         return requested or DEFAULT_MAX_TOKENS
     if requested is None:

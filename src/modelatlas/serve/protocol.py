@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelatlas.errors import InvalidRequestError
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls"]
 MAX_SEED = 2**63 - 1  # numpy's and llama.cpp's generators take any seed from 0 to this
 
 
@@ -134,12 +134,85 @@ class _Sampling(_Request):
         return bool(self.stream and self.stream_options and self.stream_options.include_usage)
 
 
+class FunctionDef(_Request):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolDef(_Request):
+    type: Literal["function"]  # OpenAI's "custom" tools (free-text input) are refused, naming this
+    function: FunctionDef
+
+
+class FunctionName(_Request):
+    name: str
+
+
+class NamedToolChoice(_Request):
+    type: Literal["function"]
+    function: FunctionName
+
+
+class JSONSchemaFormat(_Request):
+    name: str
+    description: str | None = None
+    json_schema: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormatParam(_Request):
+    """One model for OpenAI's three formats (a union would word a mistake in one of them as
+    a mismatch with the other two); chat_params checks that json_schema comes with its type."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+
 class ChatCompletionRequest(_Sampling):
+    """Every parameter of OpenAI's chat request; serve/chat_params.py says of each whether it
+    is honoured or refused (a 400 naming it), and turns the request into GenerationParams."""
+
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
+    n: int | None = Field(None, ge=1, le=128)
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    logit_bias: dict[str, float] | None = None
+    tools: list[ToolDef] | None = None
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormatParam | None = None
+    user: str | None = None
+    safety_identifier: str | None = None
+    # Deprecated (tools and tool_choice replace them) and refused with a hint to those.
+    functions: list[Any] | None = None
+    function_call: Any = None
+    # What these models cannot do: refused when set to anything but their default.
+    audio: dict[str, Any] | None = None
+    modalities: list[str] | None = None
+    prediction: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+    reasoning_effort: str | None = None
+    verbosity: str | None = None
+    service_tier: str | None = None
+    store: bool | None = None
+    metadata: dict[str, str] | None = None
+    moderation: dict[str, Any] | None = None
+    # Prompt-cache hints: they never change an answer (see chat_params.PARAMETERS).
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
 
     def requested_tokens(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
+
+    @property
+    def choices(self) -> int:
+        return self.n or 1
 
 
 TokenIds = Annotated[list[int], Field(min_length=1)]
@@ -241,16 +314,44 @@ class UsageInfo(BaseModel):
     total_tokens: int = 0
 
 
+class FunctionCallOut(BaseModel):
+    name: str
+    arguments: str  # JSON text, as the model wrote it
+
+
+class ToolCallOut(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallOut
+
+
+class TopLogprobOut(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprobOut(TopLogprobOut):
+    top_logprobs: list[TopLogprobOut] = Field(default_factory=list)
+
+
+class ChoiceLogprobs(BaseModel):
+    content: list[TokenLogprobOut] | None = None
+    refusal: list[TokenLogprobOut] | None = None
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None  # None when the model only called tools, as OpenAI answers
+    refusal: str | None = None
+    tool_calls: list[ToolCallOut] | None = None
 
 
 class ChatChoice(BaseModel):
     index: int = 0
     message: AssistantMessage
     finish_reason: FinishReason
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletionResponse(BaseModel):
@@ -262,16 +363,27 @@ class ChatCompletionResponse(BaseModel):
     usage: UsageInfo
 
 
+class ToolCallDelta(BaseModel):
+    """A streamed tool call: ours arrive whole, so one delta carries its id, name and all of
+    its arguments (OpenAI's clients add up the fragments of a call by ``index``)."""
+
+    index: int
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallOut
+
+
 class Delta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChatChunkChoice(BaseModel):
     index: int = 0
     delta: Delta
     finish_reason: FinishReason | None = None
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletionChunk(BaseModel):
@@ -354,4 +466,6 @@ def usage_info(input_tokens: int, output_tokens: int = 0) -> UsageInfo:
 
 def finish(reason: Any) -> FinishReason:
     """Our finish reasons in OpenAI's words (an error or a cancel never reaches a client as one)."""
-    return "length" if reason == "length" else "stop"
+    if reason == "length":
+        return "length"
+    return "tool_calls" if reason == "tool_calls" else "stop"
