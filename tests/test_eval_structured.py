@@ -443,11 +443,21 @@ def test_bundled_models_on_the_example_items_show_the_four_metrics(tmp_path):
         assert weather["tool_calls"][0]["name"] == "get_weather" and json.loads(
             weather["tool_calls"][0]["arguments"]
         )
-    board = CliRunner().invoke(app, ["runs", "leaderboard", "--metric", "tool_call_match"])
-    assert board.exit_code == 0 and "qwen2.5-coder" in board.output, board.output
+    wide = {"COLUMNS": "220"}  # the table names the models in full
+    board = CliRunner().invoke(app, ["runs", "leaderboard", "--metric", "tool_call_match"], env=wide)
+    assert board.exit_code == 0 and "qwen2.5-coder" in board.output and "tool_call_match" in board.output
     for metric in METRICS:
         listed = json.loads(
             CliRunner().invoke(app, ["runs", "leaderboard", "--metric", metric, "--json"]).output
         )
         assert listed["metric"] == metric and set(listed["metrics"]) >= set(METRICS)
         assert {e["model_id"] for e in listed["entries"]} == {QWEN, SMOL}
+
+
+def test_the_html_report_shows_a_skipped_score_as_a_dash_not_an_error():
+    from modelatlas.evals.report_html import _cell
+    from modelatlas.evals.types import ItemResult, Score
+
+    scores = {"json_schema": Score(data={"skipped": "no schema"}), "json_valid": Score(error="boom")}
+    cell = _cell(ItemResult(run_id="r", model="m", item_id="a", index=0, output=text("{}"), scores=scores))
+    assert cell is not None and cell["scores"] == "json_schema: -, json_valid: error"

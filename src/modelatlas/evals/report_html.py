@@ -14,7 +14,7 @@ from modelatlas.errors import MissingExtraError
 from modelatlas.evals.report_files import atomic_write
 from modelatlas.evals.report_terminal import fmt, fmt_ci, fmt_cost
 from modelatlas.evals.results import MetricSummary, RunSummary
-from modelatlas.evals.types import Item, ItemResult, arm_label
+from modelatlas.evals.types import Item, ItemResult, Score, arm_label
 from modelatlas.parts import data_url
 
 AUDIO_INLINE_BYTES = 1_000_000  # an item's sound held as bytes is put in the page up to this size
@@ -192,7 +192,7 @@ def _tables(summary: RunSummary) -> tuple[list[dict[str, Any]], list[dict[str, A
 def _cell(result: ItemResult | None) -> dict | None:
     if result is None:
         return None
-    scores = ", ".join(f"{name}: {fmt(s.value, 3) if s.ok else 'error'}" for name, s in result.scores.items())
+    scores = ", ".join(f"{name}: {_shown(s)}" for name, s in result.scores.items())
     return {
         "text": _truncate(result.output.text),
         "error": result.output.error,
@@ -200,6 +200,13 @@ def _cell(result: ItemResult | None) -> dict | None:
         "model": result.model,
         "pictures": list(range(len(result.output.images or []))),  # an image model's, by position
     }
+
+
+def _shown(score: Score) -> str:
+    """A score in a cell: its value, "error", or "-" for an item the metric does not apply to."""
+    if score.ok:
+        return fmt(score.value, 3)
+    return "-" if score.error is None else "error"
 
 
 def _first_value(result: ItemResult | None, name: str | None):
