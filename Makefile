@@ -6,6 +6,14 @@ PIP    := $(BIN)/python -m pip
 
 .PHONY: demo test lint install install-test bench clean
 
+# llama-cpp-python compiles llama.cpp with -march=native. On CPUs with AMX (Sapphire Rapids and
+# later) that code takes a general protection fault (ldtilecfg in libggml-cpu) where the kernel
+# or sandbox does not grant AMX tile state, as on our CI machines: every decode crashed. There
+# the build leaves AMX out; elsewhere, and when CMAKE_ARGS is set already, nothing changes.
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+CMAKE_ARGS ?= $(if $(shell grep -qs amx_tile /proc/cpuinfo && echo y),-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)')
+export CMAKE_ARGS
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip

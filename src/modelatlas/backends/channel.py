@@ -21,9 +21,11 @@ from typing import Generic, TypeVar
 
 @dataclass(frozen=True)
 class Text:
-    """A piece of generated text, ready for the caller (stop sequences already applied)."""
+    """A piece of generated text, ready for the caller (stop sequences already applied), and
+    the log-probabilities of the tokens it was made of when they were asked for."""
 
     text: str
+    logprobs: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,12 @@ def flat_mtmd_handler() -> type:
     return FlatMTMDChatHandler
 
 
+@functools.lru_cache(maxsize=64)
+def grammar(gbnf: str) -> Any:
+    """llama-cpp-python's grammar object for GBNF text (llama.cpp parses it when sampling)."""
+    return library().LlamaGrammar.from_string(gbnf, verbose=False)
+
+
 # -- tokens ------------------------------------------------------------------------------------
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Sequence
 
 from pydantic import Field
 
-from modelatlas.backends import llamacpp_tokens, llamacpp_vision
+from modelatlas.backends import grammars, llamacpp_tokens, llamacpp_vision, tool_calls
 from modelatlas.backends.base import (
     Backend,
     BackendOptions,
@@ -62,7 +63,13 @@ class LlamaCppOptions(BackendOptions):
 class LlamaCppBackend(Backend):
     name = "llamacpp"
     Options = LlamaCppOptions
-    capabilities = frozenset({"generate", "stream", "embeddings", "loglikelihood", "token_logprobs"})
+    capabilities = frozenset(
+        {"generate", "stream", "embeddings", "loglikelihood", "token_logprobs", "structured_output"}
+    )
+    honours = frozenset(
+        {"presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "response_format"}
+        | {"tools", "tool_choice", "parallel_tool_calls"}  # refused where the template has no tools
+    )
 
     # Every local llama.cpp model decodes on one shared engine thread that already uses every
     # core: more than one call in flight only queues and inflates each one's measured latency.
@@ -116,6 +123,14 @@ class LlamaCppBackend(Backend):
     def count_tokens(self, text: str) -> int:
         return self.engine.count_tokens(text)
 
+    def count_prompt_tokens(self, prompt: Prompt, params: GenerationParams | None = None) -> int:
+        """The prompt's tokens as the engine reads them: chat messages through the chat template
+        (SmolLM2's adds 26 tokens to a one-message chat; "Hi" alone is 1)."""
+        if llamacpp_vision.has_images(prompt):  # the projector's positions are counted when it runs
+            return super().count_prompt_tokens(prompt, params)
+        offered = params is not None and tool_calls.check_tools(self.model_id, self.location or "", params)
+        return len(self._tokens(prompt, tool_calls.rendered_tools(params) if offered else None))
+
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         return llamacpp_tokens.tokenize(self.engine, text, add_special)
 
@@ -128,29 +143,56 @@ class LlamaCppBackend(Backend):
     async def generate(self, prompt: Prompt, params: GenerationParams) -> Completion:
         return await collect(self.stream(prompt, params), self.model_id)
 
+    def check_params(self, params: GenerationParams) -> None:
+        tool_calls.check_tools(self.model_id, self.location or "", params)
+        super().check_params(params)
+
     async def stream(self, prompt: Prompt, params: GenerationParams) -> AsyncIterator[Chunk]:
+        """The answer's chunks; where tools are offered, the calls the model wrote come out of
+        the text as tool calls (tool_calls.parse_stream)."""
+        fmt = tool_calls.check_tools(self.model_id, self.location or "", params)
+        tools = tool_calls.rendered_tools(params) if fmt is not None else None
+        if tools and llamacpp_vision.has_images(prompt):
+            raise InvalidRequestError(
+                f"{self.model_id} cannot take 'tools' and images in one request.", param="tools"
+            )
+        chunks = self._chunks(prompt, params, fmt, tools)
+        parsed = chunks if fmt is None else tool_calls.parse_stream(chunks, fmt, params)
+        try:
+            async for chunk in parsed:
+                yield chunk
+        finally:  # a caller that left stops the generation now, not when the loop collects it
+            await parsed.aclose()
+            await chunks.aclose()
+
+    async def _chunks(self, prompt: Prompt, params: GenerationParams, fmt, tools) -> AsyncIterator[Chunk]:
         channel: Channel[WorkerMessage] = Channel(asyncio.get_running_loop())
         cancel = threading.Event()
         sampling = _sampling(params)
+        forced = tool_calls.grammar_for(params, fmt) if fmt not in (None, tool_calls.HERMES) else None
+        if forced is not None:  # _sampling's forced call is written Hermes' way
+            sampling = dataclasses.replace(sampling, grammar=forced)
         if llamacpp_vision.has_images(prompt):  # through the multimodal projector, answered whole
             self.engine.submit(llamacpp_vision.run, self, prompt, sampling, cancel, channel)
-        elif self.options.parallel > 1:
-            self.engine.submit(self._enqueue, prompt, sampling, cancel, channel)
+        elif self.options.parallel > 1 and sampling.plain:  # the batcher samples plainly
+            self.engine.submit(self._enqueue, prompt, sampling, cancel, channel, tools)
         else:
-            self.engine.submit(self._run, prompt, sampling, cancel, channel)
+            self.engine.submit(self._run, prompt, sampling, cancel, channel, tools)
         try:
             while True:
-                parts, done = [], None
+                parts, logprobs, done = [], [], None
                 for message in await channel.get():  # what arrived together goes out in one chunk
                     match message:
                         case Text(text=piece):
                             parts.append(piece)
+                            logprobs.extend(message.logprobs)
                         case Done():
                             done = message
                         case Failed(error=error):
                             raise error
                 if parts:
-                    yield Chunk(text="".join(parts))
+                    asked = sampling.logprobs is not None
+                    yield Chunk(text="".join(parts), logprobs=logprobs if asked else None)
                 if done is not None:
                     usage = Usage(input_tokens=done.input_tokens, output_tokens=done.output_tokens)
                     yield Chunk(finish_reason=done.finish_reason, usage=usage)
@@ -158,25 +200,31 @@ class LlamaCppBackend(Backend):
         finally:
             cancel.set()
 
-    def _run(self, prompt: Prompt, sampling: Sampling, cancel: threading.Event, channel: Channel) -> None:
+    def _run(
+        self, prompt: Prompt, sampling: Sampling, cancel: threading.Event, channel: Channel, tools=None
+    ) -> None:
         """One generation alone, start to end (on the engine thread)."""
         try:
             if cancel.is_set():  # the caller left while this call waited its turn
                 return
-            tokens = self._tokens(prompt)
+            tokens = self._tokens(prompt, tools)
             self.engine.check_fits(self.model_id, len(tokens), sampling.max_tokens)
+            if sampling.logit_bias:
+                self.engine.check_token_ids([token for token, _ in sampling.logit_bias], "logit_bias")
             emit = _feeder(channel)
             for message in self.engine.generate(tokens, sampling, cancel):
                 emit(message)
         except BaseException as exc:  # whatever it is, the caller must hear of it
             channel.put(Failed(exc), urgent=True)
 
-    def _enqueue(self, prompt: Prompt, sampling: Sampling, cancel: threading.Event, channel: Channel) -> None:
+    def _enqueue(
+        self, prompt: Prompt, sampling: Sampling, cancel: threading.Event, channel: Channel, tools=None
+    ) -> None:
         """Hand the generation to the engine's batcher (on the engine thread)."""
         try:
             if cancel.is_set():
                 return
-            tokens = self._tokens(prompt)
+            tokens = self._tokens(prompt, tools)
             self.engine.check_fits(self.model_id, len(tokens), sampling.max_tokens)
             batcher = self.engine.batcher(self.options.parallel)
             emit = _feeder(channel)
@@ -188,13 +236,14 @@ class LlamaCppBackend(Backend):
         except BaseException as exc:  # whatever it is, the caller must hear of it
             channel.put(Failed(exc), urgent=True)
 
-    def _tokens(self, prompt: Prompt) -> list[int]:
-        """The prompt's tokens; never none (a generation needs a token to start from)."""
+    def _tokens(self, prompt: Prompt, tools: list[dict] | None = None) -> list[int]:
+        """The prompt's tokens, with the ``tools`` rendered by the chat template; never none
+        (a generation needs a token to start from)."""
         if isinstance(prompt, str):
             tokens = self.engine.text_tokens(prompt)
             what = "'prompt' is empty"
         else:
-            tokens = self.engine.chat_tokens(as_messages(prompt))
+            tokens = self.engine.chat_tokens(tool_calls.template_messages(as_messages(prompt)), tools)
             what = "'messages' rendered with the chat template give no tokens"
         if not tokens:
             raise InvalidRequestError(
@@ -298,13 +347,35 @@ class LlamaCppBackend(Backend):
 
 
 def _sampling(params: GenerationParams) -> Sampling:
-    """The engine's sampling settings; a seed it cannot use fails here, before any work."""
+    """The engine's sampling settings; a seed it cannot use, or a schema the grammar cannot
+    enforce, fails here, before any work."""
     seed = params.seed
     if seed is not None and not 0 <= seed < 2**63:
         raise InvalidRequestError(
             f"'seed' must be between 0 and 2**63 - 1, not {seed}.", hint="Send a non-negative integer seed."
         )
-    return Sampling(params.max_tokens, params.temperature, params.top_p, params.stop, seed)
+    return Sampling(
+        params.max_tokens,
+        params.temperature,
+        params.top_p,
+        params.stop,
+        seed,
+        grammar=_grammar(params),
+        presence_penalty=params.presence_penalty,
+        frequency_penalty=params.frequency_penalty,
+        logit_bias=params.logit_bias,
+        logprobs=params.logprobs,
+    )
+
+
+def _grammar(params: GenerationParams) -> str | None:
+    """What the answer must follow: a well-formed tool call when one is required (tool_choice
+    "required" or a function's name), else the response format's JSON shape, else nothing."""
+    if params.tools and params.tool_choice not in ("auto", "none"):
+        from modelatlas.backends import tool_calls
+
+        return tool_calls.grammar_for(params)
+    return grammars.response_grammar(params.response_format)
 
 
 def _feeder(channel: Channel[WorkerMessage]):

@@ -28,6 +28,7 @@ from modelatlas.backends.channel import Done, Text
 from modelatlas.backends.gguf_header import read_keys
 from modelatlas.backends.stops import StopScanner
 from modelatlas.errors import ContextLengthExceededError, InvalidRequestError, ModelFileError
+from modelatlas.structured import TokenLogprob, TopToken
 
 DEFAULT_MAX_CTX = 8192
 _engines: dict[tuple, Engine] = {}
@@ -37,11 +38,32 @@ _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
 
 @dataclass(frozen=True)
 class Sampling:
+    """How to pick each token. The fields after ``seed`` are honoured by the unbatched
+    ``Engine.generate`` only (the batcher takes plain sampling): ``grammar`` is GBNF text the
+    answer must follow, ``logit_bias`` (token id, bias) pairs added to the logits, ``logprobs``
+    None or the number of alternatives to report with each token's log-probability."""
+
     max_tokens: int
     temperature: float
     top_p: float
     stop: tuple[str, ...]
     seed: int | None
+    grammar: str | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    logprobs: int | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Whether the batcher can decode it (nothing beyond temperature, top_p, stop, seed)."""
+        return (
+            self.grammar is None
+            and not self.presence_penalty
+            and not self.frequency_penalty
+            and not self.logit_bias
+            and self.logprobs is None
+        )
 
 
 @dataclass(frozen=True)
@@ -190,11 +212,12 @@ class Engine:
 
     # -- prompts -----------------------------------------------------------------------------
 
-    def chat_tokens(self, messages: list[dict]) -> list[int]:
-        """Render messages with the file's own chat template, then tokenize."""
+    def chat_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+        """Render messages (and the ``tools`` the model may call, in OpenAI's shape) with the
+        file's own chat template, then tokenize."""
         formatter = self._chat_formatter()
         try:
-            rendered = formatter(messages=messages).prompt
+            rendered = formatter(messages=messages, tools=tools or None).prompt
         except Exception as exc:  # jinja raises many kinds
             from modelatlas.errors import InvalidRequestError
 
@@ -234,19 +257,17 @@ class Engine:
         """Yield the text in ``Text`` pieces, cut at the first stop sequence, then ``Done``.
 
         With a ``scores`` list, each output token's log-probability and ``top`` alternatives
-        are appended to it."""
+        are appended to it. With ``sampling.logprobs``, each ``Text`` carries the log-probability
+        of the tokens it was made of (a token whose text a stop sequence cut is left out)."""
         llm = self.llm
         if sampling.seed is not None:
             llm.set_seed(sampling.seed)
         stops = StopScanner(sampling.stop)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        wanted = sampling.logprobs
+        pending: list[TokenLogprob] = []
         n_out, finish = 0, "length"
-        for token in llm.generate(
-            tokens,
-            temp=sampling.temperature,
-            top_p=sampling.top_p,
-            top_k=40 if sampling.temperature > 0 else 1,
-        ):
+        for token in llm.generate(tokens, **self._sampler_args(sampling)):
             if cancel.is_set():
                 finish = "cancelled"
                 break
@@ -254,18 +275,63 @@ class Engine:
                 finish = "stop"
                 break
             n_out += 1
-            if scores is not None:  # the logits the token was sampled from are still the last ones
-                scores.append(_score(token, llama_adapter.row_logits(llm, -1), top))
-            if text := stops.feed(decoder.decode(self.piece(token))):
-                yield Text(text)
+            piece = self.piece(token)
+            if scores is not None or wanted is not None:  # the token's logits are still the last ones
+                score = _score(token, llama_adapter.row_logits(llm, -1), max(top, wanted or 0))
+                if scores is not None:
+                    scores.append(score)
+                if wanted is not None:
+                    pending.append(self._token_logprob(score, piece, wanted))
+            if text := stops.feed(decoder.decode(piece)):
+                yield Text(text, tuple(pending))
+                pending = []
             if stops.stopped:
                 finish = "stop"
                 break
             if n_out >= sampling.max_tokens:
                 break
         if rest := stops.feed(decoder.decode(b"", final=True)) + stops.flush():
-            yield Text(rest)
+            yield Text(rest, tuple(pending))
         yield Done(finish, len(tokens), n_out)
+
+    def _sampler_args(self, sampling: Sampling) -> dict:
+        """``Llama.generate``'s sampler settings for ``sampling``. Penalties count the last 64
+        tokens (llama-cpp-python's window), not the whole answer as OpenAI's do."""
+        args: dict = {
+            "temp": sampling.temperature,
+            "top_p": sampling.top_p,
+            "top_k": 40 if sampling.temperature > 0 else 1,
+        }
+        if sampling.presence_penalty or sampling.frequency_penalty:
+            args["presence_penalty"] = sampling.presence_penalty
+            args["frequency_penalty"] = sampling.frequency_penalty
+        if sampling.logit_bias:
+            args["logits_processor"] = [_biased(sampling.logit_bias)]
+        if sampling.grammar is not None:
+            args["grammar"] = llama_adapter.grammar(sampling.grammar)
+        return args
+
+    def _token_logprob(self, score: TokenScore, piece: bytes, top: int) -> TokenLogprob:
+        """OpenAI's chat log-probability entry of one answer token."""
+        alternatives = [
+            TopToken(token=_text(p := self.piece(t)), logprob=lp, bytes=list(p))
+            for t, lp in list((score.top or {}).items())[:top]
+        ]
+        return TokenLogprob(
+            token=_text(piece), logprob=score.logprob or 0.0, bytes=list(piece), top=alternatives
+        )
+
+    def check_token_ids(self, ids: list[int], param: str) -> None:
+        """Refuse token ids outside the vocabulary, naming the request field they came in."""
+        n_vocab = self.llm.n_vocab()
+        bad = [t for t in ids if not 0 <= t < n_vocab]
+        if bad:
+            raise InvalidRequestError(
+                f"'{param}' names token {bad[0]}, outside the vocabulary of {Path(self.path).name} "
+                f"(0 to {n_vocab - 1}).",
+                hint="Use token ids from this model's tokenizer (POST /tokenize).",
+                param=param,
+            )
 
     def loglikelihood(self, context: str, continuation: str) -> tuple[float, bool, int]:
         """Sum of log-probabilities of the continuation tokens, and whether each was the argmax."""
@@ -358,6 +424,22 @@ def _score(token: int, logits, top: int) -> TokenScore:
         ids = ids[np.argsort(-logits[ids])]
         best = {int(i): float(logits[i]) - norm for i in ids}
     return TokenScore(token, float(logits[token]) - norm, best)
+
+
+def _biased(bias: tuple[tuple[int, float], ...]):
+    """A logits processor adding OpenAI's ``logit_bias`` (-100 bans a token, 100 forces it)."""
+    ids = np.array([token for token, _ in bias], dtype=np.intp)
+    values = np.array([value for _, value in bias], dtype=np.float32)
+
+    def apply(input_ids, logits):
+        logits[ids] += values
+        return logits
+
+    return apply
+
+
+def _text(piece: bytes) -> str:
+    return piece.decode("utf-8", errors="replace")
 
 
 def _pooled(raw) -> list[float]:

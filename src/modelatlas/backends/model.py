@@ -351,9 +351,10 @@ class Model:
                 async for chunk in chunks:
                     call.usage = chunk.usage or call.usage
                     call.finish = chunk.finish_reason or call.finish
-                    if chunk.text:
+                    if chunk.text or chunk.tool_calls:
                         call.first = call.first or time.perf_counter()
-                        yield Chunk(text=chunk.text)
+                    if chunk.text or chunk.tool_calls or chunk.logprobs:  # the end comes last, below
+                        yield Chunk(text=chunk.text, tool_calls=chunk.tool_calls, logprobs=chunk.logprobs)
 
         async with _closing(self._instrumented(call, attempt)) as chunks:
             async for chunk in chunks:
