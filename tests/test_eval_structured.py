@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from modelatlas.backends.echo import EchoBackend
+from modelatlas.backends.registry import register as register_backend
 from modelatlas.catalog import user
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.cli.main import app
@@ -26,6 +28,7 @@ from modelatlas.evals.metrics.structured import json_equal
 from modelatlas.evals.types import Item, Output
 from modelatlas.parts import ToolCall
 from modelatlas.structured import ResponseFormat, Tool
+from modelatlas.types import Chunk, Usage
 from tests.conftest import run
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "tools_and_json.jsonl"
@@ -396,6 +399,52 @@ def test_a_model_that_honours_no_tools_errs_on_those_items_alone(tmp_path):
     by_id = {r.item_id: r for r in records.load_items(records.list_runs()[0].id)}
     assert "'tools' is not supported by test/echo" in by_id["call"].output.error
     assert by_id["plain"].output.error is None and by_id["plain"].output.tool_calls is None
+
+
+class ToolEcho(EchoBackend):
+    """A deterministic model that calls the first tool it is offered, with ``{"city": "Paris"}``
+    (and otherwise answers as echo does): the runner's handling of calls without a real model."""
+
+    name = "tool-echo"
+    honours = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
+
+    async def stream(self, prompt, params):
+        if not params.tools:
+            async for chunk in super().stream(prompt, params):
+                yield chunk
+            return
+        call = ToolCall(id="call_0", name=params.tools[0].name, arguments='{"city": "Paris"}')
+        yield Chunk(tool_calls=(call,))
+        yield Chunk(finish_reason="tool_calls", usage=Usage(input_tokens=3, output_tokens=9))
+
+
+def test_the_calls_a_model_makes_reach_the_metrics_the_store_and_the_samples(tmp_path):
+    register_backend("tool-echo", ToolEcho)
+    user.add(ModelRecord(id="test/caller", backend="tool-echo"))
+    rows = [
+        {"id": "paris", "input": "weather?", "tools": [WEATHER.openai()], "expected_tool_call": WANT_PARIS},
+        {"id": "rome", "input": "weather?!", "tools": [WEATHER.openai()], "expected_tool_call": WANT_ROME},
+        {"id": "none", "input": "hi", "tools": [WEATHER.openai()], "expected_tool_call": None},
+    ]
+    dataset, samples = write_rows(tmp_path, rows), tmp_path / "samples.jsonl"
+    for _ in range(2):  # the second run answers from the response cache: the calls are kept there too
+        args = ["eval", str(dataset), "-m", "test/caller", "--json", "--samples", str(samples)]
+        result = CliRunner().invoke(app, [*args, "--metric", "tool_call_match", "--metric", "tool_call_rate"])
+        assert result.exit_code == 0, result.output
+        (arm,) = json.loads(result.output)["models"]
+        # Paris is right; Rome's arguments and the call where none was wanted are wrong
+        assert arm["metrics"]["tool_call_match"]["mean"] == pytest.approx(1 / 3)
+        assert arm["metrics"]["tool_call_rate"]["mean"] == 1.0
+        stored = [json.loads(line) for line in samples.read_text().splitlines()]
+        assert [r["tool_calls"][0]["name"] for r in stored] == ["get_weather"] * 3
+        assert json.loads(stored[0]["tool_calls"][0]["arguments"]) == {"city": "Paris"}
+    last = max(records.list_runs(), key=lambda r: r.created_at or "")
+    outputs = [r.output for r in records.load_items(last.id)]
+    assert all(o.cached and o.tool_calls and o.tool_calls[0].name == "get_weather" for o in outputs)
+
+
+WANT_PARIS = {"name": "get_weather", "arguments": {"city": "Paris"}}
+WANT_ROME = {"name": "get_weather", "arguments": {"city": "Rome"}}
 
 
 def metric_flags() -> list[str]:
