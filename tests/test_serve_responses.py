@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 import uuid
 
 import httpx
@@ -343,3 +344,45 @@ def test_every_sdk_parameter_is_honoured_or_refused():
 def test_a_key_without_secret_is_401(served):
     answer = httpx.post(f"{served[0]}/v1/responses", json={"model": CHAT, "input": "Hi."}, timeout=30)
     assert answer.status_code == 401
+
+
+FAILS = "test/echo-fails"  # the echo backend: streams the prompt's words, fails after two
+
+
+@pytest.fixture(scope="module")
+def echo_served(tmp_path_factory):
+    """A second server, of a deterministic echo model that fails mid-stream (no llama.cpp)."""
+    from modelatlas.catalog import user
+    from modelatlas.catalog.records import ModelRecord
+
+    folder = tmp_path_factory.mktemp("responses-echo")
+    home = folder / "home"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MODELATLAS_HOME", str(home))
+        user.add(ModelRecord(id=FAILS, backend="echo", mode="chat", options={"fail_after": 2}))
+    secret = new_key(home, "echo")
+    port = free_port()
+    env = {**os.environ, "MODELATLAS_HOME": str(home)}
+    env.pop("MODELATLAS_DATABASE_URL", None)
+    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", FAILS]
+    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
+        yield f"http://127.0.0.1:{port}", home, secret
+
+
+def test_an_error_mid_stream_is_a_failed_event_and_metered_with_its_status(echo_served):
+    base, home, secret = echo_served
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key=secret, max_retries=0)
+    events = list(client.responses.create(model=FAILS, input="one two three four five", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.failed"
+    assert kinds.count("response.output_text.delta") == 2
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    failed = events[-1].response
+    assert failed.status == "failed" and failed.error.message
+    time.sleep(0.5)  # the meter writes within a quarter of a second
+    with sqlite3.connect(home / "modelatlas.db") as db:
+        rows = db.execute(
+            "SELECT endpoint, status, output_tokens, streamed FROM usage_records WHERE state = 'done'"
+        ).fetchall()
+    assert len(rows) == 1 and rows[0][0] == "responses" and rows[0][3]
+    assert rows[0][1] >= 500 and rows[0][2] == 2  # the two words sent, counted
