@@ -19,6 +19,10 @@ from tests.servers import free_port, python_server
 openai = pytest.importorskip("openai")
 
 CHAT = "local/smollm2-135m-instruct"
+PNG = (  # one pixel
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
 CODER = "local/qwen2.5-coder-0.5b-instruct"
 BASE = "local/gemma-3-270m"
 _LLAMACPP = open(llamacpp.__file__).read()
@@ -308,6 +312,11 @@ def test_tools_on_a_model_without_tool_support_are_refused(served, client):
         (
             {"input": [{"role": "user", "content": [{"type": "input_text", "text": 3}]}]},
             "input[0].content[0].text",
+        ),
+        ({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": PNG}]}]}, "input"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "data:x"}]}]},
+            "input[0].content[0].image_url",
         ),
         ({"temperature": "hot"}, "temperature"),
         ({"max_output_tokens": 0}, "max_output_tokens"),

@@ -141,7 +141,10 @@ async def _prepare(request: Request, turn: Turn) -> AsyncGenerator[Chunk, None]:
     turn.history = [*earlier, *responses_input.turn_messages(req)]
     system = [Message.system(req.instructions)] if req.instructions else []
     turn.prompt = system + turn.history
-    model.check_prompt(turn.prompt)  # an image for a text-only model: a 400 naming what it accepts
+    try:  # an image for a text-only model: a 400 naming what it accepts
+        model.check_prompt(turn.prompt)
+    except InvalidRequestError as exc:  # it names the conversation's messages[i]; ours is 'input'
+        raise InvalidRequestError(exc.message, hint=exc.hint, param="input") from None
     max_tokens = await fit_max_tokens(model, turn.prompt, req.max_output_tokens)
     params = responses_input.generation_params(req, max_tokens)
     stream: AsyncGenerator[Chunk, None] = model.stream(turn.prompt, params)
