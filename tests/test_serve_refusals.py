@@ -22,6 +22,7 @@ CHAT = "local/smollm2-135m-instruct"
 BASE = "local/gemma-3-270m"  # mode completion
 EMBED = "local/all-minilm-l6-v2"  # a window of 256 tokens
 HOSTED = "openai/gpt-refusal-test"  # a chat model on OpenAI's own API: chat only
+GGUF_EMBED = "test/smollm2-embeddings"  # SmolLM2's GGUF as a llama.cpp embedding model (window 512)
 KEY_ENV = "MODELATLAS_TEST_UNUSED_KEY"  # set, never sent: the requests are refused first
 AUTH: dict[str, str] = {}
 LONG = "word " * 300  # 302 tokens with [CLS] and [SEP]
@@ -35,12 +36,13 @@ def home_env(folder) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, smollm2_path):
     folder = tmp_path_factory.mktemp("refusals")
     env = home_env(folder)
     records = folder / "hosted.yaml"
     records.write_text(
         f"- id: {HOSTED}\n  backend: openai\n  mode: chat\n  options: {{api_key_env: {KEY_ENV}}}\n"
+        f"- id: {GGUF_EMBED}\n  backend: llamacpp\n  mode: embedding\n  location: {smollm2_path}\n"
     )
     run = {"env": env, "capture_output": True, "text": True, "check": True, "timeout": 120}
     subprocess.run([sys.executable, "-m", "modelatlas", "catalog", "add", str(records)], **run)
@@ -48,7 +50,7 @@ def server(tmp_path_factory):
     AUTH["Authorization"] = f"Bearer {json.loads(created.stdout)['secret']}"
     port = free_port()
     args = ["-m", "modelatlas", "serve", "--port", str(port), "--parallel", "1"]
-    for model in (CHAT, BASE, EMBED, HOSTED):
+    for model in (CHAT, BASE, EMBED, HOSTED, GGUF_EMBED):
         args += ["--model", model]
     with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
         yield f"http://127.0.0.1:{port}"
@@ -65,8 +67,8 @@ def refusal(response: httpx.Response, param: str) -> str:
     return error["message"]
 
 
-def embed(server: str, **body) -> list[list[float]]:
-    response = post(server, "/v1/embeddings", model=EMBED, **body)
+def embed(server: str, model: str = EMBED, **body) -> list[list[float]]:
+    response = post(server, "/v1/embeddings", model=model, **body)
     assert response.status_code == 200, response.text
     return [d["embedding"] for d in response.json()["data"]]
 
@@ -192,3 +194,18 @@ def test_the_openai_backend_passes_token_ids_and_dimensions_on(server, gateway):
     assert refused.status_code == 400 and "shortened embeddings" in refused.json()["error"]["message"]
     cut = {"model": "peer/minilm", "input": "hello", "truncate": True}
     assert refusal(httpx.post(f"{gateway}/v1/embeddings", json=cut, timeout=120), "truncate")
+
+
+def test_a_llama_cpp_embedding_model_takes_token_ids_and_its_window(server):
+    text = "The cat sat on the mat."
+    ids = post(server, "/tokenize", model=GGUF_EMBED, prompt=text).json()["tokens"]
+    (by_text,) = embed(server, input=text, model=GGUF_EMBED)
+    (by_ids,) = embed(server, input=ids, model=GGUF_EMBED)
+    assert close(by_ids, by_text)
+    special = post(server, "/tokenize", model=GGUF_EMBED, prompt="<|im_start|>user").json()["tokens"]
+    message = refusal(post(server, "/v1/embeddings", model=GGUF_EMBED, input=special), "input[0]")
+    assert "same ids" in message  # llama.cpp embeds text: these ids do not come back from theirs
+    long = "word " * 600
+    message = refusal(post(server, "/v1/embeddings", model=GGUF_EMBED, input=long), "input[0]")
+    assert "more than the 512 tokens" in message
+    assert len(embed(server, input=long, model=GGUF_EMBED, truncate=True)[0]) == len(by_text)
