@@ -175,6 +175,23 @@ def test_max_output_tokens_makes_the_response_incomplete(client):
     assert resp.output[0].status == "incomplete"
 
 
+def test_include_logprobs_gives_each_tokens_logprob_and_alternatives(client):
+    resp = client.responses.create(
+        model=CHAT,
+        input="Say hello.",
+        include=["message.output_text.logprobs"],
+        top_logprobs=2,
+        max_output_tokens=3,
+        temperature=0,
+    )
+    part = resp.output[0].content[0]
+    assert len(part.logprobs) == resp.usage.output_tokens == 3
+    assert "".join(t.token for t in part.logprobs) == part.text
+    for token in part.logprobs:
+        assert token.logprob <= 0 and len(token.top_logprobs) == 2
+        assert token.top_logprobs[0].logprob >= token.top_logprobs[1].logprob
+
+
 def test_previous_response_id_continues_a_stored_conversation(served, client):
     first = client.responses.create(model=CHAT, input="My name is Ada.", max_output_tokens=8, temperature=0)
     follow = client.responses.create(
