@@ -232,6 +232,20 @@ def test_json_schema_format_gives_json_that_validates(client):
     assert resp.text.format.type == "json_schema"
 
 
+@needs_grammar
+def test_the_sdks_parse_fills_a_pydantic_model(client):
+    from pydantic import BaseModel
+
+    class Pet(BaseModel):
+        name: str
+        legs: int
+
+    resp = client.responses.parse(
+        model=CHAT, input="Describe a pet as JSON.", text_format=Pet, max_output_tokens=40, temperature=0
+    )
+    assert isinstance(resp.output_parsed, Pet)
+
+
 @needs_tools
 def test_required_tool_choice_gives_a_function_call_and_takes_its_output_back(client):
     tools = [
