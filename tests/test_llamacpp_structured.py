@@ -44,7 +44,9 @@ SCHEMAS = [
     {
         "type": "object",
         "$defs": {"point": {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]}},
-        "properties": {"points": {"type": "array", "items": {"$ref": "#/$defs/point"}, "minItems": 1}},
+        "properties": {
+            "points": {"type": "array", "items": {"$ref": "#/$defs/point"}, "minItems": 1, "maxItems": 3}
+        },
         "required": ["points"],
     },
 ]

@@ -35,6 +35,8 @@ from modelatlas.types import (
     LogLikelihood,
     Prompt,
     Timing,
+    TokenLogprob,
+    ToolCall,
     Usage,
 )
 
@@ -278,12 +280,14 @@ class Backend(ABC):
         some models (tools where the chat template has them) overrides this."""
         if params.plain:
             return
-        asked = params.model_dump(exclude_defaults=True, exclude={"max_tokens", "temperature", "top_p", "stop", "seed"})
+        asked = params.model_dump(
+            exclude_defaults=True, exclude={"max_tokens", "temperature", "top_p", "stop", "seed"}
+        )
         for name in asked:
             if name not in self.honours:
                 raise InvalidRequestError(
                     f"'{name}' is not supported by {self.model_id} ({self.name} backend).",
-                    hint=f"Leave '{name}' out, or use a model that supports it (a local GGUF model or a hosted one).",
+                    hint=f"Leave '{name}' out, or use a model that supports it (local GGUF or hosted).",
                     param=name,
                 )
 
@@ -404,8 +408,8 @@ def outputs_of(capabilities: frozenset[str]) -> frozenset[str]:
 async def collect(chunks: AsyncIterator[Chunk], model_id: str) -> Completion:
     """A whole Completion from a stream whose last chunk carries finish reason, usage and timing."""
     parts: list[str] = []
-    calls: list = []
-    logprobs: list | None = None
+    calls: list[ToolCall] = []
+    logprobs: list[TokenLogprob] | None = None
     last = Chunk()
     async for chunk in chunks:
         parts.append(chunk.text)

@@ -22,6 +22,7 @@ An image generation reserves its ``n`` pictures at the model's price per image, 
 from __future__ import annotations
 
 import asyncio
+import json
 
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.serve.images import ImageJob
@@ -62,7 +63,10 @@ def _shape(req: Request) -> tuple[list[str], int, int, int]:
     if isinstance(req, ChatCompletionRequest):
         texts = [m.text() for m in req.messages]
         allowance = CHAT_ALLOWANCE + MESSAGE_ALLOWANCE * len(texts)
-        return texts, 0, allowance, req.requested_tokens() or DEFAULT_MAX_TOKENS
+        if req.tools:  # the template writes each tool's JSON into the prompt
+            texts.append(json.dumps([tool.model_dump(mode="json") for tool in req.tools]))
+        outputs = (req.requested_tokens() or DEFAULT_MAX_TOKENS) * req.choices  # n answers
+        return texts, 0, allowance, outputs
     if isinstance(req, EmbeddingRequest):
         texts = req.texts()
         return texts, 0, PROMPT_ALLOWANCE * len(texts), 0
