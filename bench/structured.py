@@ -126,6 +126,8 @@ async def bench_model(model_id: str, prompts: list, max_tokens: int) -> dict[str
                     side.errors.append(exc.message)
                     continue
                 side.answered += 1
+                tokens = done.usage.output_tokens
+                print(f"  prompt {i + 1} {name}: {tokens} tokens", file=sys.stderr, flush=True)
                 value, problem = parse_json(done.text)
                 side.valid += problem is None
                 side.schema_valid += problem is None and schema_error(schema, value) is None
@@ -184,7 +186,9 @@ def main() -> None:
     for model_id in args.model or MODELS:
         print(f"{model_id}: {n} prompts x 2 sides ...", file=sys.stderr, flush=True)
         results[model_id] = asyncio.run(bench_model(model_id, prompts, args.max_tokens))
-    report(results, n)
+        report({model_id: results[model_id]}, n)  # each model's figures as soon as it is done
+    if len(results) > 1:
+        report(results, n)
 
 
 if __name__ == "__main__":
