@@ -208,7 +208,9 @@ class GenerationParams(BaseModel):
             return self
         if self.tool_choice not in {tool.name for tool in self.tools}:
             names = ", ".join(tool.name for tool in self.tools) or "none"
-            raise ValueError(f"tool_choice names {self.tool_choice!r}, which is not among the tools ({names})")
+            raise ValueError(
+                f"tool_choice names {self.tool_choice!r}, which is not among the tools ({names})"
+            )
         return self
 
     @model_serializer(mode="wrap")
