@@ -197,3 +197,36 @@ def test_a_backend_refuses_what_it_does_not_honour():
     with pytest.raises(InvalidRequestError) as caught:
         run(model.generate(ask("Hi"), GenerationParams(max_tokens=4, presence_penalty=1.0)))
     assert caught.value.param == "presence_penalty"
+
+
+def test_sample_then_check_gives_the_full_masks_answer(smol):
+    """grammar_decode checks the sampled token first and masks the vocabulary only when the
+    grammar refuses it; greedy, that is the same answer as llama.cpp's full mask every step."""
+    from modelatlas.backends import llama_adapter
+    from modelatlas.backends.grammar_decode import constrained_tokens
+    from modelatlas.backends.llamacpp_engine import Sampling
+
+    run(smol.load())
+    engine = smol.backend.engine
+    gbnf = grammars.response_grammar(ResponseFormat(type="json_schema", json_schema=SCHEMAS[0]))
+    assert gbnf is not None
+    tokens = engine.chat_tokens([{"role": "user", "content": "Describe Ann, aged 31, as JSON."}])
+
+    def answer(source) -> list[int]:
+        out = []
+        for token in source:
+            if llama_adapter.ends_generation(engine.llm, token) or len(out) >= 60:
+                break
+            out.append(token)
+        return out
+
+    def full() -> list[int]:
+        chain = engine.llm.generate(tokens, temp=0.0, top_k=1, grammar=llama_adapter.grammar(gbnf))
+        return answer(chain)
+
+    def lazy() -> list[int]:
+        return answer(constrained_tokens(engine.llm, tokens, Sampling(60, 0.0, 1.0, (), 0, grammar=gbnf)))
+
+    masked, checked = engine.submit(full).result(), engine.submit(lazy).result()
+    assert len(masked) > 10
+    assert checked == masked

@@ -109,6 +109,60 @@ def grammar(gbnf: str) -> Any:
     return library().LlamaGrammar.from_string(gbnf, verbose=False)
 
 
+class GrammarSampler:
+    """llama.cpp's grammar sampler on its own, outside a sampler chain, so that a token can be
+    checked alone (one candidate) before the whole vocabulary is masked: llama.cpp's own
+    server samples first and applies the grammar to every token only when the choice breaks
+    it, since masking a 151k-token vocabulary at every step costs more than the decode."""
+
+    def __init__(self, llm: Any, gbnf: str):
+        self._lib = library()
+        self._ptr = self._lib.llama_sampler_init_grammar(llm._model.vocab, gbnf.encode(), b"root")
+        if not self._ptr:
+            raise BackendError("llama.cpp could not parse the grammar built for this request.")
+        self._one = (self._lib.llama_token_data * 1)()
+        self._dtype = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
+
+    def allows(self, token: int) -> bool:
+        self._one[0].id, self._one[0].logit, self._one[0].p = token, 0.0, 0.0
+        self._apply(self._one, 1)
+        return bool(np.isfinite(self._one[0].logit))
+
+    def mask(self, logits: np.ndarray) -> np.ndarray:
+        """``logits`` with every token the grammar forbids here set to -inf."""
+        data = np.zeros(logits.size, dtype=self._dtype)
+        data["id"] = np.arange(logits.size, dtype=np.intc)
+        data["logit"] = logits
+        array = (self._lib.llama_token_data * logits.size).from_buffer(data)
+        self._apply(array, logits.size)
+        return data["logit"].astype(np.float32)
+
+    def accept(self, token: int) -> None:
+        self._lib.llama_sampler_accept(self._ptr, token)
+
+    def close(self) -> None:
+        if self._ptr:
+            self._lib.llama_sampler_free(self._ptr)
+            self._ptr = None
+
+    def _apply(self, data: Any, size: int) -> None:
+        cur = self._lib.llama_token_data_array(data=data, size=size, selected=-1, sorted=False)
+        self._lib.llama_sampler_apply(self._ptr, ctypes.byref(cur))
+
+
+def keep_prefix(llm: Any, tokens: list[int]) -> int:
+    """Keep the KV cache of the longest prefix ``tokens`` shares with what the model holds (at
+    least one token is left to evaluate, for fresh logits); the number of tokens kept."""
+    held = llm._input_ids[: llm.n_tokens].tolist()
+    n = 0
+    for a, b in zip(held, tokens[:-1], strict=False):
+        if a != b:
+            break
+        n += 1
+    llm.n_tokens = n
+    return n
+
+
 # -- tokens ------------------------------------------------------------------------------------
 
 

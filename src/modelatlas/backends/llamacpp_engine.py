@@ -267,7 +267,7 @@ class Engine:
         wanted = sampling.logprobs
         pending: list[TokenLogprob] = []
         n_out, finish = 0, "length"
-        for token in llm.generate(tokens, **self._sampler_args(sampling)):
+        for token in self._tokens_of(tokens, sampling):
             if cancel.is_set():
                 finish = "cancelled"
                 break
@@ -293,6 +293,15 @@ class Engine:
         if rest := stops.feed(decoder.decode(b"", final=True)) + stops.flush():
             yield Text(rest, tuple(pending))
         yield Done(finish, len(tokens), n_out)
+
+    def _tokens_of(self, tokens: list[int], sampling: Sampling) -> Iterator[int]:
+        """The answer's tokens: a grammar without penalties samples then checks (grammar_decode,
+        as llama.cpp's server does); everything else through ``Llama.generate``'s sampler."""
+        if sampling.grammar is not None and not (sampling.presence_penalty or sampling.frequency_penalty):
+            from modelatlas.backends.grammar_decode import constrained_tokens
+
+            return constrained_tokens(self.llm, tokens, sampling)
+        return self.llm.generate(tokens, **self._sampler_args(sampling))
 
     def _sampler_args(self, sampling: Sampling) -> dict:
         """``Llama.generate``'s sampler settings for ``sampling``. Penalties count the last 64
