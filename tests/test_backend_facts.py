@@ -125,7 +125,14 @@ def test_no_backend_name_checks_above_the_backends():
 def test_backends_declare_what_they_can_do():
     record = _bundled()
     declared = facts(record)
-    assert declared.capabilities == {"generate", "stream", "embeddings", "loglikelihood", "token_logprobs"}
+    assert declared.capabilities == {
+        "generate",
+        "stream",
+        "embeddings",
+        "loglikelihood",
+        "token_logprobs",
+        "structured_output",
+    }
     assert declared.can("token_logprobs") and not declared.can("transcription")
     assert declared.accepts == {"text"} and declared.outputs == {"text", "embedding"}
     assert declared.file_format == "gguf"

@@ -52,7 +52,9 @@ def test_errors_inherit_matching_builtins():
 def test_context_error_gives_the_numbers():
     exc = errors.ContextLengthExceededError("m/x", 900, 200, 1024)
     assert exc.prompt_tokens == 900 and exc.context_length == 1024
-    assert "900 tokens" in str(exc) and "1024" in str(exc)
+    # OpenAI's wording (what LiteLLM's context-window fallbacks look for), with the numbers
+    assert "maximum context length is 1024 tokens" in str(exc)
+    assert "resulted in 1100 tokens (900 in the messages, 200 in the completion)" in str(exc)
 
 
 def test_generation_params_reject_bad_values():

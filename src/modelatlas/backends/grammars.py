@@ -132,7 +132,4 @@ def schema_grammar(schema: dict[str, Any], param: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _converted(schema_json: str) -> str:
-    llama_adapter.library()  # a missing or untested llama-cpp-python fails with its install hint
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    return json_schema_to_gbnf(schema_json)
+    return llama_adapter.json_schema_to_gbnf(schema_json)

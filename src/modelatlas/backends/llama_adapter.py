@@ -103,6 +103,14 @@ def flat_mtmd_handler() -> type:
     return FlatMTMDChatHandler
 
 
+def json_schema_to_gbnf(schema_json: str, prop_order: list[str] | None = None) -> str:
+    """llama.cpp's own JSON-schema-to-grammar converter (the Python port llama-cpp-python ships
+    in ``llama_cpp.llama_grammar``, below its public ``Llama`` class)."""
+    library()
+    grammar_module = require("llama_cpp.llama_grammar", extra="local", package=PACKAGE)
+    return grammar_module.json_schema_to_gbnf(schema_json, prop_order=prop_order)
+
+
 @functools.lru_cache(maxsize=64)
 def grammar(gbnf: str) -> Any:
     """llama-cpp-python's grammar object for GBNF text (llama.cpp parses it when sampling)."""

@@ -60,12 +60,9 @@ def call_schema(schemas: dict[str, dict[str, Any]], fmt: ToolFormat) -> dict[str
 
 @functools.lru_cache(maxsize=128)
 def _grammar(schema_json: str, open_marker: str, close_marker: str, parallel: bool) -> str:
-    llama_adapter.library()  # a missing or untested llama-cpp-python fails with its install hint
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
     order = ["name", "arguments", "parameters"]
     try:
-        rules = json_schema_to_gbnf(schema_json, prop_order=order)
+        rules = llama_adapter.json_schema_to_gbnf(schema_json, prop_order=order)
     except Exception as exc:  # the converter asserts and raises ValueError, KeyError, ...
         raise InvalidRequestError(
             f"'tools' holds a parameters schema llama.cpp's grammar converter cannot read: "
