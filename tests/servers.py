@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -64,3 +66,45 @@ def python_server(
         stop(proc)
         if log_path:
             log.close()
+
+
+def home_env(home: str | os.PathLike, **extra: str) -> dict[str, str]:
+    """This process's environment with MODELATLAS_HOME at ``home``: its database the SQLite file
+    there (a PostgreSQL URL the suite may have set is left out), plus ``extra``."""
+    env = {**os.environ, "MODELATLAS_HOME": str(home), **extra}
+    env.pop("MODELATLAS_DATABASE_URL", None)
+    return env
+
+
+def new_key(home: str | os.PathLike, name: str, **limits: Any) -> str:
+    """A new key's secret in the database under ``home``, with ``limits`` (create_key's rpm,
+    tpm, budget_usd, models, expires_at). Made in this process: a CLI run costs a second, and
+    `modelatlas keys create` has tests of its own."""
+    from modelatlas.store.keys import create_key
+
+    saved = {name: os.environ.get(name) for name in ("MODELATLAS_HOME", "MODELATLAS_DATABASE_URL")}
+    os.environ["MODELATLAS_HOME"] = str(home)
+    os.environ.pop("MODELATLAS_DATABASE_URL", None)
+    try:
+        return create_key(name, **limits)[1]
+    finally:
+        for variable, value in saved.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
+
+
+@contextlib.contextmanager
+def modelatlas_serve(
+    folder: Path, args: list[str], env: dict[str, str] | None = None, timeout: float = 120.0
+) -> Iterator[str]:
+    """`modelatlas serve ARGS` on a free port until the block ends; its home is folder/home
+    (``env``: its environment, default home_env of that), its log folder/server.log. Yields
+    the base URL."""
+    port = free_port()
+    env = env if env is not None else home_env(folder / "home")
+    argv = ["-m", "modelatlas", "serve", "--port", str(port), *args]
+    log = str(folder / "server.log")
+    with python_server(argv, port, ready_path="/health", timeout=timeout, log_path=log, env=env):
+        yield f"http://127.0.0.1:{port}"

@@ -11,14 +11,13 @@ The endpoint's own behaviour is tested in tests/test_serve_responses.py.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import uuid
+import time
 
 import httpx
 import pytest
 
-from tests.servers import free_port, python_server
+from tests.servers import modelatlas_serve, new_key
 
 inspect_ai = pytest.importorskip("inspect_ai")
 pytest.importorskip("openai")
@@ -31,21 +30,9 @@ QUESTIONS = [("Say the word yes.", "yes"), ("Name a colour.", "red"), ("Count to
 def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("inspect")
     home = folder / "home"
-    port = free_port()
-    env = {**os.environ, "MODELATLAS_HOME": str(home)}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    secret = _new_key(home)
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", CHAT]
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
-        yield f"http://127.0.0.1:{port}", home, secret
-
-
-def _new_key(home) -> str:
-    from modelatlas.store.keys import create_key
-
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MODELATLAS_HOME", str(home))
-        return create_key(f"inspect-{uuid.uuid4().hex[:8]}")[1]
+    secret = new_key(home, "inspect")
+    with modelatlas_serve(folder, ["--model", CHAT]) as base:
+        yield base, home, secret
 
 
 def test_a_three_sample_task_runs_through_the_responses_api(served, tmp_path, monkeypatch):
@@ -81,10 +68,7 @@ def test_a_three_sample_task_runs_through_the_responses_api(served, tmp_path, mo
         assert sample.error is None
         assert sample.output.completion.strip()
         assert sample.output.usage is not None and sample.output.usage.input_tokens > 0
-    with sqlite3.connect(home / "modelatlas.db") as db:
-        rows = db.execute(
-            "SELECT endpoint, status, input_tokens, output_tokens FROM usage_records WHERE state = 'done'"
-        ).fetchall()
+    rows = _finished_records(home, answered=3)
     # Besides the samples' three, inspect_ai may first probe for reasoning summaries (a request
     # with 'reasoning', refused with a 400 naming it; it then leaves reasoning out).
     assert {row[0] for row in rows} == {"responses"}
@@ -92,3 +76,18 @@ def test_a_three_sample_task_runs_through_the_responses_api(served, tmp_path, mo
     report = httpx.get(f"{base}/v1/usage", headers={"Authorization": f"Bearer {secret}"}, timeout=30).json()
     assert report["input_tokens"] == sum(s.output.usage.input_tokens for s in log.samples)
     assert report["output_tokens"] == sum(s.output.usage.output_tokens for s in log.samples)
+
+
+def _finished_records(home, answered: int, timeout: float = 10.0) -> list[tuple]:
+    """The server's finished usage records, once ``answered`` of them are 200s: the meter stores
+    records off the request path (within a quarter of a second), so the last answer's record may
+    land just after inspect_ai has its reply."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with sqlite3.connect(home / "modelatlas.db") as db:
+            rows = db.execute(
+                "SELECT endpoint, status, input_tokens, output_tokens FROM usage_records WHERE state = 'done'"
+            ).fetchall()
+        if [row[1] for row in rows].count(200) >= answered or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)

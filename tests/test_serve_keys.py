@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.servers import free_port, python_server
+from tests.servers import home_env, modelatlas_serve
 
 openai = pytest.importorskip("openai")
 
@@ -61,13 +61,9 @@ def served(tmp_path_factory):
         user.add(ModelRecord(id=SLOW, backend="echo", mode="chat", options={"delay_s": 0.05}))
     prices = folder / "prices.yaml"
     prices.write_text(f"{FAST}: {{input: 1000, output: 2000}}\n")
-    port = free_port()
-    env = {**os.environ, "MODELATLAS_HOME": str(home), "MODELATLAS_RATE_WINDOW_S": str(WINDOW_S)}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", FAST, "--model", SLOW]
-    args += ["--prices", str(prices)]
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
-        yield f"http://127.0.0.1:{port}", home
+    env = home_env(home, MODELATLAS_RATE_WINDOW_S=str(WINDOW_S))
+    with modelatlas_serve(folder, ["--model", FAST, "--model", SLOW, "--prices", str(prices)], env) as base:
+        yield base, home
 
 
 def chat(base: str, secret: str | None, model: str = FAST, text: str = "one two three", **extra):

@@ -10,17 +10,13 @@ free again (a burst of exactly --queue-size requests is accepted whole).
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.servers import free_port, python_server
+from tests.servers import modelatlas_serve, new_key
 
 openai = pytest.importorskip("openai")
 
@@ -41,26 +37,12 @@ class Served:
     log: Path
 
 
-def create_key(env: dict[str, str], name: str) -> str:
-    """A new API key's secret, made the way a user makes one: `modelatlas keys create --json`."""
-    cmd = [sys.executable, "-m", "modelatlas", "keys", "create", name, "--json"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)["secret"]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Served:
     folder = tmp_path_factory.mktemp("serve-load")
-    env = {**os.environ, "MODELATLAS_HOME": str(folder / "home")}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    secret = create_key(env, "load-test")
-    port = free_port()
-    args = ["-m", "modelatlas", "serve", "--model", CHAT, "--port", str(port)]
-    args += ["--queue-size", str(QUEUE_SIZE)]
-    log = folder / "server.log"
-    with python_server(args, port, ready_path="/health", log_path=str(log), env=env):
-        yield Served(f"http://127.0.0.1:{port}", secret, log)
+    secret = new_key(folder / "home", "serve-load")
+    with modelatlas_serve(folder, ["--model", CHAT, "--queue-size", str(QUEUE_SIZE)]) as base:
+        yield Served(base, secret, folder / "server.log")
 
 
 @dataclass

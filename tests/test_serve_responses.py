@@ -5,7 +5,6 @@ incomplete status, JSON schema output, tool calls, stored conversations, meterin
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 import uuid
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from modelatlas.backends import llamacpp
-from tests.servers import free_port, python_server
+from tests.servers import modelatlas_serve, new_key
 
 openai = pytest.importorskip("openai")
 
@@ -30,37 +29,22 @@ needs_grammar = pytest.mark.skipif("response_grammar" not in _LLAMACPP, reason="
 needs_tools = pytest.mark.skipif("grammar_for" not in _LLAMACPP, reason="needs the tool-call parsing work")
 
 
-def new_key(home, name: str) -> str:
-    """A key made in the server's database (in this process: a subprocess costs a second)."""
-    from modelatlas.store.keys import create_key
-
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MODELATLAS_HOME", str(home))
-        return create_key(f"{name}-{uuid.uuid4().hex[:8]}")[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The server's URL and home; it serves SmolLM2 (no tool support), Qwen2.5-Coder (tools)
     and the Gemma base model."""
     folder = tmp_path_factory.mktemp("responses")
     home = folder / "home"
-    port = free_port()
-    env = {**os.environ, "MODELATLAS_HOME": str(home)}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    args = ["-m", "modelatlas", "serve", "--port", str(port)]
-    for model in (CHAT, CODER, BASE):
-        args += ["--model", model]
     new_key(home, "setup")  # the database exists before the server starts
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
-        yield f"http://127.0.0.1:{port}", home
+    with modelatlas_serve(folder, ["--model", CHAT, "--model", CODER, "--model", BASE]) as base:
+        yield base, home
 
 
 @pytest.fixture
 def client(served):
     """A client with a key of its own (so that its usage is this test's alone)."""
     base, home = served
-    secret = new_key(home, "test")
+    secret = new_key(home, f"test-{uuid.uuid4().hex[:8]}")
     made = openai.OpenAI(base_url=f"{base}/v1", api_key=secret, max_retries=0)
     made.secret = secret  # type: ignore[attr-defined]
     return made
@@ -206,7 +190,10 @@ def test_previous_response_id_continues_a_stored_conversation(served, client):
     assert follow.usage.input_tokens > alone.usage.input_tokens + first.usage.output_tokens
     not_kept = client.responses.create(model=CHAT, input="Hi.", store=False, max_output_tokens=2)
     assert not_kept.store is False
-    for ident, owner in ((not_kept.id, client.secret), (first.id, new_key(served[1], "other"))):
+    for ident, owner in (
+        (not_kept.id, client.secret),
+        (first.id, new_key(served[1], f"other-{uuid.uuid4().hex[:8]}")),
+    ):
         answer = post(served[0], owner, previous_response_id=ident)
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"]["param"] == "previous_response_id"
@@ -401,12 +388,8 @@ def echo_served(tmp_path_factory):
         env.setenv("MODELATLAS_HOME", str(home))
         user.add(ModelRecord(id=FAILS, backend="echo", mode="chat", options={"fail_after": 2}))
     secret = new_key(home, "echo")
-    port = free_port()
-    env = {**os.environ, "MODELATLAS_HOME": str(home)}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", FAILS]
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
-        yield f"http://127.0.0.1:{port}", home, secret
+    with modelatlas_serve(folder, ["--model", FAILS]) as base:
+        yield base, home, secret
 
 
 def test_an_error_mid_stream_is_a_failed_event_and_metered_with_its_status(echo_served):

@@ -14,9 +14,6 @@ positive cases the ``model`` is often swapped for a served one, so generation ru
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import free_port, python_server
+from tests.servers import modelatlas_serve, new_key
 
 schemathesis = pytest.importorskip("schemathesis")
 requests = pytest.importorskip("requests")
@@ -51,14 +48,6 @@ class Served:
     log: Path
 
 
-def create_key(env: dict[str, str], name: str) -> str:
-    """A new API key's secret, made the way a user makes one: `modelatlas keys create --json`."""
-    cmd = [sys.executable, "-m", "modelatlas", "keys", "create", name, "--json"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)["secret"]
-
-
 def register_echo_models(home: str) -> None:
     """Two deterministic models in the server's home: instant answers and vectors."""
     from modelatlas.catalog import user
@@ -73,16 +62,10 @@ def register_echo_models(home: str) -> None:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Served:
     folder = tmp_path_factory.mktemp("serve-schema")
-    home = str(folder / "home")
-    env = {**os.environ, "MODELATLAS_HOME": home}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    register_echo_models(home)
-    secret = create_key(env, "schemathesis")
-    port = free_port()
-    args = ["-m", "modelatlas", "serve", "--model", CHAT, "--model", EMBED, "--port", str(port)]
-    log = folder / "server.log"
-    with python_server(args, port, ready_path="/health", log_path=str(log), env=env):
-        yield Served(f"http://127.0.0.1:{port}", secret, log)
+    register_echo_models(str(folder / "home"))
+    secret = new_key(folder / "home", "serve-schema")
+    with modelatlas_serve(folder, ["--model", CHAT, "--model", EMBED]) as base:
+        yield Served(base, secret, folder / "server.log")
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.conftest import run
-from tests.servers import free_port, python_server
+from tests.servers import modelatlas_serve, new_key
 
 openai = pytest.importorskip("openai")
 
@@ -56,12 +56,6 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
 
-def new_key(home: Path, name: str, *options: str) -> str:
-    done = cli(home, "keys", "create", name, "--json", *options)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)["secret"]
-
-
 def seconds_of(path: Path) -> float:
     """The reference duration: frames over rate, as Python's wave module reads the file."""
     with wave.open(str(path)) as w:
@@ -79,14 +73,9 @@ def served(tmp_path_factory, whisper_path) -> Served:
     prices = folder / "prices.yaml"
     prices.write_text(f"{WHISPER}: {{audio_per_minute: {PER_MINUTE}}}\n")
     secret = new_key(home, "listener")
-    port = free_port()
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", WHISPER, "--model", CHAT]
-    args += ["--prices", str(prices), "--max-audio-mb", str(MAX_AUDIO_MB)]
-    env = {**os.environ, "MODELATLAS_HOME": str(home)}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    log = folder / "server.log"
-    with python_server(args, port, ready_path="/health", log_path=str(log), env=env):
-        yield Served(f"http://127.0.0.1:{port}", home, secret, log)
+    args = ["--model", WHISPER, "--model", CHAT, "--prices", str(prices), "--max-audio-mb", str(MAX_AUDIO_MB)]
+    with modelatlas_serve(folder, args) as base:
+        yield Served(base, home, secret, folder / "server.log")
 
 
 @pytest.fixture(scope="module")
@@ -295,13 +284,13 @@ def test_the_requests_are_metered_with_their_audio_seconds_and_priced_per_minute
 
 def test_a_key_limits_count_transcriptions_and_the_budget_their_minutes(served, speech_dir):
     wav = speech_dir[2][0]
-    one_a_minute = served.client(new_key(served.home, "slow", "--rpm", "1"))
+    one_a_minute = served.client(new_key(served.home, "slow", rpm=1))
     _error(lambda: one_a_minute.audio.transcriptions.create(model=CHAT, file=wav))
     error = _error(lambda: one_a_minute.audio.transcriptions.create(model=CHAT, file=wav))
     assert error.status_code == 429 and "1 requests" in error.body["message"]
 
     cost = PER_MINUTE * seconds_of(wav) / 60
-    tight = served.client(new_key(served.home, "tight", "--budget", f"{cost / 2:.8f}"))
+    tight = served.client(new_key(served.home, "tight", budget_usd=round(cost / 2, 8)))
     with wav.open("rb") as audio:  # nothing spent: admitted, and it goes over by itself
         tight.audio.transcriptions.create(model=WHISPER, file=audio)
     error = _error(lambda: tight.audio.transcriptions.create(model=WHISPER, file=wav))
