@@ -216,28 +216,23 @@ class GenerationParams(BaseModel):
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        for name, default in _LATER_DEFAULTS.items():
-            if data.get(name) == default:
+        for name in _LATER_FIELDS:
+            if self._at_default(name):
                 data.pop(name, None)
         return data
 
     @property
     def plain(self) -> bool:
         """Whether only the plain sampling fields are set (what every backend honours)."""
-        return not self.model_dump(include=set(_LATER_DEFAULTS), exclude_defaults=True)
+        return all(self._at_default(name) for name in _LATER_FIELDS)
+
+    def _at_default(self, name: str) -> bool:
+        return bool(getattr(self, name) == type(self).model_fields[name].default)
 
 
-# The fields added after the first five, with their defaults as dumped (see GenerationParams).
-_LATER_DEFAULTS: dict[str, Any] = {
-    "presence_penalty": 0.0,
-    "frequency_penalty": 0.0,
-    "logit_bias": [],
-    "logprobs": None,
-    "tools": [],
-    "tool_choice": "auto",
-    "parallel_tool_calls": True,
-    "response_format": None,
-}
+# The fields after ``seed``, left out of a dump at their defaults (see GenerationParams).
+_NAMES = list(GenerationParams.model_fields)
+_LATER_FIELDS = tuple(_NAMES[_NAMES.index("seed") + 1 :])
 
 
 class Usage(BaseModel):

@@ -115,10 +115,11 @@ def response_grammar(fmt: ResponseFormat | None, param: str = "response_format")
     return schema_grammar(fmt.json_schema, param)
 
 
-def schema_grammar(schema: dict[str, Any], param: str) -> str:
-    """llama.cpp's grammar for ``schema``; a schema it cannot read is a 400 naming ``param``."""
+def schema_grammar(schema: dict[str, Any], param: str, prop_order: tuple[str, ...] = ()) -> str:
+    """llama.cpp's grammar for ``schema`` (properties written in ``prop_order`` first, where
+    given); a schema it cannot read is a 400 naming ``param``."""
     try:
-        return _converted(json.dumps(schema, sort_keys=True))
+        return _converted(json.dumps(schema, sort_keys=True), prop_order)
     except InvalidRequestError:
         raise
     except Exception as exc:  # the converter asserts and raises ValueError, KeyError, ...
@@ -131,5 +132,5 @@ def schema_grammar(schema: dict[str, Any], param: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _converted(schema_json: str) -> str:
-    return llama_adapter.json_schema_to_gbnf(schema_json)
+def _converted(schema_json: str, prop_order: tuple[str, ...]) -> str:
+    return llama_adapter.json_schema_to_gbnf(schema_json, prop_order=list(prop_order) or None)

@@ -13,12 +13,11 @@ OpenAI gives what it can for a non-strict function.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from typing import Any
 
-from modelatlas.backends import grammars, llama_adapter
+from modelatlas.backends import grammars
 from modelatlas.backends.tool_calls import HERMES, ToolFormat
 from modelatlas.errors import InvalidRequestError
 from modelatlas.structured import choice_names
@@ -40,8 +39,8 @@ def grammar_for(params: GenerationParams, fmt: ToolFormat = HERMES) -> str | Non
         if tool.name in schemas and tool.strict:
             grammars.check_schema(tool.parameters, "tools")
     parallel = params.parallel_tool_calls and fmt.parallel
-    schema = json.dumps(call_schema(schemas, fmt), sort_keys=True)
-    return _grammar(schema, fmt.open, fmt.close, parallel)
+    rules = grammars.schema_grammar(call_schema(schemas, fmt), "tools", prop_order=_CALL_ORDER)
+    return _wrapped(rules, fmt.open, fmt.close, parallel)
 
 
 def call_schema(schemas: dict[str, dict[str, Any]], fmt: ToolFormat) -> dict[str, Any]:
@@ -58,18 +57,11 @@ def call_schema(schemas: dict[str, dict[str, Any]], fmt: ToolFormat) -> dict[str
     return options[0] if len(options) == 1 else {"anyOf": options}
 
 
-@functools.lru_cache(maxsize=128)
-def _grammar(schema_json: str, open_marker: str, close_marker: str, parallel: bool) -> str:
-    order = ["name", "arguments", "parameters"]
-    try:
-        rules = llama_adapter.json_schema_to_gbnf(schema_json, prop_order=order)
-    except Exception as exc:  # the converter asserts and raises ValueError, KeyError, ...
-        raise InvalidRequestError(
-            f"'tools' holds a parameters schema llama.cpp's grammar converter cannot read: "
-            f"{exc or type(exc).__name__}.",
-            hint="Check $ref targets (local '#/$defs/...' only) and patterns (anchored with ^ and $).",
-            param="tools",
-        ) from None
+_CALL_ORDER = ("name", "arguments", "parameters")  # as templates show a call to the model
+
+
+def _wrapped(rules: str, open_marker: str, close_marker: str, parallel: bool) -> str:
+    """The call object's ``rules`` inside the template's markers, as the root of the grammar."""
     if _refers_to_root(rules):
         raise InvalidRequestError(
             "'tools' holds a parameters schema that refers to its own root ('$ref': '#'), "
