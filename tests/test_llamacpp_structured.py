@@ -203,7 +203,7 @@ def test_sample_then_check_gives_the_full_masks_answer(smol):
     """grammar_decode checks the sampled token first and masks the vocabulary only when the
     grammar refuses it; greedy, that is the same answer as llama.cpp's full mask every step."""
     from modelatlas.backends import llama_adapter
-    from modelatlas.backends.grammar_decode import constrained_tokens
+    from modelatlas.backends.grammar_decode import sampled_tokens
     from modelatlas.backends.llamacpp_engine import Sampling
 
     run(smol.load())
@@ -225,8 +225,48 @@ def test_sample_then_check_gives_the_full_masks_answer(smol):
         return answer(chain)
 
     def lazy() -> list[int]:
-        return answer(constrained_tokens(engine.llm, tokens, Sampling(60, 0.0, 1.0, (), 0, grammar=gbnf)))
+        return answer(sampled_tokens(engine.llm, tokens, Sampling(60, 0.0, 1.0, (), 0, grammar=gbnf)))
 
     masked, checked = engine.submit(full).result(), engine.submit(lazy).result()
     assert len(masked) > 10
     assert checked == masked
+
+
+def test_penalties_count_every_earlier_answer_token_as_openai_defines(smol):
+    """Each greedy token under penalties is the argmax of the model's logits less, for every
+    token already in the answer, frequency_penalty times its count plus presence_penalty once,
+    recomputed here from the raw logits the token was chosen from (the whole answer, not
+    llama-cpp-python's last 64 tokens); with a logit_bias added as OpenAI adds it."""
+    import numpy as np
+
+    from modelatlas.backends import llama_adapter
+    from modelatlas.backends.grammar_decode import sampled_tokens
+    from modelatlas.backends.llamacpp_engine import Sampling
+
+    run(smol.load())
+    engine = smol.backend.engine
+    tokens = engine.chat_tokens([{"role": "user", "content": "Write the word cat twenty times."}])
+    banned = engine.text_tokens(" cat")[-1]
+    sampling = Sampling(
+        80, 0.0, 1.0, (), 0, presence_penalty=0.3, frequency_penalty=0.2, logit_bias=((banned, -100.0),)
+    )
+
+    def decode() -> tuple[list[int], int]:
+        answer: list[int] = []
+        differs = 0
+        for token in sampled_tokens(engine.llm, tokens, sampling):
+            raw = llama_adapter.row_logits(engine.llm, -1).astype(np.float64)
+            expected = raw.copy()
+            expected[banned] -= 100.0
+            for seen, times in Counter(answer).items():
+                expected[seen] -= 0.2 * times + 0.3
+            assert token == int(np.argmax(expected)), f"token {len(answer)}"
+            differs += token != int(np.argmax(raw))
+            if llama_adapter.ends_generation(engine.llm, token) or len(answer) >= 80:
+                break
+            answer.append(token)
+        return answer, differs
+
+    answer, differs = engine.submit(decode).result()
+    assert len(answer) > 20 and banned not in answer
+    assert differs > 0  # the adjustments changed some choices

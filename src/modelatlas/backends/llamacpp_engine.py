@@ -295,30 +295,19 @@ class Engine:
         yield Done(finish, len(tokens), n_out)
 
     def _tokens_of(self, tokens: list[int], sampling: Sampling) -> Iterator[int]:
-        """The answer's tokens: a grammar without penalties samples then checks (grammar_decode,
-        as llama.cpp's server does); everything else through ``Llama.generate``'s sampler."""
-        if sampling.grammar is not None and not (sampling.presence_penalty or sampling.frequency_penalty):
-            from modelatlas.backends.grammar_decode import constrained_tokens
+        """The answer's tokens: plain sampling through ``Llama.generate``'s sampler; a grammar,
+        logit_bias or penalties through grammar_decode's loop (as llama.cpp's server samples)."""
+        if (
+            sampling.grammar is not None
+            or sampling.logit_bias
+            or sampling.presence_penalty
+            or sampling.frequency_penalty
+        ):
+            from modelatlas.backends.grammar_decode import sampled_tokens
 
-            return constrained_tokens(self.llm, tokens, sampling)
-        return self.llm.generate(tokens, **self._sampler_args(sampling))
-
-    def _sampler_args(self, sampling: Sampling) -> dict:
-        """``Llama.generate``'s sampler settings for ``sampling``. Penalties count the last 64
-        tokens (llama-cpp-python's window), not the whole answer as OpenAI's do."""
-        args: dict = {
-            "temp": sampling.temperature,
-            "top_p": sampling.top_p,
-            "top_k": 40 if sampling.temperature > 0 else 1,
-        }
-        if sampling.presence_penalty or sampling.frequency_penalty:
-            args["presence_penalty"] = sampling.presence_penalty
-            args["frequency_penalty"] = sampling.frequency_penalty
-        if sampling.logit_bias:
-            args["logits_processor"] = [_biased(sampling.logit_bias)]
-        if sampling.grammar is not None:
-            args["grammar"] = llama_adapter.grammar(sampling.grammar)
-        return args
+            return sampled_tokens(self.llm, tokens, sampling)
+        top_k = 40 if sampling.temperature > 0 else 1
+        return self.llm.generate(tokens, temp=sampling.temperature, top_p=sampling.top_p, top_k=top_k)
 
     def _token_logprob(self, score: TokenScore, piece: bytes, top: int) -> TokenLogprob:
         """OpenAI's chat log-probability entry of one answer token."""
@@ -433,18 +422,6 @@ def _score(token: int, logits, top: int) -> TokenScore:
         ids = ids[np.argsort(-logits[ids])]
         best = {int(i): float(logits[i]) - norm for i in ids}
     return TokenScore(token, float(logits[token]) - norm, best)
-
-
-def _biased(bias: tuple[tuple[int, float], ...]):
-    """A logits processor adding OpenAI's ``logit_bias`` (-100 bans a token, 100 forces it)."""
-    ids = np.array([token for token, _ in bias], dtype=np.intp)
-    values = np.array([value for _, value in bias], dtype=np.float32)
-
-    def apply(input_ids, logits):
-        logits[ids] += values
-        return logits
-
-    return apply
 
 
 def _text(piece: bytes) -> str:
