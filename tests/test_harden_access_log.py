@@ -23,7 +23,7 @@ BROKEN = "test/broken"  # its backend fails before the first token: a real 502
 TEXT_LINE = re.compile(
     r'modelatlas\.access: (?P<client>\S+) "(?P<method>\S+) (?P<path>\S+)" (?P<status>\d+) '
     r"model=(?P<model>\S+) key=(?P<key_id>\S+) tokens=(?P<input_tokens>\d+)\+(?P<output_tokens>\d+) "
-    r"latency_ms=(?P<latency_ms>[\d.]+)"
+    r'latency_ms=(?P<latency_ms>[\d.]+)(?: user=(?P<end_user>"(?:[^"\\]|\\.)*"))?'
 )
 
 
@@ -66,6 +66,7 @@ def access_lines(log, fmt: str, wanted: int, *match) -> list[dict]:
                     line[name] = int(line[name])
                 line["latency_ms"] = float(line["latency_ms"])
                 line["key_id"] = None if line["key_id"] == "-" else line["key_id"]
+                line["end_user"] = json.loads(line["end_user"]) if line["end_user"] else None
         if (len(lines) >= wanted and all(m(lines) for m in match)) or time.monotonic() > deadline:
             return lines
         time.sleep(0.1)
@@ -143,3 +144,17 @@ def test_a_full_queue_is_one_warning_line_without_a_traceback(served):
     busy_lines = [line for line in log.read_text(encoding="utf-8").splitlines() if "ServerBusyError" in line]
     assert busy_lines and all("WARNING" in line for line in busy_lines)
     assert all("Traceback" not in line for line in busy_lines)
+
+
+def test_the_end_user_a_request_names_is_written_in_its_line(served):
+    """OpenAI's safety_identifier (or the older user) changes no answer; it is recorded, so a
+    team can trace one user of its application. Quotes and spaces stay inside the field."""
+    base, secret, log, fmt = served
+    auth = {"Authorization": f"Bearer {secret}"}
+    before = len(access_lines(log, fmt, 0))
+    named = ({"user": "u-1"}, {"safety_identifier": 'hash "2" x', "user": "u-ignored"}, {})
+    for extra in named:
+        ask = {"model": FAST, "messages": [{"role": "user", "content": "a b"}], **extra}
+        assert httpx.post(f"{base}/v1/chat/completions", json=ask, headers=auth).status_code == 200
+    lines = access_lines(log, fmt, before + 3)[before:]
+    assert [line.get("end_user") for line in lines] == ["u-1", 'hash "2" x', None]

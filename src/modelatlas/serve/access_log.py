@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from modelatlas.errors import ModelAtlasError
 
 log = logging.getLogger("modelatlas.access")
 GRACE_S = 2.0
+MAX_USER_CHARS = 128  # a longer identifier is cut: the line stays a line
 
 _note: contextvars.ContextVar[RequestNote | None] = contextvars.ContextVar("modelatlas_access", default=None)
 
@@ -35,6 +37,7 @@ class RequestNote:
     start: float = field(default_factory=time.perf_counter)
     key_id: str | None = None
     model: str | None = None
+    end_user: str | None = None  # the request's safety_identifier or user, as the client sent it
     status: int | None = None  # the HTTP status sent
     tickets: list = field(default_factory=list)
     ended: bool = False  # the response is over
@@ -78,6 +81,7 @@ class RequestNote:
             "latency_ms": round((time.perf_counter() - self.start) * 1000, 1),
             "cancelled": any(t.cancelled for t in closed),
             "client": self.client,
+            "end_user": self.end_user,
         }
 
 
@@ -92,6 +96,16 @@ def note_model(model_id: str) -> None:
     note = _note.get()
     if note is not None:
         note.model = model_id
+
+
+def note_user(req: object) -> None:
+    """The end user a request names (OpenAI's ``safety_identifier``, or the older ``user``):
+    it changes no answer, and is written in the access line, so that a team can trace the
+    requests of one user of its application."""
+    note = _note.get()
+    who = getattr(req, "safety_identifier", None) or getattr(req, "user", None)
+    if note is not None and isinstance(who, str) and who:
+        note.end_user = who[:MAX_USER_CHARS]
 
 
 def current() -> RequestNote | None:
@@ -140,6 +154,8 @@ def _text(line: dict) -> str:
         f"model={line['model'] or '-'} key={line['key_id'] or '-'} tokens={tokens} "
         f"latency_ms={line['latency_ms']:g}"
     )
+    if line["end_user"]:
+        text += f" user={json.dumps(line['end_user'])}"
     return text + (" cancelled" if line["cancelled"] else "")
 
 

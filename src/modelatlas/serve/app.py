@@ -29,7 +29,7 @@ from modelatlas.serve import (
     responses,
     transcriptions,
 )
-from modelatlas.serve.access_log import AccessLog
+from modelatlas.serve.access_log import AccessLog, note_user
 from modelatlas.serve.auth import Gate
 from modelatlas.serve.errors import ShuttingDownError, error_response
 from modelatlas.serve.guard import DEFAULT_MAX_BODY_MB, DEFAULT_READ_TIMEOUT_S, KEY_SCOPE, RequestGuard
@@ -208,6 +208,7 @@ def _text_routes(app: FastAPI) -> None:
     async def create_response(req: responses.ResponsesRequest, request: Request, key: Key):
         """OpenAI's Responses API (client.responses.create), over the same models as chat."""
         reserved = responses.reserved(req)
+        note_user(req)
         ticket, headers = await _admit(request, key, req.model, responses.ENDPOINT, req.stream, reserved)
         return await responses.answer(request, req, ticket, headers)
 
@@ -307,6 +308,7 @@ def _tokenizer_routes(app: FastAPI) -> None:
 
 async def _admit(request: Request, key: KeyInfo | None, model_id: str, endpoint: str, streamed: bool, req):
     state = request.app.state
+    note_user(req)  # for the access line
     if model_id not in state.pool.records and key is not None:
         # "Did you mean" only among the models this key may use: the others stay unnamed.
         raise UnknownModelError(model_id, [m for m in state.pool.records if key.allows(m)])

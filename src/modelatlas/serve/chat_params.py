@@ -45,8 +45,8 @@ PARAMETERS: dict[str, str] = {
     "parallel_tool_calls": "honoured",
     "response_format": "honoured",
     # user and safety_identifier: OpenAI defines them as an end user's identifier for abuse
-    # monitoring; they never change an answer. This server's access log records the key, not a
-    # user, so they are accepted as that identifier and go no further.
+    # monitoring; they never change an answer. The access line of the request records it
+    # (safety_identifier first), beside the key.
     "user": "honoured",
     "safety_identifier": "honoured",
     # Prompt-cache hints route a request to a cache and set how long it lives; they never change
@@ -145,7 +145,7 @@ def _check_tool_choice(req: ChatCompletionRequest) -> None:
 
 def generation_params(req: ChatCompletionRequest, max_tokens: int) -> GenerationParams:
     """The GenerationParams of one choice (``check`` has passed)."""
-    tools = _tools(req)
+    tools = tools_of(req)
     try:
         return GenerationParams(
             max_tokens=max_tokens,
@@ -168,7 +168,8 @@ def generation_params(req: ChatCompletionRequest, max_tokens: int) -> Generation
         raise InvalidRequestError(f"Invalid value for '{param}': {error['msg']}.", param=param) from None
 
 
-def _tools(req: ChatCompletionRequest) -> tuple[Tool, ...]:
+def tools_of(req: Any) -> tuple[Tool, ...]:
+    """The request's ``tools`` (a list of ToolDef) as Tools; a bad name is a 400 naming it."""
     tools = []
     for i, item in enumerate(req.tools or []):
         function = item.function
