@@ -246,3 +246,17 @@ def test_only_the_rows_of_a_dead_server_become_interrupted():
         (dead.pid, this_host()): "interrupted",
         (dead.pid, "elsewhere"): "in_flight",  # another host's process cannot be judged here
     }
+
+
+def test_token_id_embedding_inputs_are_reserved_as_their_count():
+    """Embedding input given as token ids reserves one token per id (as completion prompts of
+    token ids do), beside the texts' count and a marker allowance per input."""
+    from modelatlas.serve.protocol import EmbeddingRequest
+    from modelatlas.serve.reserve import PROMPT_ALLOWANCE, _shape
+
+    ids_only = EmbeddingRequest(model="m", input=[[1, 2, 3], [4, 5]])
+    assert _shape(ids_only) == ([], 5, 2 * PROMPT_ALLOWANCE, 0)
+    one = EmbeddingRequest(model="m", input=list(range(40)))
+    assert _shape(one) == ([], 40, PROMPT_ALLOWANCE, 0)
+    texts = EmbeddingRequest(model="m", input=["a b", "c"])
+    assert _shape(texts) == (["a b", "c"], 0, 2 * PROMPT_ALLOWANCE, 0)

@@ -68,8 +68,10 @@ def _shape(req: Request) -> tuple[list[str], int, int, int]:
         outputs = (req.requested_tokens() or DEFAULT_MAX_TOKENS) * req.choices  # n answers
         return texts, 0, allowance, outputs
     if isinstance(req, EmbeddingRequest):
-        texts = req.texts()
-        return texts, 0, PROMPT_ALLOWANCE * len(texts), 0
+        inputs = req.inputs()
+        texts = [item for item in inputs if isinstance(item, str)]
+        ids = sum(len(item) for item in inputs if not isinstance(item, str))  # token ids as given
+        return texts, ids, PROMPT_ALLOWANCE * len(inputs), 0
     prompts = req.prompts()
     texts = [p for p in prompts if isinstance(p, str)]
     ids = sum(len(p) for p in prompts if not isinstance(p, str))
