@@ -145,3 +145,33 @@ def test_bad_tokenizer_requests_name_the_parameter(server):
     assert number.status_code == 400 and error_of(number)["param"] == "prompt"
     keyless = httpx.post(f"{server}/tokenize", json={"model": CHAT, "prompt": TEXT}, timeout=30)
     assert keyless.status_code == 401
+
+
+def test_a_chat_is_tokenized_as_the_model_reads_it(server, client, vocab):
+    """messages (vLLM's chat variant): the templated prompt's tokens, as many as the chat route
+    meters for the same messages, and the message's own tokens among them."""
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": TEXT}]
+    response = post(server, "/tokenize", model=CHAT, messages=messages)
+    assert response.status_code == 200, response.text
+    tokens = response.json()["tokens"]
+    answer = client.chat.completions.create(model=CHAT, messages=messages, max_tokens=1)
+    assert answer.usage.prompt_tokens == len(tokens) == response.json()["count"]
+    own = vocab[CHAT].tokenize(TEXT.encode(), add_bos=False, special=True)
+    assert any(tokens[i : i + len(own)] == own for i in range(len(tokens)))
+    assert len(tokens) > len(own) + 5  # the template's role markers
+
+
+def test_bad_chat_tokenize_requests_name_the_parameter(server):
+    messages = [{"role": "user", "content": "Hi"}]
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    cases = [
+        ({"prompt": TEXT, "messages": messages}, "messages"),
+        ({}, "prompt"),
+        ({"messages": messages, "add_generation_prompt": False}, "add_generation_prompt"),
+        ({"messages": messages, "tools": [tool]}, "tools"),  # SmolLM2's template takes no tools
+        ({"messages": [{"role": "wizard", "content": "x"}]}, "messages"),
+    ]
+    for body, param in cases:
+        response = post(server, "/tokenize", model=CHAT, **body)
+        assert response.status_code == 400, (body, response.text)
+        assert error_of(response)["param"].startswith(param), (body, error_of(response))

@@ -306,6 +306,11 @@ class Backend(ABC):
     # Blocking: callers run them in a worker thread. A backend without a tokenizer of its own
     # (a hosted model: its tokens are the provider's) refuses, rather than guess.
 
+    def prompt_tokens(self, prompt: Prompt, params: GenerationParams | None = None) -> list[int]:
+        """The token ids the model reads for ``prompt``: chat messages through its chat
+        template, with ``params.tools`` rendered where it takes tools (serve's /tokenize)."""
+        raise self._no_tokenizer()
+
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         """The token ids of ``text`` (special tokens written in it are parsed as such, as
         Hugging Face tokenizers do); ``add_special`` adds what the model puts around a text (BOS)."""

@@ -128,8 +128,11 @@ class LlamaCppBackend(Backend):
         (SmolLM2's adds 26 tokens to a one-message chat; "Hi" alone is 1)."""
         if llamacpp_vision.has_images(prompt):  # the projector's positions are counted when it runs
             return super().count_prompt_tokens(prompt, params)
+        return len(self.prompt_tokens(prompt, params))
+
+    def prompt_tokens(self, prompt: Prompt, params: GenerationParams | None = None) -> list[int]:
         offered = params is not None and tool_calls.check_tools(self.model_id, self.location or "", params)
-        return len(self._tokens(prompt, tool_calls.rendered_tools(params) if offered else None))
+        return self._tokens(prompt, tool_calls.rendered_tools(params) if offered else None)
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         return llamacpp_tokens.tokenize(self.engine, text, add_special)

@@ -8,7 +8,9 @@ lm-eval sends ``{"prompt", "add_special_tokens": false}`` and reads ``tokens``; 
 the info (it finds their ids by tokenizing their text, so special tokens written in a text are
 parsed as such, as Hugging Face tokenizers do). It names no model: with one model served (or one
 the key may use) that one answers; otherwise ``model`` (a query parameter for the info) picks it.
-llama-server's field names (``content``, ``add_special``, ``with_pieces``) are read too.
+llama-server's field names (``content``, ``add_special``, ``with_pieces``) are read too. A chat
+(``messages``, ``tools``: vLLM's chat variant) gives the templated prompt's tokens, what the
+model reads and the context window counts.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from modelatlas.backends.model import Model
 from modelatlas.errors import InvalidRequestError, UnknownModelError
+from modelatlas.serve import chat_params
+from modelatlas.serve.content import to_messages
 from modelatlas.serve.models import ServedModels
+from modelatlas.serve.protocol import ChatMessage, ToolDef
 from modelatlas.store.keys import KeyInfo
+from modelatlas.types import GenerationParams
 
 
 class _Request(BaseModel):
@@ -28,8 +34,14 @@ class _Request(BaseModel):
 
 
 class TokenizeRequest(_Request):
+    """A text (``prompt``), or a chat (``messages``, with the ``tools`` the template renders)
+    as vLLM's chat variant takes it: the tokens the model reads for it, template and all."""
+
     model: str | None = None
-    prompt: str = Field(validation_alias=AliasChoices("prompt", "content"))
+    prompt: str | None = Field(None, validation_alias=AliasChoices("prompt", "content"))
+    messages: list[ChatMessage] | None = None
+    tools: list[ToolDef] | None = None
+    add_generation_prompt: bool = True
     add_special_tokens: bool = Field(True, validation_alias=AliasChoices("add_special_tokens", "add_special"))
     return_token_strs: bool = Field(False, validation_alias=AliasChoices("return_token_strs", "with_pieces"))
 
@@ -82,12 +94,36 @@ def model_for(pool: ServedModels, key: KeyInfo | None, model_id: str | None) -> 
 
 async def tokenize(pool: ServedModels, key: KeyInfo | None, req: TokenizeRequest) -> TokenizeResponse:
     model = await _model(pool, key, req.model)
-    tokens = await asyncio.to_thread(model.backend.tokenize, req.prompt, req.add_special_tokens)
+    if req.messages is not None:
+        _check_chat(req)
+        params = GenerationParams(tools=chat_params.tools_of(req))
+        prompt = to_messages(req.messages)
+        tokens = await asyncio.to_thread(model.backend.prompt_tokens, prompt, params)
+    elif req.prompt is not None:
+        tokens = await asyncio.to_thread(model.backend.tokenize, req.prompt, req.add_special_tokens)
+    else:
+        raise InvalidRequestError(
+            "Send 'prompt' (a text) or 'messages' (a chat) to tokenize.", param="prompt"
+        )
     strs = None
     if req.return_token_strs:
         strs = await asyncio.to_thread(lambda: [model.backend.detokenize([t]) for t in tokens])
     window = await asyncio.to_thread(lambda: model.context_length)
     return TokenizeResponse(count=len(tokens), max_model_len=window, tokens=tokens, token_strs=strs)
+
+
+def _check_chat(req: TokenizeRequest) -> None:
+    if req.prompt is not None:
+        raise InvalidRequestError(
+            "Send 'prompt' or 'messages', not both.", hint="Leave one out.", param="messages"
+        )
+    if not req.add_generation_prompt:
+        raise InvalidRequestError(
+            "'add_generation_prompt' false is not supported: the chat template is rendered as a "
+            "generation reads it, with the assistant's turn opened.",
+            hint="Leave 'add_generation_prompt' out.",
+            param="add_generation_prompt",
+        )
 
 
 async def detokenize(pool: ServedModels, key: KeyInfo | None, req: DetokenizeRequest) -> DetokenizeResponse:
