@@ -4,15 +4,10 @@ JSON schema (SmolLM2, through the response_format grammar)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 from pydantic import BaseModel, Field
 
-from tests.servers import free_port, python_server
+from tests.servers import modelatlas_serve, new_key
 
 langchain_openai = pytest.importorskip("langchain_openai")
 
@@ -24,20 +19,11 @@ SECRET: dict[str, str] = {}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    env = {**os.environ, "MODELATLAS_HOME": str(folder / "home")}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    created = subprocess.run(
-        [sys.executable, "-m", "modelatlas", "keys", "create", "tests", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    SECRET["key"] = json.loads(created.stdout)["secret"]
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", CHAT, "--model", CODER]
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
-        yield f"http://127.0.0.1:{port}/v1"
+    secret = new_key(folder / "home", "tests")
+    SECRET["key"] = secret
+    args = ["--model", CHAT, "--model", CODER]
+    with modelatlas_serve(folder, args) as base:
+        yield base + "/v1"
 
 
 def chat_model(server: str, model: str, **kwargs):

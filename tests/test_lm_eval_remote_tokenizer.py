@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.servers import free_port, python_server
+from tests.servers import modelatlas_serve, new_key
 
 lm_eval = pytest.importorskip("lm_eval")
 
@@ -44,20 +41,9 @@ CLOSE = 1e-3  # nats: the same engine scores both; only the decode's float order
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lm_eval")
-    env = {**os.environ, "MODELATLAS_HOME": str(folder / "home")}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    created = subprocess.run(
-        [sys.executable, "-m", "modelatlas", "keys", "create", "lm-eval", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    secret = json.loads(created.stdout)["secret"]
-    port = free_port()
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", BASE, "--parallel", "1"]
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
-        yield f"http://127.0.0.1:{port}", secret, folder
+    secret = new_key(folder / "home", "lm-eval")
+    with modelatlas_serve(folder, ["--model", BASE, "--parallel", "1"]) as base:
+        yield base, secret, folder
 
 
 def task_folder(folder) -> str:

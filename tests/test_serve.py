@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import httpx
 import pytest
 
-from tests.servers import free_port, python_server
+from tests.servers import modelatlas_serve, new_key
 
 openai = pytest.importorskip("openai")
 
@@ -31,22 +26,13 @@ def get(url: str, **kwargs) -> httpx.Response:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    env = {**os.environ, "MODELATLAS_HOME": str(folder / "home")}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    args = ["-m", "modelatlas", "serve", "--port", str(port)]
+    args = []
     for model in (CHAT, BASE, EMBED):
         args += ["--model", model]
-    created = subprocess.run(
-        [sys.executable, "-m", "modelatlas", "keys", "create", "tests", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    AUTH["Authorization"] = f"Bearer {json.loads(created.stdout)['secret']}"
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
-        yield f"http://127.0.0.1:{port}"
+    secret = new_key(folder / "home", "tests")
+    AUTH["Authorization"] = f"Bearer {secret}"
+    with modelatlas_serve(folder, args) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,13 @@ Qwen2.5-Coder, whose template has tools, answers the tool parameters of the tabl
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import httpx
 import pytest
 
 from modelatlas.serve.chat_params import PARAMETERS
-from tests.servers import free_port, python_server
+from tests.servers import modelatlas_serve, new_key
 
 openai = pytest.importorskip("openai")
 
@@ -98,20 +95,11 @@ def post(url: str, **kwargs) -> httpx.Response:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    env = {**os.environ, "MODELATLAS_HOME": str(folder / "home")}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    created = subprocess.run(
-        [sys.executable, "-m", "modelatlas", "keys", "create", "tests", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    AUTH["Authorization"] = f"Bearer {json.loads(created.stdout)['secret']}"
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", CHAT, "--model", CODER]
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
-        yield f"http://127.0.0.1:{port}"
+    secret = new_key(folder / "home", "tests")
+    AUTH["Authorization"] = f"Bearer {secret}"
+    args = ["--model", CHAT, "--model", CODER]
+    with modelatlas_serve(folder, args) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,14 @@ whose vectors have one size. ``--allow-chat-on-base`` lets a base model chat del
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import subprocess
 import sys
 
 import httpx
 import pytest
 
-from tests.servers import free_port, python_server
+from tests.servers import home_env, modelatlas_serve, new_key
 
 openai = pytest.importorskip("openai")
 
@@ -28,17 +26,16 @@ AUTH: dict[str, str] = {}
 LONG = "word " * 300  # 302 tokens with [CLS] and [SEP]
 
 
-def home_env(folder) -> dict[str, str]:
-    env = {**os.environ, "MODELATLAS_HOME": str(folder / "home"), KEY_ENV: "sk-unused"}
+def refusals_env(folder) -> dict[str, str]:
+    env = home_env(folder / "home", **{KEY_ENV: "sk-unused"})
     env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"  # were anything sent, it would stay here
-    env.pop("MODELATLAS_DATABASE_URL", None)
     return env
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, smollm2_path):
     folder = tmp_path_factory.mktemp("refusals")
-    env = home_env(folder)
+    env = refusals_env(folder)
     records = folder / "hosted.yaml"
     records.write_text(
         f"- id: {HOSTED}\n  backend: openai\n  mode: chat\n  options: {{api_key_env: {KEY_ENV}}}\n"
@@ -46,14 +43,12 @@ def server(tmp_path_factory, smollm2_path):
     )
     run = {"env": env, "capture_output": True, "text": True, "check": True, "timeout": 120}
     subprocess.run([sys.executable, "-m", "modelatlas", "catalog", "add", str(records)], **run)
-    created = subprocess.run([sys.executable, "-m", "modelatlas", "keys", "create", "t", "--json"], **run)
-    AUTH["Authorization"] = f"Bearer {json.loads(created.stdout)['secret']}"
-    port = free_port()
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--parallel", "1"]
+    AUTH["Authorization"] = f"Bearer {new_key(folder / 'home', 't')}"
+    args = ["--parallel", "1"]
     for model in (CHAT, BASE, EMBED, HOSTED, GGUF_EMBED):
         args += ["--model", model]
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
-        yield f"http://127.0.0.1:{port}"
+    with modelatlas_serve(folder, args, env) as base:
+        yield base
 
 
 def post(server: str, path: str, **body) -> httpx.Response:
@@ -149,11 +144,9 @@ def test_foreign_token_ids_are_refused(server):
 @pytest.fixture(scope="module")
 def lenient(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lenient")
-    port = free_port()
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--no-auth", "--allow-chat-on-base"]
-    args += ["--model", BASE, "--parallel", "1"]
-    with python_server(args, port, ready_path="/health", env=home_env(folder)):
-        yield f"http://127.0.0.1:{port}"
+    args = ["--no-auth", "--allow-chat-on-base", "--model", BASE, "--parallel", "1"]
+    with modelatlas_serve(folder, args, refusals_env(folder)) as base:
+        yield base
 
 
 def test_the_flag_lets_a_base_model_chat(lenient):
@@ -171,17 +164,15 @@ def gateway(tmp_path_factory, server):
     """A second server whose embedding model is the first server's all-MiniLM, reached through
     the openai backend: what it passes on (token ids, dimensions) reaches the first one."""
     folder = tmp_path_factory.mktemp("gateway")
-    env = home_env(folder)
+    env = refusals_env(folder)
     records = folder / "gateway.yaml"
     options = f"{{base_url: '{server}/v1', model: {EMBED}, api_key_env: GATEWAY_KEY}}"
     records.write_text(f"- id: peer/minilm\n  backend: openai\n  mode: embedding\n  options: {options}\n")
     add = [sys.executable, "-m", "modelatlas", "catalog", "add", str(records)]
     subprocess.run(add, env=env, capture_output=True, check=True, timeout=120)
     env["GATEWAY_KEY"] = AUTH["Authorization"].split()[1]
-    port = free_port()
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--no-auth", "--model", "peer/minilm"]
-    with python_server(args, port, ready_path="/health", env=env):
-        yield f"http://127.0.0.1:{port}"
+    with modelatlas_serve(folder, ["--no-auth", "--model", "peer/minilm"], env) as base:
+        yield base
 
 
 def test_the_openai_backend_passes_token_ids_and_dimensions_on(server, gateway):

@@ -4,15 +4,10 @@ vocabulary read here with llama-cpp-python and against the sentence-transformers
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import httpx
 import pytest
 
-from tests.servers import free_port, python_server
+from tests.servers import modelatlas_serve, new_key
 
 openai = pytest.importorskip("openai")
 llama_cpp = pytest.importorskip("llama_cpp")
@@ -27,21 +22,10 @@ TEXT = "The capital of France is Paris."
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tokenizer")
-    env = {**os.environ, "MODELATLAS_HOME": str(folder / "home")}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    created = subprocess.run(
-        [sys.executable, "-m", "modelatlas", "keys", "create", "tests", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    AUTH["Authorization"] = f"Bearer {json.loads(created.stdout)['secret']}"
-    port = free_port()
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--parallel", "1"]
-    args += ["--model", CHAT, "--model", BASE, "--model", EMBED]
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
-        yield f"http://127.0.0.1:{port}"
+    AUTH["Authorization"] = f"Bearer {new_key(folder / 'home', 'tests')}"
+    args = ["--parallel", "1", "--model", CHAT, "--model", BASE, "--model", EMBED]
+    with modelatlas_serve(folder, args) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

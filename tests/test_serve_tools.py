@@ -4,15 +4,12 @@ openai SDK: Qwen2.5-Coder's chat template has tools, SmolLM2's has none."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import httpx
 import pytest
 from pydantic import BaseModel
 
-from tests.servers import free_port, python_server
+from tests.servers import modelatlas_serve, new_key
 
 openai = pytest.importorskip("openai")
 
@@ -35,20 +32,11 @@ PARIS = [{"role": "user", "content": "What is the weather in Paris right now?"}]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    env = {**os.environ, "MODELATLAS_HOME": str(folder / "home")}
-    env.pop("MODELATLAS_DATABASE_URL", None)
-    created = subprocess.run(
-        [sys.executable, "-m", "modelatlas", "keys", "create", "tests", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    AUTH["Authorization"] = f"Bearer {json.loads(created.stdout)['secret']}"
-    args = ["-m", "modelatlas", "serve", "--port", str(port), "--model", CHAT, "--model", CODER]
-    with python_server(args, port, ready_path="/health", log_path=str(folder / "server.log"), env=env):
-        yield f"http://127.0.0.1:{port}"
+    secret = new_key(folder / "home", "tests")
+    AUTH["Authorization"] = f"Bearer {secret}"
+    args = ["--model", CHAT, "--model", CODER]
+    with modelatlas_serve(folder, args) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -208,7 +208,7 @@ class Engine:
         return min(llm.n_ctx(), self._n_ctx)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenize(_utf8(text), add_bos=False, special=False))
+        return len(self.llm.tokenize(utf8(text), add_bos=False, special=False))
 
     # -- prompts -----------------------------------------------------------------------------
 
@@ -225,10 +225,10 @@ class Engine:
                 f"The chat template of {Path(self.path).name} rejected the messages: {exc}.",
                 hint="Check the roles (some templates need alternating user/assistant turns).",
             ) from exc
-        return self.llm.tokenize(_utf8(rendered), add_bos=False, special=True)
+        return self.llm.tokenize(utf8(rendered), add_bos=False, special=True)
 
     def text_tokens(self, text: str) -> list[int]:
-        return self.llm.tokenize(_utf8(text), add_bos=True, special=False)
+        return self.llm.tokenize(utf8(text), add_bos=True, special=False)
 
     def has_chat_template(self) -> bool:
         return "tokenizer.chat_template" in self.llm.metadata
@@ -371,7 +371,7 @@ class Engine:
         return bos != -1 and self.text_tokens("")[:1] == [bos]
 
     def _plain(self, text: str) -> list[int]:
-        return self.llm.tokenize(_utf8(text), add_bos=False, special=False)
+        return self.llm.tokenize(utf8(text), add_bos=False, special=False)
 
     def _logits_at(self, tokens: list[int], first: int):
         """Decode ``tokens`` from scratch; yield (position, logits) for positions first..len-2."""
@@ -437,12 +437,14 @@ def _pooled(raw) -> list[float]:
     return (array / norm if norm > 0 else array).tolist()
 
 
-def _utf8(text: str) -> bytes:
-    """The text as UTF-8; one with a lone surrogate (valid in JSON, not in Unicode) is refused."""
+def utf8(text: str, param: str | None = None) -> bytes:
+    """The text as UTF-8; one with a lone surrogate (valid in JSON, not in Unicode) is refused
+    (a 400 naming ``param``, where given)."""
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidRequestError(
             f"The text is not valid Unicode: it holds a lone UTF-16 surrogate at character {exc.start}.",
             hint="Send UTF-8 text; a character outside the BMP is a surrogate pair, never half of one.",
+            param=param,
         ) from exc

@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from modelatlas.backends.base import TokenizerFacts, too_long
-from modelatlas.backends.llamacpp_engine import Engine
+from modelatlas.backends.llamacpp_engine import Engine, utf8
 from modelatlas.errors import InvalidRequestError
 
 
 def tokenize(engine: Engine, text: str, add_special: bool) -> list[int]:
     """``text``'s ids; ``add_special`` adds BOS where the model's tokenizer starts texts with it."""
-    return engine.llm.tokenize(_utf8(text), add_bos=add_special, special=True)
+    return engine.llm.tokenize(utf8(text, "prompt"), add_bos=add_special, special=True)
 
 
 def detokenize(engine: Engine, tokens: Sequence[int]) -> str:
@@ -104,7 +104,7 @@ def texts_for(
 def _as_embedded(engine: Engine, text: str) -> list[int]:
     """The ids llama-cpp-python's embed makes of ``text`` (BOS as the model wants, special
     tokens written in the text read as plain text)."""
-    return engine.llm.tokenize(_utf8(text), add_bos=True, special=False)
+    return engine.llm.tokenize(utf8(text, "input"), add_bos=True, special=False)
 
 
 def _plain_text(engine: Engine, ids: list[int]) -> str:
@@ -112,14 +112,3 @@ def _plain_text(engine: Engine, ids: list[int]) -> str:
     bos = engine.llm.token_bos()
     start = 1 if ids[:1] == [bos] and engine.adds_bos() else 0
     return detokenize(engine, ids[start:])
-
-
-def _utf8(text: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidRequestError(
-            f"The text is not valid Unicode: it holds a lone UTF-16 surrogate at character {exc.start}.",
-            hint="Send UTF-8 text.",
-            param="prompt",
-        ) from exc
