@@ -35,8 +35,9 @@ demo: install
 
 # Two workers, each taking whole test files (their module fixtures stay in one process): the
 # suite took 26.5 minutes in one process and 14.3 in two on this 2-core machine, same tree.
+# The 25 slowest tests are listed at the end, so a slow CI run says where its time went.
 test: install-test
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 lint: install-test
 	$(BIN)/ruff check src tests bench scripts
