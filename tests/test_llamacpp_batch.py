@@ -177,3 +177,24 @@ def test_sampler_drops_tokens_under_min_p_before_the_temperature():
     assert {sample(logits, hot, rng) for _ in range(200)} == {7}
     logits[3] = 9.5  # 61% as likely as token 7: kept, and drawn sometimes
     assert {sample(logits, hot, rng) for _ in range(200)} == {3, 7}
+
+
+def test_a_shared_prefix_is_decoded_once_and_answers_stay_the_same(smollm2_path, smol4):
+    """Prefix caching: requests one after another that share a long system prompt take it from
+    a slot's KV cache (the batcher's ``reused`` count grows by about its length each time), and
+    their greedy answers equal those of the unbatched engine, which decodes every prompt whole."""
+    system = "You answer questions about science and everyday life in two plain sentences. " * 6
+    asks = {k: [Message.system(system), Message.user(p)] for k, p in PROMPTS.items()}
+    plain = ModelRecord(id="file/smol-x1", backend="llamacpp", location=smollm2_path, options={"n_ctx": 2048})
+    unbatched = load_model(plain)
+    try:
+        alone = {k: run(unbatched.generate(m, max_tokens=32)).text for k, m in asks.items()}
+    finally:
+        run(unbatched.aclose())
+    engine = smol4.backend.engine
+    batcher = engine.submit(engine.batcher, 4).result()
+    before = batcher.reused
+    cached = {k: run(smol4.generate(m, max_tokens=32)).text for k, m in asks.items()}
+    assert cached == alone
+    n_system = smol4.count_tokens(system)
+    assert batcher.reused - before >= (len(asks) - 1) * n_system  # every request after the first

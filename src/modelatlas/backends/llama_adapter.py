@@ -275,6 +275,11 @@ class BatchContext:
         """Free the KV cells of one sequence."""
         self._lib.llama_memory_seq_rm(self._ctx.memory, seq_id, -1, -1)
 
+    def trim(self, seq_id: int, keep: int) -> bool:
+        """Free the KV cells of sequence ``seq_id`` from position ``keep`` on, keeping the
+        prefix before it; False where the memory cannot cut a sequence part-way."""
+        return bool(self._lib.llama_memory_seq_rm(self._ctx.memory, seq_id, keep, -1))
+
     def clear(self) -> None:
         """Free every sequence's KV cells."""
         if self._ctx.memory is not None:

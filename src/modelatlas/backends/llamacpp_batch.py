@@ -8,6 +8,13 @@ keep a sequence's output independent of the others: with one shared cache, a seq
 interleave with theirs, the attention sums run in another order, and greedy answers drift
 apart in the last bits.
 
+Prefix caching, as llama-server's slots and vLLM's automatic prefix caching do it: a slot keeps
+its KV cache when its sequence ends, with the tokens it holds. A new request goes to the free
+slot whose cached tokens share the longest prefix with its prompt; the cells past that prefix
+are freed and only the rest of the prompt is decoded. A shared system prompt or the same
+few-shot examples then cost nothing after the first request (``reused`` counts the prompt
+tokens not decoded again).
+
 Every llama.cpp call runs on the engine's thread (``Engine.submit``), one decode step per job:
 while sequences are active the step submits itself again, so other jobs queued meanwhile
 (tokenizing a new request, an unbatched call) run between two steps. Each step admits waiting
@@ -59,10 +66,11 @@ class Request:
 class Sequence:
     """A request in one of the batch's sequence slots, and the text it has made so far."""
 
-    def __init__(self, request: Request, seq_id: int):
+    def __init__(self, request: Request, seq_id: int, start: int = 0):
         self.request = request
         self.seq_id = seq_id
-        self.pos = 0  # tokens of this sequence in the KV cache
+        self.pos = start  # tokens of this sequence in the KV cache (``start``: cached already)
+        self.fed: list[int] = []  # the output tokens fed back, in the KV cache after the prompt
         self.next = -1  # the last sampled token, fed at the next step
         self.n_out = 0
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -72,6 +80,10 @@ class Sequence:
     @property
     def prefilling(self) -> bool:
         return self.pos < len(self.request.tokens)
+
+    def cached(self) -> list[int]:
+        """The tokens this sequence has in its slot's KV cache, in order."""
+        return (self.request.tokens + self.fed)[: self.pos]
 
     def accept(self, piece: bytes) -> str | None:
         """Add one output token's bytes; the finish reason when the sequence ends with it."""
@@ -134,6 +146,8 @@ class Batcher:
         self.n_vocab = llm.n_vocab()
         self.waiting: deque[Request] = deque()
         self.active: dict[int, Sequence] = {}
+        self.cached: dict[int, list[int]] = {}  # a free slot -> the tokens its KV cache holds
+        self.reused = 0  # prompt tokens taken from a slot's cache instead of decoded
         self.scheduled = False
         self.closed = False
 
@@ -211,12 +225,29 @@ class Batcher:
         """Move waiting requests into free slots, first come first served. A request whose
         sequence cannot be set up (a seed numpy refuses, say) gets that error, alone."""
         while self.waiting and len(self.active) < self.parallel:
-            seq_id = min(set(range(self.parallel)) - set(self.active))
             request = self.waiting.popleft()
+            seq_id, start = self._slot_for(request.tokens)
             try:
-                self.active[seq_id] = Sequence(request, seq_id)
+                self.active[seq_id] = Sequence(request, seq_id, start)
             except Exception as exc:
+                self.ctx.drop(seq_id)
                 deliver(request, Failed(_invalid(exc)))
+                continue
+            self.reused += start
+
+    def _slot_for(self, tokens: list[int]) -> tuple[int, int]:
+        """The free slot whose cache shares the longest prefix with ``tokens`` (the lowest one
+        on a tie), and how many tokens of that prefix it keeps: at least the last prompt token
+        is decoded again, for the logits the first answer token is sampled from."""
+        free = sorted(set(range(self.parallel)) - set(self.active))
+        shared = {slot: _common_prefix(self.cached.get(slot, []), tokens) for slot in free}
+        slot = max(free, key=lambda s: (shared[s], -s))
+        keep = min(shared[slot], len(tokens) - 1)
+        held = self.cached.pop(slot, [])
+        if keep < len(held) and not self.ctx.trim(slot, keep):
+            self.ctx.drop(slot)
+            keep = 0
+        return slot, keep
 
     def _fill(self) -> list[tuple[int, Sequence]]:
         """Put this step's tokens in the batch; the rows whose logits a sequence samples from."""
@@ -224,6 +255,7 @@ class Batcher:
         n = 0
         for seq in self.active.values():  # one token for each sequence past its prompt
             if not seq.prefilling:
+                seq.fed.append(seq.next)
                 self._put(n, seq.next, seq, True)
                 rows.append((n, seq))
                 n += 1
@@ -267,7 +299,10 @@ class Batcher:
         if self.active.get(seq.seq_id) is not seq:
             return  # ended already (its consumer failed while it finished)
         del self.active[seq.seq_id]
-        self.ctx.drop(seq.seq_id)
+        if error is None:  # the slot keeps its cache for a later request sharing its prefix
+            self.cached[seq.seq_id] = seq.cached()
+        else:
+            self.ctx.drop(seq.seq_id)
         if error is not None:
             deliver(seq.request, Failed(error))
         else:
@@ -283,6 +318,7 @@ class Batcher:
             self.waiting.clear()
         for request in requests:  # before anything else that might fail: nobody is left waiting
             deliver(request, Failed(exc))
+        self.cached.clear()
         self.ctx.clear()
 
     def close(self) -> None:
@@ -292,6 +328,15 @@ class Batcher:
         self._fail_all(BackendError("The model was unloaded while this request ran."), waiting=True)
         self.closed = True
         self.ctx.close()
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _invalid(exc: Exception) -> Exception:

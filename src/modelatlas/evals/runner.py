@@ -44,10 +44,10 @@ def start_run(plan: Plan) -> RunInfo:
 def pending(plan: Plan, run_id: str) -> list[tuple]:
     """(model, strategy, index, item) of every answer not yet in the run."""
     done = records.done_keys(run_id)
-    return [
+    return [  # item by item, each arm in turn: models that share a thread take turns on it
         (m, s, i, item)
-        for m, s in plan.arms
         for i, item in enumerate(plan.dataset.items)
+        for m, s in plan.arms
         if (m, s.name, item.id) not in done
     ]
 
@@ -92,10 +92,12 @@ async def _work(plan: Plan, run: RunInfo, progress: Progress | None, opened: Asy
 def _lanes(models: dict[str, Model], plan: Plan) -> dict[str, asyncio.Semaphore]:
     """How many items may be in progress at once, per model.
 
-    Models whose backend declares the same concurrency key share one lane of its declared limit:
-    local llama.cpp models share one compute thread that already uses every core, so they take
-    one item at a time, together (more in flight would only queue and inflate each item's
-    measured latency). Hosted and other models get a lane of the plan's concurrency each.
+    A model that decodes several sequences together (a llama.cpp model loaded with batch slots,
+    see _batched) gets a lane of its slots: its items decode together. Other models whose
+    backend declares the same concurrency key share one lane of its declared limit: local
+    llama.cpp models without slots share one compute thread that already uses every core, so
+    they take one item at a time, together (more in flight would only queue). Hosted and other
+    models get a lane of the plan's concurrency each.
     """
     from modelatlas.backends.declared import facts
 
@@ -103,6 +105,9 @@ def _lanes(models: dict[str, Model], plan: Plan) -> dict[str, asyncio.Semaphore]
     lanes = {}
     for m, model in models.items():
         declared = facts(model.record)
+        if declared.batches and declared.parallel > 1:
+            lanes[m] = asyncio.Semaphore(declared.parallel)
+            continue
         key = declared.concurrency_key or f"model:{m}"
         if key not in shared:
             shared[key] = asyncio.Semaphore(declared.max_connections or plan.concurrency)
@@ -184,7 +189,22 @@ async def _load(model_id: str, plan: Plan, opened: AsyncExitStack) -> Model:
     if plan.price_per_hour is not None and record.hosting in ("local", None) and record.price is None:
         record = record.model_copy(update={"price": Price(per_hour=plan.price_per_hour)})
     settings = ModelSettings(max_concurrency=plan.concurrency, cache=True)
-    return await opened.enter_async_context(shared_pool().using(record, settings))
+    return await opened.enter_async_context(shared_pool().using(_batched(record, plan), settings))
+
+
+def _batched(record, plan: Plan):
+    """A local model that can decode several sequences together gets ``plan.concurrency``
+    batch slots (continuous batching, as `serve --parallel` does) unless its record sets its
+    own; greedy answers are the same as one at a time. A request too long for a slot's share
+    of the context runs alone."""
+    from modelatlas.backends.declared import facts, with_parallel
+
+    declared = facts(record)
+    if not declared.batches or declared.parallel > 1 or plan.concurrency <= 1:
+        return record
+    if "parallel" in (record.options or {}):
+        return record  # set by the user, 1 included: kept
+    return with_parallel(record, plan.concurrency)
 
 
 async def _embedder(plan: Plan, opened: AsyncExitStack) -> Model | None:
