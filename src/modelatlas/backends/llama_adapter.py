@@ -69,6 +69,13 @@ def load(path: str, n_ctx: int, n_threads: int, embedding: bool) -> Any:
         )
 
 
+def load_vocab(path: str) -> Any:
+    """A ``Llama`` holding only the file's vocabulary (no weights): tokenizes, cannot decode."""
+    llama_cpp = library()
+    with quiet_stderr():
+        return llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+
+
 def chat_formatter(llm: Any, template: str) -> Any:
     """llama-cpp-python's Jinja2 chat formatter for ``template``, with the model's own BOS and
     EOS text (the template may write them)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import codecs
 import contextlib
+import functools
 import math
 import os
 import threading
@@ -139,10 +140,20 @@ def check_gguf(path: str) -> None:
 
 
 def trained_context(path: str) -> int | None:
-    """The context length the model was trained with, read from the GGUF header."""
+    """The context length the model was trained with, read from the GGUF header (once per
+    version of the file)."""
+    stat = os.stat(path)
+    return _trained_context(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _trained_context(path: str, size: int, mtime_ns: int) -> int | None:
     keys = read_keys(path, ["general.architecture", "*.context_length"])
     value = next((v for k, v in keys.items() if k.endswith(".context_length")), None)
     return int(value) if isinstance(value, int) else None
+
+
+loads = 0  # model loads in this process (a warm re-run of an evaluation makes none)
 
 
 class Engine:
@@ -152,6 +163,7 @@ class Engine:
         self._llm = None
         self._formatter = None
         self._batcher = None
+        self._vocab = None  # a vocabulary-only load, to count tokens before the model is loaded
         self.users = 0
 
     def submit(self, fn: Callable, *args) -> Future:
@@ -167,9 +179,9 @@ class Engine:
     def _load(self, n_ctx: int | None, n_threads: int | None, embedding: bool):
         llama_adapter.library()  # a missing or untested llama-cpp-python fails before the file is read
         check_gguf(self.path)
-        if n_ctx is None:
-            n_ctx = min(trained_context(self.path) or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX)
-        self._n_ctx = n_ctx
+        self._n_ctx = n_ctx = self.requested_ctx()
+        global loads
+        loads += 1
         threads = n_threads or max(1, os.cpu_count() or 1)
         try:
             return llama_adapter.load(self.path, n_ctx, threads, embedding)
@@ -186,8 +198,10 @@ class Engine:
         if batcher is not None:
             batcher.close()
         llm, self._llm, self._formatter = self._llm, None, None
-        if llm is not None:
-            llm.close()
+        vocab, self._vocab = self._vocab, None
+        for held in (llm, vocab):
+            if held is not None:
+                held.close()
 
     def batcher(self, parallel: int):
         """The continuous batcher for ``parallel`` sequences (see llamacpp_batch), made on first
@@ -203,12 +217,33 @@ class Engine:
 
     @property
     def n_ctx(self) -> int:
-        """The usable context: llama.cpp may pad its own, but buffers follow the requested size."""
-        llm = self.llm
-        return min(llm.n_ctx(), self._n_ctx)
+        """The usable context: llama.cpp may pad its own, but buffers follow the requested size.
+        Before the model is loaded, the size it will be loaded with (from the GGUF header), so
+        that asking does not load it: a run whose answers are all cached loads nothing."""
+        if self._llm is None:
+            return self.requested_ctx()
+        return min(self._llm.n_ctx(), self._n_ctx)
+
+    def requested_ctx(self) -> int:
+        """The context to load with: the one asked for, else the trained one capped at 8192."""
+        n_ctx = self._args[0]
+        if n_ctx is not None:
+            return n_ctx
+        return min(trained_context(self.path) or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenize(utf8(text), add_bos=False, special=False))
+        """Tokens of ``text``: with the loaded model, else with the file's vocabulary alone, so
+        that counting (a prompt's fit, an estimate) never loads the weights."""
+        return len(self._tokenizer().tokenize(utf8(text), add_bos=False, special=False))
+
+    def _tokenizer(self):
+        if self._llm is not None:
+            return self._llm
+        if self._vocab is None:
+            llama_adapter.library()
+            check_gguf(self.path)
+            self._vocab = llama_adapter.load_vocab(self.path)
+        return self._vocab
 
     # -- prompts -----------------------------------------------------------------------------
 
