@@ -92,12 +92,15 @@ async def _work(plan: Plan, run: RunInfo, progress: Progress | None, opened: Asy
 def _lanes(models: dict[str, Model], plan: Plan) -> dict[str, asyncio.Semaphore]:
     """How many items may be in progress at once, per model.
 
-    A model that decodes several sequences together (a llama.cpp model loaded with batch slots,
-    see _batched) gets a lane of its slots: its items decode together. Other models whose
-    backend declares the same concurrency key share one lane of its declared limit: local
-    llama.cpp models without slots share one compute thread that already uses every core, so
-    they take one item at a time, together (more in flight would only queue). Hosted and other
-    models get a lane of the plan's concurrency each.
+    A model whose record gives it batch slots (a llama.cpp model with the option ``parallel``
+    above 1) gets a lane of its slots: its items decode together, sharing cached prompt
+    prefixes. That is not the default: llama.cpp's kernels are not batch-invariant, so a greedy
+    answer decoded beside others can differ from the one-at-a-time answer at a near-tie (1 item
+    in 8 did, on a loaded machine), and a run's answers should not depend on timing. Other
+    models whose backend declares the same concurrency key share one lane of its declared
+    limit: local llama.cpp models without slots share one compute thread that already uses
+    every core, so they take one item at a time, together (more in flight would only queue).
+    Hosted and other models get a lane of the plan's concurrency each.
     """
     from modelatlas.backends.declared import facts
 
@@ -189,22 +192,7 @@ async def _load(model_id: str, plan: Plan, opened: AsyncExitStack) -> Model:
     if plan.price_per_hour is not None and record.hosting in ("local", None) and record.price is None:
         record = record.model_copy(update={"price": Price(per_hour=plan.price_per_hour)})
     settings = ModelSettings(max_concurrency=plan.concurrency, cache=True)
-    return await opened.enter_async_context(shared_pool().using(_batched(record, plan), settings))
-
-
-def _batched(record, plan: Plan):
-    """A local model that can decode several sequences together gets ``plan.concurrency``
-    batch slots (continuous batching, as `serve --parallel` does) unless its record sets its
-    own; greedy answers are the same as one at a time. A request too long for a slot's share
-    of the context runs alone."""
-    from modelatlas.backends.declared import facts, with_parallel
-
-    declared = facts(record)
-    if not declared.batches or declared.parallel > 1 or plan.concurrency <= 1:
-        return record
-    if "parallel" in (record.options or {}):
-        return record  # set by the user, 1 included: kept
-    return with_parallel(record, plan.concurrency)
+    return await opened.enter_async_context(shared_pool().using(record, settings))
 
 
 async def _embedder(plan: Plan, opened: AsyncExitStack) -> Model | None:
