@@ -70,10 +70,14 @@ def load(path: str, n_ctx: int, n_threads: int, embedding: bool) -> Any:
 
 
 def load_vocab(path: str) -> Any:
-    """A ``Llama`` holding only the file's vocabulary (no weights): tokenizes, cannot decode."""
+    """llama.cpp's model object holding only the file's vocabulary (no weights, no context):
+    ``tokenize(text, add_bos, special)`` works, decoding does not."""
     llama_cpp = library()
+    internals = require("llama_cpp._internals", extra="local", package=PACKAGE)
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
     with quiet_stderr():
-        return llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+        return internals.LlamaModel(path_model=path, params=params, verbose=False)
 
 
 def chat_formatter(llm: Any, template: str) -> Any:
