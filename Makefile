@@ -10,8 +10,14 @@ PIP    := $(BIN)/python -m pip
 # later) that code takes a general protection fault (ldtilecfg in libggml-cpu) where the kernel
 # or sandbox does not grant AMX tile state, as on our CI machines: every decode crashed. There
 # the build leaves AMX out; elsewhere, and when CMAKE_ARGS is set already, nothing changes.
+#
+# llamafile's sgemm, which llama.cpp uses for matrix products of 2 rows or more (one row goes
+# through ggml's own dot products), is left out: with it a token's logits depend on how many
+# others share its batch, and a batched greedy answer can differ from the one-at-a-time one.
+# Without it (ggml's tiled product and weight repacking are switched off at run time too) the
+# answers are the same (tests/test_eval_batched.py); prompts decode slower (README, "Speed").
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
-CMAKE_ARGS ?= $(if $(shell grep -qs amx_tile /proc/cpuinfo && echo y),-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)')
+CMAKE_ARGS ?= -DGGML_LLAMAFILE=OFF $(if $(shell grep -qs amx_tile /proc/cpuinfo && echo y),-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)')
 export CMAKE_ARGS
 
 $(BIN)/python:
@@ -19,13 +25,26 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip
 
 # torch is pinned to the CPU build; the other extras' wheels are cached by pip after the first install.
+# pip reuses a llama-cpp-python wheel it built before, whatever CMAKE_ARGS said then: one built
+# with llamafile (LLAMAFILE = 1 in its system info) is dropped from the cache and rebuilt.
+define CHECK_LLAMA_BUILD
+	@case "$$CMAKE_ARGS" in *GGML_LLAMAFILE=OFF*) \
+	$(BIN)/python -c 'import llama_cpp, sys; sys.exit(b"LLAMAFILE = 1" in llama_cpp.llama_print_system_info())' || { \
+		echo "llama-cpp-python was built with llamafile; rebuilding it with CMAKE_ARGS=$$CMAKE_ARGS"; \
+		$(PIP) cache remove llama_cpp_python; \
+		$(PIP) install --force-reinstall --no-deps "llama-cpp-python==$$($(BIN)/python -c 'import llama_cpp; print(llama_cpp.__version__)')"; }; \
+	esac
+endef
+
 install: $(BIN)/python
 	$(PIP) install -e '.[all]'
+	$(CHECK_LLAMA_BUILD)
 
 # The browser tests drive Debian's Chromium (never `playwright install`); the speech tests
 # synthesise their audio with Debian's espeak-ng.
 install-test: $(BIN)/python
 	$(PIP) install -e '.[all,dev]'
+	$(CHECK_LLAMA_BUILD)
 	@{ test -x /usr/bin/chromium && command -v espeak-ng >/dev/null; } || { \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium espeak-ng; }

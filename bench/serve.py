@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -51,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import llama_server
 
 PROMPTS = [
     "Explain what a hash table is.",
@@ -70,12 +73,23 @@ class Sample:
     tokens: int
     first: float
     last: float
+    start: float = 0.0  # when the request was sent
+
+    @property
+    def ttft(self) -> float:
+        """Time to first token, seconds."""
+        return self.first - self.start
 
 
 def decode_rate(samples: list[Sample]) -> float:
     """Tokens/s after the first token, over streams that ran one after another."""
     tokens = sum(s.tokens - 1 for s in samples)
     return tokens / sum(s.last - s.first for s in samples)
+
+
+def total_rate(samples: list[Sample]) -> float:
+    """Tokens/s with the time to first token included, over streams run one after another."""
+    return sum(s.tokens for s in samples) / sum(s.last - s.start for s in samples)
 
 
 def aggregate_rate(samples: list[Sample]) -> float:
@@ -116,6 +130,7 @@ def in_process_worker(max_tokens: int, threads: int) -> None:
         first = last = 0.0
         parts = []
         messages = [{"role": "user", "content": prompt}]
+        start = time.perf_counter()
         for chunk in llm.create_chat_completion(messages=messages, stream=True, **greedy):
             piece = chunk["choices"][0]["delta"].get("content")
             if piece:
@@ -125,7 +140,7 @@ def in_process_worker(max_tokens: int, threads: int) -> None:
         tokens, text = answers[int(line)]
         if "".join(parts) != text:
             print(f"warning: the streamed answer to {prompt!r} differs from the counted one", file=sys.stderr)
-        print(json.dumps([tokens, first, last]), flush=True)
+        print(json.dumps([tokens, first, last, start]), flush=True)
 
 
 class Baseline:
@@ -211,6 +226,19 @@ def llama_server_args(port: int, threads: int) -> list[str]:
     ]
 
 
+def cpp_server_args(threads: int, parallel: int) -> list[str]:
+    """llama-server on the same file with the same context per slot as ours: ``parallel``
+    slots of the context `modelatlas serve` gives each (capped as its batcher caps them)."""
+    from modelatlas.backends.llamacpp_batch import MAX_CELLS
+
+    path, n_ctx = model_file()
+    per_slot = min(n_ctx, MAX_CELLS // parallel)
+    return [
+        *("-m", path, "--alias", "smollm2", "-c", str(per_slot * parallel), "-np", str(parallel)),
+        *("-t", str(threads), "-tb", str(threads), "-b", str(min(512, n_ctx)), "--no-webui"),
+    ]
+
+
 def prepare_home(home: Path, threads: int) -> tuple[dict[str, str], str]:
     """The environment of a fresh home with the served models registered, and a new key's secret."""
     env = {**os.environ, "MODELATLAS_HOME": str(home)}
@@ -244,6 +272,7 @@ async def stream_one(http: httpx.AsyncClient, server: Server, prompt: str, max_t
     first = last = 0.0
     chunks, usage = 0, None
     url = f"{server.url}/chat/completions"
+    start = time.perf_counter()
     async with http.stream("POST", url, json=body, headers=server.headers) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
@@ -256,7 +285,7 @@ async def stream_one(http: httpx.AsyncClient, server: Server, prompt: str, max_t
                 last = time.perf_counter()
                 first = first or last
                 chunks += 1
-    return Sample(usage if usage is not None else chunks, first, last)
+    return Sample(usage if usage is not None else chunks, first, last, start)
 
 
 async def stream_alone(server: Server, prompt: str, max_tokens: int) -> Sample:
@@ -314,19 +343,22 @@ def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def measure(args, base: Baseline, ours: Server, peer: Server) -> dict[str, list[float]]:
-    """Decode rates. Single streams take turns prompt by prompt (the side that goes first
-    rotating), so load from elsewhere on the machine hits the sides of a turn alike: "base",
-    "ours1" and "peer1" hold one rate per stream, aligned turn by turn. Per round: "ours1r" and
-    "peer1r" (the round's single streams together), then "ours4" and "peer4" (4 at once)."""
-    asyncio.run(streams(ours, args.max_tokens, together=False))  # warm-up: model loaded
-    single = {
-        "base": base.stream,
-        "ours1": lambda i: asyncio.run(stream_alone(ours, PROMPTS[i], args.max_tokens)),
-        "peer1": lambda i: asyncio.run(stream_alone(peer, PROMPTS[i], args.max_tokens)),
-    }
-    keys = ("base", "ours1", "peer1", "ours1r", "peer1r", "ours4", "peer4")
-    rates: dict[str, list[float]] = {k: [] for k in keys}
+def measure(args, base: Baseline, sides: dict[str, Server]) -> tuple[dict[str, list[float]], dict]:
+    """Rates and times to first token. Single streams take turns prompt by prompt (the side
+    that goes first rotating), so load from elsewhere on the machine hits the sides of a turn
+    alike: "base", "ours1", "peer1" and "cpp1" hold one decode rate per stream, aligned turn by
+    turn, and "<side>1t" the same streams' rates with the time to first token included. Per
+    round: "<side>1r" (the round's single streams together), then "<side>4" (4 at once, from
+    the first token) and "<side>4t" (4 at once, from the requests' start)."""
+    for server in sides.values():  # warm-up: models loaded, every side's caches as in use
+        asyncio.run(streams(server, args.max_tokens, together=False))
+    single = {"base": base.stream}
+    for key, server in sides.items():
+        single[f"{key}1"] = functools.partial(
+            lambda s, i: asyncio.run(stream_alone(s, PROMPTS[i], args.max_tokens)), server
+        )
+    rates: dict[str, list[float]] = collections.defaultdict(list)
+    ttfts: dict[str, list[float]] = collections.defaultdict(list)
     for round_ in range(args.rounds):
         progress(f"round {round_ + 1} of {args.rounds}")
         samples: dict[str, list[Sample]] = {key: [] for key in single}
@@ -336,12 +368,22 @@ def measure(args, base: Baseline, ours: Server, peer: Server) -> dict[str, list[
                 sample = single[key](i)
                 samples[key].append(sample)
                 rates[key].append(decode_rate([sample]))
-        rates["ours1r"].append(decode_rate(samples["ours1"]))
-        rates["peer1r"].append(decode_rate(samples["peer1"]))
-        pair = [("ours4", ours), ("peer4", peer)]
-        for key, server in pair if round_ % 2 == 0 else pair[::-1]:
-            rates[key].append(aggregate_rate(asyncio.run(streams(server, args.max_tokens, True))))
-    return rates
+                rates[f"{key}t"].append(total_rate([sample]))
+                ttfts[key].append(sample.ttft * 1000)
+        for key in sides:
+            rates[f"{key}1r"].append(decode_rate(samples[f"{key}1"]))
+        order = list(sides.items())
+        for key, server in order[round_ % len(order) :] + order[: round_ % len(order)]:
+            together = asyncio.run(streams(server, args.max_tokens, True))
+            rates[f"{key}4"].append(aggregate_rate(together))
+            rates[f"{key}4t"].append(aggregate_total(together))
+            ttfts[f"{key}4"].extend(s.ttft * 1000 for s in together)
+    return rates, ttfts
+
+
+def aggregate_total(samples: list[Sample]) -> float:
+    """Tokens/s of streams sent at once, from the first request to the last token."""
+    return sum(s.tokens for s in samples) / (max(s.last for s in samples) - min(s.start for s in samples))
 
 
 def paired(top: list[float], bottom: list[float]) -> float:
@@ -349,41 +391,71 @@ def paired(top: list[float], bottom: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(top, bottom))
 
 
-def report(args, rates: dict[str, list[float]], times: dict[str, list[float]], check: str) -> None:
+NAMES = {
+    "ours": "modelatlas serve",
+    "cpp": "llama-server (C++)",
+    "peer": "llama_cpp.server",
+}
+
+
+def report(
+    args, rates: dict[str, list[float]], ttfts: dict, times: dict[str, list[float]], check: str
+) -> None:
     path, n_ctx = model_file()
     print(
         f"model: {Path(path).name} (bundled as {MODEL}; served as {SERVED}), n_ctx {n_ctx}, "
         f"{args.threads} threads on every side; {len(PROMPTS)} prompts, max_tokens {args.max_tokens}, "
-        f"greedy; {args.rounds} round(s); serve --parallel {args.parallel or 'default'}"
+        f"greedy; {args.rounds} round(s); serve --parallel {args.parallel}, llama-server -np {args.parallel}"
     )
+    print(f"llama-server: {args.cpp_binary} (llama-cpp-python {args.cpp_version}'s llama.cpp)")
     print(f"machine load average: {args.load} at the start, {os.getloadavg()[0]:.2f} at the end")
     print(f"token count check: {check}")
-    print(f"\n{'decode tokens/s (first token to last)':44s} {'median':>8s} {'min':>8s} {'max':>8s}  over")
-    names = {
-        "base": "llama-cpp-python in-process (baseline)",
-        "ours1": "modelatlas serve, 1 stream",
-        "peer1": "llama_cpp.server, 1 stream",
-        "ours4": "modelatlas serve, 4 streams (aggregate)",
-        "peer4": "llama_cpp.server, 4 streams (aggregate)",
-    }
-    for key, name in names.items():
-        values, over = rates[key], "rounds" if key.endswith("4") else "streams"
-        print(f"{name:44s} {statistics.median(values):8.1f} {min(values):8.1f} {max(values):8.1f}  {over}")
-    print(f"\n{f'latency, {ECHO} max_tokens 1, {args.requests} each':44s} {'p50 ms':>8s} {'p90 ms':>8s}")
+    print(f"\n{'tokens/s':52s} {'median':>8s} {'min':>8s} {'max':>8s}  over")
+    rows = [("base", "llama-cpp-python in-process, decode (baseline)")]
+    for key, name in NAMES.items():
+        rows += [
+            (f"{key}1", f"{name}, 1 stream, decode"),
+            (f"{key}1t", f"{name}, 1 stream, first token included"),
+            (f"{key}4", f"{name}, 4 streams, decode (aggregate)"),
+            (f"{key}4t", f"{name}, 4 streams, first token included"),
+        ]
+    for key, name in rows:
+        values, over = rates[key], "rounds" if "4" in key else "streams"
+        print(f"{name:52s} {statistics.median(values):8.1f} {min(values):8.1f} {max(values):8.1f}  {over}")
+    print(f"\n{'time to first token, ms':52s} {'median':>8s} {'min':>8s} {'max':>8s}")
+    for key, name in NAMES.items():
+        for streams_, label in ((f"{key}1", "1 stream"), (f"{key}4", "4 streams")):
+            values = ttfts[streams_]
+            spread = f"{statistics.median(values):8.1f} {min(values):8.1f} {max(values):8.1f}"
+            print(f"{name + ', ' + label:52s} {spread}")
+    print(f"\n{f'latency, {ECHO} max_tokens 1, {args.requests} each':52s} {'p50 ms':>8s} {'p90 ms':>8s}")
     for name, values in times.items():
         p90 = statistics.quantiles(values, n=10)[-1]
-        print(f"{name:44s} {statistics.median(values):8.2f} {p90:8.2f}")
+        print(f"{name:52s} {statistics.median(values):8.2f} {p90:8.2f}")
+    one = paired(rates["ours1t"], rates["cpp1t"])
+    four = paired(rates["ours4t"], rates["cpp4t"])
+    decode = paired(rates["ours1"], rates["cpp1"])
+    ttft = statistics.median(ttfts["ours1"]) / statistics.median(ttfts["cpp1"])
     ratio_a, peer_a = paired(rates["ours1"], rates["base"]), paired(rates["peer1"], rates["base"])
-    ratio_b, peer_b = paired(rates["ours4"], rates["ours1r"]), paired(rates["peer4"], rates["peer1r"])
+    ratio_b, cpp_b = paired(rates["ours4"], rates["ours1r"]), paired(rates["cpp4"], rates["cpp1r"])
     added = statistics.median(times["modelatlas serve"]) - statistics.median(
         times["modelatlas serve --no-auth"]
     )
-    print("\nratios: medians of side-by-side pairs (a: turn by turn; b: round by round)")
-    print(f"(a) serve / in-process, 1 stream:  {ratio_a:.3f}  target >= 0.9  {verdict(ratio_a >= 0.9)}")
+    print("\nratios: medians of side-by-side pairs (turn by turn, or round by round for 4 streams)")
+    target("serve / llama-server, 1 stream, first token included", one, ">=", 1.0)
+    target("serve / llama-server, 4 streams, aggregate", four, ">=", 1.0)
+    target("serve / llama-server, decode tokens/s, 1 stream", decode, ">=", 0.95)
+    target("time to first token, serve / llama-server", ttft, "<=", 1.5)
+    target("serve / in-process, 1 stream decode", ratio_a, ">=", 0.9)
     print(f"    llama_cpp.server / in-process: {peer_a:.3f}")
-    print(f"(b) serve, 4 streams / 1 stream:   {ratio_b:.3f}  target >= 1.0  {verdict(ratio_b >= 1.0)}")
-    print(f"    llama_cpp.server, 4 / 1:       {peer_b:.3f}")
-    print(f"(c) p50 added by auth + metering:  {added:+.2f} ms  target <= 5 ms  {verdict(added <= 5)}")
+    target("serve, 4 streams / 1 stream", ratio_b, ">=", 1.0)
+    print(f"    llama-server, 4 / 1: {cpp_b:.3f}")
+    target("p50 ms added by auth + metering", added, "<=", 5.0)
+
+
+def target(label: str, value: float, op: str, bound: float) -> None:
+    ok = value >= bound if op == ">=" else value <= bound
+    print(f"{label + ':':56s} {value:7.3f}  target {op} {bound:g}  {verdict(ok)}")
 
 
 def verdict(ok: bool) -> str:
@@ -400,7 +472,7 @@ def main() -> None:
         "--threads", type=int, default=os.cpu_count() or 1, help="llama.cpp threads on every side"
     )
     parser.add_argument(
-        "--parallel", type=int, help="`modelatlas serve --parallel N` (default: the server's own default)"
+        "--parallel", type=int, default=4, help="`modelatlas serve --parallel N` and llama-server -np N"
     )
     parser.add_argument("--side", choices=["in-process"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -412,14 +484,17 @@ def main() -> None:
     args.load = f"{os.getloadavg()[0]:.2f}"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
 
+    args.cpp_binary = llama_server.binary(say=progress)
+    args.cpp_version = llama_server.version()
     home = Path(tempfile.mkdtemp(prefix="modelatlas-bench-serve-"))
     progress(f"starting servers (logs in {home})")
     env, secret = prepare_home(home / "home", args.threads)
-    ports = [free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(4)]
     key = {"Authorization": f"Bearer {secret}"}
     ours = Server("modelatlas serve", f"http://127.0.0.1:{ports[0]}/v1", SERVED, key)
     open_ = Server("modelatlas serve --no-auth", f"http://127.0.0.1:{ports[1]}/v1", SERVED, {})
     peer = Server("llama_cpp.server", f"http://127.0.0.1:{ports[2]}/v1", "smollm2", {})
+    cpp = Server("llama-server", f"http://127.0.0.1:{ports[3]}/v1", "smollm2", {})
     with contextlib.ExitStack() as stack:
         for port, args_, log, ready in (
             (ports[0], ours_args(ports[0], True, args.parallel), "ours.log", "/health"),
@@ -427,14 +502,16 @@ def main() -> None:
             (ports[2], llama_server_args(ports[2], args.threads), "peer.log", "/v1/models"),
         ):
             stack.enter_context(running(args_, port, ready, home / log, env))
+        cpp_args = cpp_server_args(args.threads, args.parallel)
+        stack.enter_context(llama_server.running(cpp_args, ports[3], home / "llama-server.log"))
         base = Baseline(args.max_tokens, args.threads)
         stack.callback(base.close)
         progress("servers ready")
         check = check_chunk_counts(peer, args.max_tokens)  # also its warm-up
-        rates = measure(args, base, ours, peer)
+        rates, ttfts = measure(args, base, {"ours": ours, "cpp": cpp, "peer": peer})
         progress("decode measured; now latency")
         times = latencies([open_, ours], args.requests)
-    report(args, rates, times, check)
+    report(args, rates, ttfts, times, check)
     print(f"\nserver logs: {home}")
 
 

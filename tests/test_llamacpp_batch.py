@@ -198,3 +198,29 @@ def test_a_shared_prefix_is_decoded_once_and_answers_stay_the_same(smollm2_path,
     assert cached == alone
     n_system = smol4.count_tokens(system)
     assert batcher.reused - before >= (len(asks) - 1) * n_system  # every request after the first
+
+
+def test_requests_sent_together_copy_the_shared_prefix_from_a_running_sequence(smollm2_path, smol4):
+    """Four requests with a long shared system prompt sent at once: the first decodes it, the
+    others wait a step and take a copy of its KV cache (``llama_memory_seq_cp`` between slots'
+    streams) instead of decoding it again; every answer equals the unbatched one."""
+    system = "You are a careful tutor who explains one idea at a time, in plain words. " * 6
+    asks = {k: [Message.system(system), Message.user(p)] for k, p in PROMPTS.items()}
+    plain = ModelRecord(id="file/smol-x1", backend="llamacpp", location=smollm2_path, options={"n_ctx": 2048})
+    unbatched = load_model(plain)
+    try:
+        alone = {k: run(unbatched.generate(m, max_tokens=32)).text for k, m in asks.items()}
+    finally:
+        run(unbatched.aclose())
+    engine = smol4.backend.engine
+    batcher = engine.submit(engine.batcher, 4).result()
+    engine.submit(lambda: (batcher.cached.clear(), batcher.ctx.clear())).result()  # no slot holds it yet
+    before = batcher.reused
+
+    async def together():
+        answers = await asyncio.gather(*(smol4.generate(m, max_tokens=32) for m in asks.values()))
+        return {k: a.text for k, a in zip(asks, answers, strict=True)}
+
+    assert run(together()) == alone
+    n_system = smol4.count_tokens(system)
+    assert batcher.reused - before >= (len(asks) - 1) * n_system  # copied, not decoded again

@@ -177,6 +177,11 @@ class Backend(ABC):
         return record
 
     @classmethod
+    def batch_invariant(cls) -> bool:
+        """Whether a request decoded beside others gets exactly the answer it gets alone."""
+        return False
+
+    @classmethod
     def parse_options(cls, raw: dict[str, Any] | None) -> BackendOptions:
         try:
             return cls.Options.model_validate(raw or {})

@@ -25,6 +25,7 @@ __all__ = [
     "PART_KINDS",
     "BackendFacts",
     "Capability",
+    "batch_invariant",
     "facts",
     "generic_facts",
     "model_key",
@@ -131,3 +132,9 @@ def with_parallel(record: ModelRecord, n: int) -> ModelRecord:
     """The record set to decode ``n`` requests together, where its backend batches; else as is."""
     cls = _backend_class(record)
     return cls.with_parallel(record, n) if cls is not None else record
+
+
+def batch_invariant(record: ModelRecord) -> bool:
+    """Whether ``record``'s backend decodes a request beside others exactly as alone."""
+    cls = _backend_class(record)
+    return cls is not None and cls.batch_invariant()

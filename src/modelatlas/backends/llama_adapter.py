@@ -16,6 +16,7 @@ import ctypes
 import functools
 import os
 import re
+import threading
 from typing import Any
 
 import numpy as np
@@ -42,9 +43,15 @@ def check_version(version: str) -> None:
 
 
 def library() -> Any:
-    """The ``llama_cpp`` module, imported on first use and checked against the tested range."""
+    """The ``llama_cpp`` module, imported on first use and checked against the tested range.
+
+    Before the first model loads, ggml's tiled matrix product is switched off (unless the
+    environment sets ``GGML_CPU_TILED_MM`` already): it takes over from the row-by-row product
+    only for some batch shapes, so a token's logits would depend on how many others shared
+    its batch (see :func:`batch_invariant`)."""
     global _checked
     if _checked is None:
+        os.environ.setdefault("GGML_CPU_TILED_MM", "0")
         module = require("llama_cpp", extra="local", package=PACKAGE)
         check_version(getattr(module, "__version__", "unknown"))
         _checked = module
@@ -56,9 +63,13 @@ def library() -> Any:
 
 def load(path: str, n_ctx: int, n_threads: int, embedding: bool) -> Any:
     """A ``Llama`` for the file, its load logs kept off the terminal. Raises what llama.cpp
-    raises for a file it cannot load (ValueError, RuntimeError, OSError)."""
+    raises for a file it cannot load (ValueError, RuntimeError, OSError).
+
+    The weights stay as the file has them (``use_extra_bufts`` off): ggml's CPU backend would
+    otherwise repack Q4_0, Q4_K and Q8_0 weights for a product that handles rows four at a
+    time and the rest one by one, so a token's result would depend on its batch's size."""
     llama_cpp = library()
-    with quiet_stderr():
+    with quiet_stderr(), _plain_weights(llama_cpp):
         return llama_cpp.Llama(
             model_path=path,
             n_ctx=n_ctx,
@@ -67,6 +78,43 @@ def load(path: str, n_ctx: int, n_threads: int, embedding: bool) -> Any:
             embedding=embedding,
             verbose=False,
         )
+
+
+_defaults_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _plain_weights(llama_cpp: Any):
+    """Within the block, model loads take llama.cpp's default parameters with the extra
+    (repacking) buffer types off: ``Llama`` offers no argument for it."""
+    bindings = llama_cpp.llama_cpp
+    original = bindings.llama_model_default_params
+
+    def plain():
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    with _defaults_lock:
+        bindings.llama_model_default_params = plain
+        try:
+            yield
+        finally:
+            bindings.llama_model_default_params = original
+
+
+def batch_invariant() -> bool:
+    """Whether a sequence's greedy tokens are the same whatever else shares its batch.
+
+    ggml's CPU backend computes each output of a matrix product as one dot product, in the
+    same order whatever the batch, except in three faster paths that take over for some
+    shapes: llamafile's sgemm (for batches of 2 tokens or more; compiled in unless llama.cpp
+    is built with ``-DGGML_LLAMAFILE=OFF``, as the Makefile builds it), the tiled product and
+    repacked weights (both switched off here at run time). Attention without flash attention
+    (llama-cpp-python's default) is made of the same products and row-wise softmax; each slot's
+    own KV cache stream keeps the order of its cells."""
+    info = library().llama_print_system_info().decode(errors="replace")
+    return "LLAMAFILE = 1" not in info and os.environ.get("GGML_CPU_TILED_MM") == "0"
 
 
 def load_vocab(path: str) -> Any:
@@ -290,6 +338,12 @@ class BatchContext:
         """Free the KV cells of sequence ``seq_id`` from position ``keep`` on, keeping the
         prefix before it; False where the memory cannot cut a sequence part-way."""
         return bool(self._lib.llama_memory_seq_rm(self._ctx.memory, seq_id, keep, -1))
+
+    def copy(self, src: int, dst: int) -> None:
+        """Make sequence ``dst``'s KV cache a copy of sequence ``src``'s (its own stream's
+        cells, copied before the next decode); trim it after to keep a prefix."""
+        self._lib.llama_memory_seq_rm(self._ctx.memory, dst, -1, -1)
+        self._lib.llama_memory_seq_cp(self._ctx.memory, src, dst, -1, -1)
 
     def clear(self) -> None:
         """Free every sequence's KV cells."""

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from pydantic import Field
 
-from modelatlas.backends import grammars, llamacpp_tokens, llamacpp_vision, tool_calls
+from modelatlas.backends import grammars, llama_adapter, llamacpp_tokens, llamacpp_vision, tool_calls
 from modelatlas.backends.base import (
     Backend,
     BackendOptions,
@@ -95,6 +95,10 @@ class LlamaCppBackend(Backend):
     @classmethod
     def with_parallel(cls, record, n: int):
         return record.model_copy(update={"options": {**record.options, "parallel": n}})
+
+    @classmethod
+    def batch_invariant(cls) -> bool:
+        return llama_adapter.batch_invariant()
 
     def __init__(self, model_id: str, location: str | None, options: LlamaCppOptions):
         if not location:

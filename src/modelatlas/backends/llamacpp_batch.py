@@ -13,7 +13,11 @@ its KV cache when its sequence ends, with the tokens it holds. A new request goe
 slot whose cached tokens share the longest prefix with its prompt; the cells past that prefix
 are freed and only the rest of the prompt is decoded. A shared system prompt or the same
 few-shot examples then cost nothing after the first request (``reused`` counts the prompt
-tokens not decoded again).
+tokens not decoded again). A request whose prompt shares a longer prefix with a sequence still
+running takes a copy of that sequence's cache instead (``llama_memory_seq_cp``), so requests
+that arrive together decode their shared prefix once too: one that would share it with a
+sequence still reading it waits for that sequence's next step (at most ``MIN_COPY`` tokens
+less than it could reuse are left to decode).
 
 Every llama.cpp call runs on the engine's thread (``Engine.submit``), one decode step per job:
 while sequences are active the step submits itself again, so other jobs queued meanwhile
@@ -50,6 +54,8 @@ log = logging.getLogger(__name__)
 TOP_K = 40
 MIN_P = 0.05  # llama-cpp-python's default, so sampled answers read alike on both paths
 MAX_CELLS = 16384  # KV cache cells (tokens) of all the slots together
+MIN_COPY = 32  # prompt tokens a copy of a running sequence's cache must save to be worth it
+peak = 0  # the most sequences any batcher in this process has decoded at once (for tests, benches)
 
 
 @dataclass
@@ -225,8 +231,12 @@ class Batcher:
         """Move waiting requests into free slots, first come first served. A request whose
         sequence cannot be set up (a seed numpy refuses, say) gets that error, alone."""
         while self.waiting and len(self.active) < self.parallel:
-            request = self.waiting.popleft()
-            seq_id, start = self._slot_for(request.tokens)
+            request = self.waiting[0]
+            placed = self._slot_for(request.tokens)
+            if placed is None:  # its prefix is being decoded by a running sequence: next step
+                break
+            self.waiting.popleft()
+            seq_id, start = placed
             try:
                 self.active[seq_id] = Sequence(request, seq_id, start)
             except Exception as exc:
@@ -234,20 +244,41 @@ class Batcher:
                 deliver(request, Failed(_invalid(exc)))
                 continue
             self.reused += start
+        global peak
+        peak = max(peak, len(self.active))
 
-    def _slot_for(self, tokens: list[int]) -> tuple[int, int]:
+    def _slot_for(self, tokens: list[int]) -> tuple[int, int] | None:
         """The free slot whose cache shares the longest prefix with ``tokens`` (the lowest one
         on a tie), and how many tokens of that prefix it keeps: at least the last prompt token
-        is decoded again, for the logits the first answer token is sampled from."""
+        is decoded again, for the logits the first answer token is sampled from. Where a running
+        sequence shares a longer prefix, the slot gets a copy of its cache; None while that
+        sequence has yet to decode the prefix (the request waits a step)."""
         free = sorted(set(range(self.parallel)) - set(self.active))
         shared = {slot: _common_prefix(self.cached.get(slot, []), tokens) for slot in free}
         slot = max(free, key=lambda s: (shared[s], -s))
         keep = min(shared[slot], len(tokens) - 1)
-        held = self.cached.pop(slot, [])
+        donor, lent = self._donor(tokens)
+        if donor is not None and min(lent, len(tokens) - 1) >= keep + MIN_COPY:
+            if donor.pos < min(lent, len(tokens) - 1):
+                return None
+            self.cached.pop(slot, None)
+            self.ctx.copy(donor.seq_id, slot)
+            keep, held = min(lent, len(tokens) - 1), [0] * donor.pos
+        else:
+            held = self.cached.pop(slot, [])
         if keep < len(held) and not self.ctx.trim(slot, keep):
             self.ctx.drop(slot)
             keep = 0
         return slot, keep
+
+    def _donor(self, tokens: list[int]) -> tuple[Sequence | None, int]:
+        """The running sequence whose prompt shares the longest prefix with ``tokens``."""
+        best, length = None, 0
+        for seq in self.active.values():
+            n = _common_prefix(seq.request.tokens, tokens)
+            if n > length:
+                best, length = seq, n
+        return best, length
 
     def _fill(self) -> list[tuple[int, Sequence]]:
         """Put this step's tokens in the batch; the rows whose logits a sequence samples from."""

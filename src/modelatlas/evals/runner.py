@@ -71,7 +71,9 @@ async def execute(plan: Plan, run: RunInfo, progress: Progress | None = None) ->
 
 
 async def _work(plan: Plan, run: RunInfo, progress: Progress | None, opened: AsyncExitStack) -> None:
-    models = {m: await _load(m, plan, opened) for m in plan.models}
+    todo = pending(plan, run.id)
+    busy = {m for m, *_ in todo}
+    models = {m: await _load(m, plan, opened, batch=m in busy) for m in plan.models}
     # the metrics carry their own options (make_plan gave each the ones it takes)
     ctx = Context(
         judge=await _load(plan.judge, plan, opened) if plan.judge else None,
@@ -82,8 +84,7 @@ async def _work(plan: Plan, run: RunInfo, progress: Progress | None, opened: Asy
         await strategy.start(plan.prompt_setup)  # once per run (few-shot:K:similar ranks the pool)
     lanes = _lanes(models, plan)
     jobs = [
-        _in_lane(lanes[m], _one(run.id, models[m], s, i, item, plan, ctx, progress))
-        for m, s, i, item in pending(plan, run.id)
+        _in_lane(lanes[m], _one(run.id, models[m], s, i, item, plan, ctx, progress)) for m, s, i, item in todo
     ]
     await asyncio.gather(*jobs)
     await _pairs(run.id, plan, ctx, progress)
@@ -92,15 +93,12 @@ async def _work(plan: Plan, run: RunInfo, progress: Progress | None, opened: Asy
 def _lanes(models: dict[str, Model], plan: Plan) -> dict[str, asyncio.Semaphore]:
     """How many items may be in progress at once, per model.
 
-    A model whose record gives it batch slots (a llama.cpp model with the option ``parallel``
-    above 1) gets a lane of its slots: its items decode together, sharing cached prompt
-    prefixes. That is not the default: llama.cpp's kernels are not batch-invariant, so a greedy
-    answer decoded beside others can differ from the one-at-a-time answer at a near-tie (1 item
-    in 8 did, on a loaded machine), and a run's answers should not depend on timing. Other
-    models whose backend declares the same concurrency key share one lane of its declared
-    limit: local llama.cpp models without slots share one compute thread that already uses
-    every core, so they take one item at a time, together (more in flight would only queue).
-    Hosted and other models get a lane of the plan's concurrency each.
+    A model with batch slots (see :func:`_load`) gets a lane of its slots: its items decode
+    together, sharing cached prompt prefixes. Other models whose backend declares the same
+    concurrency key share one lane of its declared limit: local llama.cpp models without slots
+    share one compute thread that already uses every core, so they take one item at a time,
+    together (more in flight would only queue). Hosted and other models get a lane of the
+    plan's concurrency each.
     """
     from modelatlas.backends.declared import facts
 
@@ -183,16 +181,34 @@ async def _pair(run_id, name, metric, a, b, item, ra, rb, ctx: Context, progress
         progress(f"{name}: {a} vs {b}")
 
 
-async def _load(model_id: str, plan: Plan, opened: AsyncExitStack) -> Model:
-    """The model ``model_id`` from the process's pool, released when the run ends."""
+async def _load(model_id: str, plan: Plan, opened: AsyncExitStack, batch: bool = False) -> Model:
+    """The model ``model_id`` from the process's pool, released when the run ends.
+
+    With ``batch`` (it has items to answer), a model whose backend batches and whose record
+    sets no ``parallel`` gets :data:`EVAL_SLOTS` slots, where its answers cannot depend on what
+    else shares a batch (``batch_invariant``): its items then decode together, the same
+    answers as one at a time. A record's own ``parallel`` is kept as it is."""
     from modelatlas.catalog.records import Price
     from modelatlas.catalog.resolve import resolve
 
     record = await asyncio.to_thread(resolve, model_id)
+    if batch:
+        record = await asyncio.to_thread(_with_slots, record)
     if plan.price_per_hour is not None and record.hosting in ("local", None) and record.price is None:
         record = record.model_copy(update={"price": Price(per_hour=plan.price_per_hour)})
     settings = ModelSettings(max_concurrency=plan.concurrency, cache=True)
     return await opened.enter_async_context(shared_pool().using(record, settings))
+
+
+EVAL_SLOTS = 4  # as llama-server's default: slots beyond the cores' worth add little here
+
+
+def _with_slots(record):
+    from modelatlas.backends.declared import batch_invariant, facts, with_parallel
+
+    if "parallel" in record.options or not facts(record).batches or not batch_invariant(record):
+        return record
+    return with_parallel(record, EVAL_SLOTS)
 
 
 async def _embedder(plan: Plan, opened: AsyncExitStack) -> Model | None:

@@ -1,6 +1,6 @@
 """Zero-shot and few-shot: the question alone, or K solved examples before it.
 
-``few-shot:K`` draws the examples at random with a seed fixed per item; ``few-shot:K:similar``
+``few-shot:K`` takes the same K examples for every item (one seeded draw per run); ``few-shot:K:similar``
 takes the K most similar by embedding. Both keep a prompt inside the model's context window by
 dropping the last examples (counted as ``dropped`` and in ``examples_short``).
 """
