@@ -86,22 +86,30 @@ def _build(source: Path, build: Path) -> Path:
 
 @contextlib.contextmanager
 def running(args: list[str], port: int, log: Path) -> Iterator[None]:
-    """``llama-server ARGS`` on 127.0.0.1:``port`` until the block ends; stopped by its pid."""
+    """``llama-server ARGS`` on 127.0.0.1:``port`` until the block ends."""
     cmd = [str(binary()), *args, "--host", "127.0.0.1", "--port", str(port)]
+    with serving(cmd, f"http://127.0.0.1:{port}/health", log):
+        yield
+
+
+@contextlib.contextmanager
+def serving(cmd: list[str], ready: str, log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+    """The server ``cmd`` until the block ends, from when ``ready`` answers 200; stopped by its
+    pid (SIGTERM, then SIGKILL after 15 s)."""
     with open(log, "wb") as out:
         # stdin a pipe held open: with stdin at its end (/dev/null), llama-server shut itself
         # down after a request or two here ("cleaning up before exit")
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 180
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"llama-server exited early; see {log}")
+                    raise RuntimeError(f"{Path(cmd[0]).name} exited early; see {log}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0).status_code == 200:
+                    if httpx.get(ready, timeout=1.0).status_code == 200:
                         break
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"llama-server did not start; see {log}")
+                    raise TimeoutError(f"{Path(cmd[0]).name} did not start; see {log}")
                 time.sleep(0.2)
             yield
         finally:

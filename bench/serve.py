@@ -48,7 +48,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,31 +179,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def running(args: list[str], port: int, ready: str, log: Path, env: dict[str, str]) -> Iterator[None]:
+def running(args: list[str], port: int, ready: str, log: Path, env: dict[str, str]):
     """``python ARGS`` as a server on 127.0.0.1:``port`` until the block ends; stopped by its pid."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{args[:3]} exited early; see {log}")
-                with contextlib.suppress(httpx.HTTPError):
-                    httpx.get(f"http://127.0.0.1:{port}{ready}", timeout=1.0)
-                    break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{args[:3]} did not start; see {log}")
-                time.sleep(0.2)
-            yield
-        finally:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait()
+    return llama_server.serving([sys.executable, *args], f"http://127.0.0.1:{port}{ready}", log, env)
 
 
 def ours_args(port: int, auth: bool, parallel: int | None = None) -> list[str]:

@@ -179,18 +179,23 @@ def test_sampler_drops_tokens_under_min_p_before_the_temperature():
     assert {sample(logits, hot, rng) for _ in range(200)} == {3, 7}
 
 
+def _unbatched_answers(path: str, asks: dict[str, list[Message]]) -> dict[str, str]:
+    """Each chat's greedy 32-token answer from the unbatched engine (llama-cpp-python's Llama)."""
+    plain = ModelRecord(id="file/smol-x1", backend="llamacpp", location=path, options={"n_ctx": 2048})
+    unbatched = load_model(plain)
+    try:
+        return {k: run(unbatched.generate(m, max_tokens=32)).text for k, m in asks.items()}
+    finally:
+        run(unbatched.aclose())
+
+
 def test_a_shared_prefix_is_decoded_once_and_answers_stay_the_same(smollm2_path, smol4):
     """Prefix caching: requests one after another that share a long system prompt take it from
     a slot's KV cache (the batcher's ``reused`` count grows by about its length each time), and
     their greedy answers equal those of the unbatched engine, which decodes every prompt whole."""
     system = "You answer questions about science and everyday life in two plain sentences. " * 6
     asks = {k: [Message.system(system), Message.user(p)] for k, p in PROMPTS.items()}
-    plain = ModelRecord(id="file/smol-x1", backend="llamacpp", location=smollm2_path, options={"n_ctx": 2048})
-    unbatched = load_model(plain)
-    try:
-        alone = {k: run(unbatched.generate(m, max_tokens=32)).text for k, m in asks.items()}
-    finally:
-        run(unbatched.aclose())
+    alone = _unbatched_answers(smollm2_path, asks)
     engine = smol4.backend.engine
     batcher = engine.submit(engine.batcher, 4).result()
     before = batcher.reused
@@ -206,12 +211,7 @@ def test_requests_sent_together_copy_the_shared_prefix_from_a_running_sequence(s
     streams) instead of decoding it again; every answer equals the unbatched one."""
     system = "You are a careful tutor who explains one idea at a time, in plain words. " * 6
     asks = {k: [Message.system(system), Message.user(p)] for k, p in PROMPTS.items()}
-    plain = ModelRecord(id="file/smol-x1", backend="llamacpp", location=smollm2_path, options={"n_ctx": 2048})
-    unbatched = load_model(plain)
-    try:
-        alone = {k: run(unbatched.generate(m, max_tokens=32)).text for k, m in asks.items()}
-    finally:
-        run(unbatched.aclose())
+    alone = _unbatched_answers(smollm2_path, asks)
     engine = smol4.backend.engine
     batcher = engine.submit(engine.batcher, 4).result()
     engine.submit(lambda: (batcher.cached.clear(), batcher.ctx.clear())).result()  # no slot holds it yet
