@@ -163,17 +163,16 @@ def test_logit_bias_outside_the_vocabulary_names_it(smol):
 
 
 def test_penalties_reach_the_sampler(smol):
-    """A greedy answer that repeats one word (12 of 40 tokens) stops repeating it under either
-    penalty: most frequent word at most 3 times."""
+    """A greedy answer that writes "cat" over and over (39 times in 40 tokens, run together as
+    "catcatcat...") stops repeating it under either penalty (4 times, then other words)."""
     prompt = ask("Write the word cat twenty times.")
 
-    def most_repeated(params: GenerationParams) -> int:
-        words = run(smol.generate(prompt, params)).text.lower().split()
-        return Counter(words).most_common(1)[0][1]
+    def cats(params: GenerationParams) -> int:
+        return run(smol.generate(prompt, params)).text.lower().count("cat")
 
-    assert most_repeated(GenerationParams(max_tokens=40)) >= 8
-    assert most_repeated(GenerationParams(max_tokens=40, frequency_penalty=2.0)) <= 3
-    assert most_repeated(GenerationParams(max_tokens=40, presence_penalty=2.0)) <= 3
+    assert cats(GenerationParams(max_tokens=40)) >= 12
+    assert cats(GenerationParams(max_tokens=40, frequency_penalty=2.0)) <= 6
+    assert cats(GenerationParams(max_tokens=40, presence_penalty=2.0)) <= 6
 
 
 def test_a_batched_model_decodes_constrained_requests_unbatched():

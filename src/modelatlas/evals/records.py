@@ -93,8 +93,11 @@ def _insert_first(table, row: dict, unique: list[str]) -> None:
 
 
 def load_items(run_id: str) -> list[ItemResult]:
+    """A run's results in dataset order (each item's arms as they were stored): items decoded
+    together finish in any order, and samples, exports and reports should not depend on it."""
     with session() as s:
-        rows = s.scalars(select(RunItem).where(RunItem.run_id == run_id).order_by(RunItem.id)).all()
+        order = (RunItem.item_index, RunItem.id)
+        rows = s.scalars(select(RunItem).where(RunItem.run_id == run_id).order_by(*order)).all()
         return [
             ItemResult(
                 run_id=r.run_id,
