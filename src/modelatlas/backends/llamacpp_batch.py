@@ -258,15 +258,16 @@ class Batcher:
         slot = max(free, key=lambda s: (shared[s], -s))
         keep = min(shared[slot], len(tokens) - 1)
         donor, lent = self._donor(tokens)
-        if donor is not None and min(lent, len(tokens) - 1) >= keep + MIN_COPY:
-            if donor.pos < min(lent, len(tokens) - 1):
+        lent = min(lent, len(tokens) - 1)
+        if donor is not None and lent >= keep + MIN_COPY:
+            if donor.pos < lent:
                 return None
             self.cached.pop(slot, None)
             self.ctx.copy(donor.seq_id, slot)
-            keep, held = min(lent, len(tokens) - 1), [0] * donor.pos
+            keep, held = lent, donor.pos  # the copy holds the donor's cells
         else:
-            held = self.cached.pop(slot, [])
-        if keep < len(held) and not self.ctx.trim(slot, keep):
+            held = len(self.cached.pop(slot, []))
+        if keep < held and not self.ctx.trim(slot, keep):
             self.ctx.drop(slot)
             keep = 0
         return slot, keep
