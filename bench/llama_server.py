@@ -85,17 +85,19 @@ def _build(source: Path, build: Path) -> Path:
 
 
 @contextlib.contextmanager
-def running(args: list[str], port: int, log: Path) -> Iterator[None]:
-    """``llama-server ARGS`` on 127.0.0.1:``port`` until the block ends."""
+def running(args: list[str], port: int, log: Path) -> Iterator[subprocess.Popen]:
+    """``llama-server ARGS`` on 127.0.0.1:``port`` until the block ends (its process)."""
     cmd = [str(binary()), *args, "--host", "127.0.0.1", "--port", str(port)]
-    with serving(cmd, f"http://127.0.0.1:{port}/health", log):
-        yield
+    with serving(cmd, f"http://127.0.0.1:{port}/health", log) as proc:
+        yield proc
 
 
 @contextlib.contextmanager
-def serving(cmd: list[str], ready: str, log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
-    """The server ``cmd`` until the block ends, from when ``ready`` answers 200; stopped by its
-    pid (SIGTERM, then SIGKILL after 15 s)."""
+def serving(
+    cmd: list[str], ready: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """The server ``cmd`` (its process) until the block ends, from when ``ready`` answers 200;
+    stopped by its pid (SIGTERM, then SIGKILL after 15 s)."""
     with open(log, "wb") as out:
         # stdin a pipe held open: with stdin at its end (/dev/null), llama-server shut itself
         # down after a request or two here ("cleaning up before exit")
@@ -111,7 +113,7 @@ def serving(cmd: list[str], ready: str, log: Path, env: dict[str, str] | None = 
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{Path(cmd[0]).name} did not start; see {log}")
                 time.sleep(0.2)
-            yield
+            yield proc
         finally:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)
@@ -120,6 +122,14 @@ def serving(cmd: list[str], ready: str, log: Path, env: dict[str, str] | None = 
                 except subprocess.TimeoutExpired:
                     os.kill(proc.pid, signal.SIGKILL)
                     proc.wait()
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 if __name__ == "__main__":

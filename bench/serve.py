@@ -473,22 +473,28 @@ def main() -> None:
     peer = Server("llama_cpp.server", f"http://127.0.0.1:{ports[2]}/v1", "smollm2", {})
     cpp = Server("llama-server", f"http://127.0.0.1:{ports[3]}/v1", "smollm2", {})
     with contextlib.ExitStack() as stack:
-        for port, args_, log, ready in (
-            (ports[0], ours_args(ports[0], True, args.parallel), "ours.log", "/health"),
-            (ports[1], ours_args(ports[1], False, args.parallel), "open.log", "/health"),
-            (ports[2], llama_server_args(ports[2], args.threads), "peer.log", "/v1/models"),
+        procs = {}
+        for name, port, args_, log, ready in (
+            ("ours", ports[0], ours_args(ports[0], True, args.parallel), "ours.log", "/health"),
+            ("open", ports[1], ours_args(ports[1], False, args.parallel), "open.log", "/health"),
+            ("peer", ports[2], llama_server_args(ports[2], args.threads), "peer.log", "/v1/models"),
         ):
-            stack.enter_context(running(args_, port, ready, home / log, env))
+            procs[name] = stack.enter_context(running(args_, port, ready, home / log, env))
         cpp_args = cpp_server_args(args.threads, args.parallel)
-        stack.enter_context(llama_server.running(cpp_args, ports[3], home / "llama-server.log"))
+        log = home / "llama-server.log"
+        procs["cpp"] = stack.enter_context(llama_server.running(cpp_args, ports[3], log))
         base = Baseline(args.max_tokens, args.threads)
         stack.callback(base.close)
         progress("servers ready")
         check = check_chunk_counts(peer, args.max_tokens)  # also its warm-up
         rates, ttfts = measure(args, base, {"ours": ours, "cpp": cpp, "peer": peer})
+        memory = {NAMES[k]: llama_server.peak_rss_mib(procs[k].pid) for k in NAMES}
         progress("decode measured; now latency")
         times = latencies([open_, ours], args.requests)
     report(args, rates, ttfts, times, check)
+    print("\npeak resident memory after the streams (VmHWM), MiB")
+    for name, mib in memory.items():
+        print(f"{name:52s} {mib:8.1f}")
     print(f"\nserver logs: {home}")
 
 

@@ -11,6 +11,7 @@ difference in the logits shows as a different answer (1 of 16 did before the bui
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 
 from modelatlas import evals
@@ -24,16 +25,17 @@ from modelatlas.evals.plan import make_plan
 from modelatlas.evals.runner import EVAL_SLOTS, _lanes, _with_slots
 from modelatlas.loading import load_model
 from modelatlas.store.db import session
-from modelatlas.store.schema import CachedResponse
+from modelatlas.store.schema import CachedResponse, RunItem
 
 DATA = Path(__file__).resolve().parents[1] / "examples" / "edtech-support" / "test.jsonl"
 SMOL = "local/smollm2-135m-instruct"
 ONE = "file/smol-one-at-a-time"
+GEMMA = "local/gemma-3-270m"
+SYSTEM = (DATA.parent / "system.txt").read_text().strip()
 
 
 def answers(model: str, limit: int = 16) -> dict[str, str]:
-    system = (DATA.parent / "system.txt").read_text().strip()
-    plan = make_plan(str(DATA), [model], metrics=["f1"], limit=limit, max_tokens=48, system=system)
+    plan = make_plan(str(DATA), [model], metrics=["f1"], limit=limit, max_tokens=48, system=SYSTEM)
     result = asyncio.run(evals.evaluate(plan))
     items = records.load_items(result.run_id)
     assert len(items) == limit and not any(i.output.error for i in items)
@@ -73,3 +75,20 @@ def test_batched_answers_equal_the_one_at_a_time_answers():
     assert all(text.strip() for text in together.values())
     differ = [k for k in together if together[k] != alone[k]]
     assert not differ, [(together[k], alone[k]) for k in differ]
+
+
+def test_two_local_models_in_one_run_take_turns_on_the_engine_thread():
+    """Two local models in one run, each on 4 slots, share llama.cpp's one thread: a batcher's
+    step queues itself again behind whatever is waiting, so the two models' steps alternate
+    and each one's items are stored throughout the run. Were one model served to the end
+    first, the first half of the stored items would all be its own."""
+    plan = make_plan(str(DATA), [SMOL, GEMMA], metrics=["f1"], limit=12, max_tokens=24, system=SYSTEM)
+    result = asyncio.run(evals.evaluate(plan))
+    with session() as s:
+        rows = s.query(RunItem).filter_by(run_id=result.run_id).order_by(RunItem.id).all()
+        order = [r.model_id for r in rows]
+        errors = [r.output.get("error") for r in rows if r.output.get("error")]
+    assert not errors
+    assert Counter(order) == {SMOL: 12, GEMMA: 12}
+    first_half = Counter(order[:12])
+    assert min(first_half[SMOL], first_half[GEMMA]) >= 3, order

@@ -224,3 +224,31 @@ def test_requests_sent_together_copy_the_shared_prefix_from_a_running_sequence(s
     assert run(together()) == alone
     n_system = smol4.count_tokens(system)
     assert batcher.reused - before >= (len(asks) - 1) * n_system  # copied, not decoded again
+
+
+def test_long_prompts_give_the_same_answers_together_as_alone(smollm2_path, smol4):
+    """Flash attention is on, with ggml's reference kernel on every path. Its other two CPU
+    kernels would make this fail: a tiled one for a prompt chunk of 64 tokens or more, and one
+    that splits a lone query's 512+ cached cells between threads while a batch of several
+    sequences never does. Prompts of about 700 tokens, decoded alone in llama-cpp-python's
+    context and four at once in the batcher, greedy answers compared."""
+    from modelatlas.backends import llama_adapter
+
+    assert llama_adapter._reference_kernels
+    assert smol4.backend.engine.llm.context_params.flash_attn_type == 1  # enabled
+    story = (
+        "A lighthouse keeper writes in her log each night: the wind, the ships that passed, "
+        "the oil she burned and the birds that rested on the rail. "
+    ) * 22
+    asks = {k: [Message.system(story), Message.user(p)] for k, p in PROMPTS.items()}
+    assert smol4.count_tokens(story) > 600
+    alone = _unbatched_answers(smollm2_path, asks)
+    engine = smol4.backend.engine
+    batcher = engine.submit(engine.batcher, 4).result()
+    engine.submit(lambda: (batcher.cached.clear(), batcher.ctx.clear())).result()
+
+    async def together():
+        answers = await asyncio.gather(*(smol4.generate(m, max_tokens=32) for m in asks.values()))
+        return {k: a.text for k, a in zip(asks, answers, strict=True)}
+
+    assert run(together()) == alone

@@ -48,14 +48,73 @@ def library() -> Any:
     Before the first model loads, ggml's tiled matrix product is switched off (unless the
     environment sets ``GGML_CPU_TILED_MM`` already): it takes over from the row-by-row product
     only for some batch shapes, so a token's logits would depend on how many others shared
-    its batch (see :func:`batch_invariant`)."""
+    its batch (see :func:`batch_invariant`). For the same reason every CPU backend made from
+    then on computes attention with ggml's reference kernel (:func:`_reference_attention`)."""
     global _checked
     if _checked is None:
         os.environ.setdefault("GGML_CPU_TILED_MM", "0")
         module = require("llama_cpp", extra="local", package=PACKAGE)
         check_version(getattr(module, "__version__", "unknown"))
+        _reference_attention(module)
         _checked = module
     return _checked
+
+
+# Set when every CPU backend made from now on uses ggml's reference flash attention.
+_reference_kernels = False
+_kept_alive: list[Any] = []
+_BACKEND_INIT_SLOT = 5  # ggml_backend_device_i: get_name, get_description, get_memory,
+#                          get_type, get_props, init_backend, ...
+
+
+def _reference_attention(llama_cpp: Any) -> None:
+    """Make ggml's CPU device set ``use_ref`` on each backend it makes.
+
+    Flash attention on the CPU has three kernels: one that handles each query row on its own
+    (the reference), a tiled one for 64 query rows or more per sequence, and one that splits
+    the keys between threads for a lone query over 512 cached cells or more. The last two add
+    up in another order, so a token's result would depend on how its prompt was cut into
+    batches and on whether other sequences decode beside it. ggml has the switch
+    (``ggml_backend_cpu_set_use_ref``) but llama.cpp keeps its backends private, so the CPU
+    device's backend constructor is wrapped: ggml's device table is plain memory, read here
+    only after its name and type slots answer as the CPU device's must. Where they do not,
+    nothing changes and models load without flash attention (slower, equally exact)."""
+    global _reference_kernels
+    try:
+        libdir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
+        ggml = ctypes.CDLL(os.path.join(libdir, "libggml.so"))
+        cpu = ctypes.CDLL(os.path.join(libdir, "libggml-cpu.so"))
+        by_type, is_cpu, set_use_ref = (
+            ggml.ggml_backend_dev_by_type,
+            cpu.ggml_backend_is_cpu,
+            cpu.ggml_backend_cpu_set_use_ref,
+        )
+    except (OSError, AttributeError):
+        return
+    by_type.restype, by_type.argtypes = ctypes.c_void_p, [ctypes.c_int]
+    is_cpu.restype, is_cpu.argtypes = ctypes.c_bool, [ctypes.c_void_p]
+    set_use_ref.restype, set_use_ref.argtypes = None, [ctypes.c_void_p, ctypes.c_bool]
+    device = by_type(0)  # GGML_BACKEND_DEVICE_TYPE_CPU
+    if not device:
+        return
+    table = ctypes.cast(device, ctypes.POINTER(ctypes.c_void_p))
+    name = ctypes.CFUNCTYPE(ctypes.c_char_p, ctypes.c_void_p)(table[0])
+    kind = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)(table[3])
+    if name(device) != b"CPU" or kind(device) != 0:
+        return
+    make = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p)
+    original = make(table[_BACKEND_INIT_SLOT])
+
+    def init_backend(dev: int, params: bytes | None) -> int | None:
+        backend = original(dev, params)
+        if backend and is_cpu(backend):
+            set_use_ref(backend, True)
+        return backend
+
+    wrapped = make(init_backend)
+    _kept_alive.extend([ggml, cpu, original, wrapped])
+    table[_BACKEND_INIT_SLOT] = ctypes.cast(wrapped, ctypes.c_void_p).value
+    _reference_kernels = True
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -76,6 +135,7 @@ def load(path: str, n_ctx: int, n_threads: int, embedding: bool) -> Any:
             n_batch=min(512, n_ctx),
             n_threads=n_threads,
             embedding=embedding,
+            flash_attn=not embedding and _reference_kernels,
             verbose=False,
         )
 
@@ -110,9 +170,11 @@ def batch_invariant() -> bool:
     same order whatever the batch, except in three faster paths that take over for some
     shapes: llamafile's sgemm (for batches of 2 tokens or more; compiled in unless llama.cpp
     is built with ``-DGGML_LLAMAFILE=OFF``, as the Makefile builds it), the tiled product and
-    repacked weights (both switched off here at run time). Attention without flash attention
-    (llama-cpp-python's default) is made of the same products and row-wise softmax; each slot's
-    own KV cache stream keeps the order of its cells."""
+    repacked weights (both switched off here at run time). Attention is flash attention with
+    ggml's reference kernel, one query row at a time over every cached cell in order (see
+    :func:`_reference_attention`), or, where that kernel cannot be chosen, llama.cpp's plain
+    attention, made of the same products and row-wise softmax. Each slot's own KV cache stream
+    keeps the order of its cells."""
     info = library().llama_print_system_info().decode(errors="replace")
     return "LLAMAFILE = 1" not in info and os.environ.get("GGML_CPU_TILED_MM") == "0"
 
