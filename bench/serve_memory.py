@@ -31,15 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BEFORE_ISSUE_16 = "427fe74"
 
 
-def worktree(rev: str, where: Path) -> Path:
-    subprocess.run(
-        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), rev],
-        check=True,
-        capture_output=True,
-    )
-    return where
-
-
 def peak(src: Path, extra_path: str | None, rounds: int, home: Path) -> float:
     """Peak RSS (MiB) of one serve process from source tree ``src``."""
     env, secret = serve.prepare_home(home, os.cpu_count() or 1)
@@ -64,18 +55,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="modelatlas-bench-memory-"))
-    old = worktree(args.baseline, work / "baseline")
+    old = work / "baseline"
+    git = ["git", "-C", str(ROOT), "worktree"]
+    subprocess.run([*git, "add", "--detach", str(old), args.baseline], check=True, capture_output=True)
     sides = {"current": (ROOT, None), f"baseline {args.baseline}": (old, args.baseline_path)}
     found: dict[str, list[float]] = {name: [] for name in sides}
     try:
         for run in range(args.runs):
-            for name, (src, extra) in sides.items():
+            for side, (name, (src, extra)) in enumerate(sides.items()):
                 serve.progress(f"run {run + 1}: {name}")
-                found[name].append(
-                    peak(src, extra, args.rounds, work / f"home-{run}-{len(found[name])}-{name[:4]}")
-                )
+                found[name].append(peak(src, extra, args.rounds, work / f"home-{run}-{side}"))
     finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False)
+        subprocess.run([*git, "remove", "--force", str(old)], check=False)
     print(f"`modelatlas serve --parallel 4`, bundled SmolLM2, {args.rounds} rounds of 4 streams x 128 tokens")
     print(f"{'peak RSS, MiB':40s} {'median':>8s} {'runs'}")
     for name, values in found.items():

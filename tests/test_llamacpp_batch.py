@@ -179,6 +179,21 @@ def test_sampler_drops_tokens_under_min_p_before_the_temperature():
     assert {sample(logits, hot, rng) for _ in range(200)} == {3, 7}
 
 
+def _sent_together(model, asks: dict[str, list[Message]], fresh: bool = True) -> dict[str, str]:
+    """Each chat's greedy 32-token answer, all sent at once; with ``fresh``, no slot holds a
+    cached prompt beforehand."""
+    engine = model.backend.engine
+    batcher = engine.submit(engine.batcher, 4).result()
+    if fresh:
+        engine.submit(lambda: (batcher.cached.clear(), batcher.ctx.clear())).result()
+
+    async def together():
+        answers = await asyncio.gather(*(model.generate(m, max_tokens=32) for m in asks.values()))
+        return {k: a.text for k, a in zip(asks, answers, strict=True)}
+
+    return run(together())
+
+
 def _unbatched_answers(path: str, asks: dict[str, list[Message]]) -> dict[str, str]:
     """Each chat's greedy 32-token answer from the unbatched engine (llama-cpp-python's Llama)."""
     plain = ModelRecord(id="file/smol-x1", backend="llamacpp", location=path, options={"n_ctx": 2048})
@@ -216,12 +231,7 @@ def test_requests_sent_together_copy_the_shared_prefix_from_a_running_sequence(s
     batcher = engine.submit(engine.batcher, 4).result()
     engine.submit(lambda: (batcher.cached.clear(), batcher.ctx.clear())).result()  # no slot holds it yet
     before = batcher.reused
-
-    async def together():
-        answers = await asyncio.gather(*(smol4.generate(m, max_tokens=32) for m in asks.values()))
-        return {k: a.text for k, a in zip(asks, answers, strict=True)}
-
-    assert run(together()) == alone
+    assert _sent_together(smol4, asks, fresh=False) == alone
     n_system = smol4.count_tokens(system)
     assert batcher.reused - before >= (len(asks) - 1) * n_system  # copied, not decoded again
 
@@ -243,12 +253,4 @@ def test_long_prompts_give_the_same_answers_together_as_alone(smollm2_path, smol
     asks = {k: [Message.system(story), Message.user(p)] for k, p in PROMPTS.items()}
     assert smol4.count_tokens(story) > 600
     alone = _unbatched_answers(smollm2_path, asks)
-    engine = smol4.backend.engine
-    batcher = engine.submit(engine.batcher, 4).result()
-    engine.submit(lambda: (batcher.cached.clear(), batcher.ctx.clear())).result()
-
-    async def together():
-        answers = await asyncio.gather(*(smol4.generate(m, max_tokens=32) for m in asks.values()))
-        return {k: a.text for k, a in zip(asks, answers, strict=True)}
-
-    assert run(together()) == alone
+    assert _sent_together(smol4, asks) == alone
