@@ -8,6 +8,7 @@ from modelatlas.cli import catalog, demo, keys, models, rag, run, runs
 from modelatlas.cli.eval import eval_command
 from modelatlas.cli.finetune import finetune_command
 from modelatlas.cli.improve import improve_command
+from modelatlas.cli.loadtest import loadtest_command
 from modelatlas.cli.serve import serve_command
 from modelatlas.cli.studio import studio_command
 from modelatlas.cli.usage import usage_command
@@ -27,6 +28,7 @@ app.add_typer(keys.app, name="keys")
 app.command("eval")(eval_command)
 app.command("finetune")(finetune_command)
 app.command("improve")(improve_command)
+app.command("loadtest")(loadtest_command)
 app.command("run")(run.run)
 app.command("demo")(demo.demo)
 app.command("serve")(serve_command)
