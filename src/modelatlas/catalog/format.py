@@ -48,3 +48,22 @@ def badges(record: ModelRecord) -> str:
     if record.capabilities.tool_calling:
         marks.append("tools")
     return " ".join(marks)
+
+
+def parse_tokens(text: str, option: str = "--min-context") -> int:
+    """A token count as people write it: 8192, 32k, 128K, 1M, 1.5m (k = 1,000, M = 1,000,000,
+    so "32k" lets a 32,768-token model through)."""
+    from modelatlas.errors import ConfigError
+
+    value = text.strip().lower().replace(",", "").replace("_", "")
+    scale = {"k": 1_000, "m": 1_000_000}.get(value[-1:], 1)
+    number = value[:-1] if scale > 1 else value
+    try:
+        count = int(float(number) * scale)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(
+            f"{option} {text!r} is not a number of tokens.", hint=f"Write it like {option} 32k or 8192."
+        )
+    return count

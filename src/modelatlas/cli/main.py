@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from modelatlas.cli import catalog, demo, keys, models, rag, run, runs
+from modelatlas.cli.choose import choose_command
 from modelatlas.cli.eval import eval_command
 from modelatlas.cli.finetune import finetune_command
 from modelatlas.cli.improve import improve_command
@@ -26,6 +27,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(rag.app, name="rag")
 app.add_typer(keys.app, name="keys")
 app.command("eval")(eval_command)
+app.command("choose")(choose_command)
 app.command("finetune")(finetune_command)
 app.command("improve")(improve_command)
 app.command("loadtest")(loadtest_command)
