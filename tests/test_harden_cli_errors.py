@@ -92,7 +92,6 @@ M = ["-m", "local/smollm2-135m-instruct"]
         ("--k", ["eval", "data.jsonl", *M, "--k", "-3"]),
         ("--price-per-hour", ["eval", "data.jsonl", *M, "--price-per-hour", "-1"]),
         ("--limit", ["catalog", "search", "--limit", "-5"]),
-        ("--min-context", ["catalog", "search", "--min-context", "-5"]),
         ("--max-price", ["catalog", "search", "--max-price", "-1"]),
         ("--rpm", ["keys", "create", "k1", "--rpm", "-1"]),
         ("--tpm", ["keys", "create", "k2", "--tpm", "-10"]),
@@ -116,6 +115,14 @@ M = ["-m", "local/smollm2-135m-instruct"]
 def test_negative_counts_and_limits_exit_2(home, option, args):
     code, out = cli(*args, home=home)
     assert_clear(code, out, f"Invalid value for '{option}'", "greater than or equal to")
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "lots", "k"])
+def test_a_bad_min_context_says_how_to_write_one(home, value):
+    """--min-context takes token counts as people write them (32k, 1M), so typer no longer
+    bounds it; a value that is no positive count is refused with examples."""
+    code, out = cli("catalog", "search", "--min-context", value, home=home)
+    assert_clear(code, out, "--min-context must be a number of tokens", "32k")
 
 
 # --- c. a bad rate window -------------------------------------------------------------------

@@ -221,6 +221,7 @@ def test_page_status_codes(echo_run, studio):
         assert client.get(f"/runs/compare?a={run_id}&b={run_id}").status_code == 200
         assert client.get("/catalog?task=nonsense").status_code == 400
         assert "must be a number" in client.get("/catalog?min_context=lots").text
+        assert client.get("/catalog?min_context=32k").status_code == 200  # as people write it
         for missing in ("/models/nobody/nothing", "/runs/run-nope", "/improve/run-nope", "/improve/..%2Fx"):
             assert client.get(missing).status_code == 404, missing
         plotly = client.get("/static/plotly.min.js")

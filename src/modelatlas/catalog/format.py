@@ -64,6 +64,6 @@ def parse_tokens(text: str, option: str = "--min-context") -> int:
         count = 0
     if count < 1:
         raise ConfigError(
-            f"{option} {text!r} is not a number of tokens.", hint=f"Write it like {option} 32k or 8192."
+            f"{option} must be a number of tokens, not {text!r}.", hint=f"Write it like {option} 32k or 8192."
         )
     return count

@@ -35,7 +35,9 @@ def search(
     hosted: Annotated[bool, typer.Option("--hosted", help="Only hosted models.")] = False,
     provider: Annotated[str | None, typer.Option(help="A provider id, e.g. openai, azure, local.")] = None,
     max_price: Annotated[float | None, typer.Option(min=0, help="Most USD per 1M input tokens.")] = None,
-    min_context: Annotated[int | None, typer.Option(min=1, help="Least context window, in tokens.")] = None,
+    min_context: Annotated[
+        str | None, typer.Option(help="Least context window, in tokens: 8192, 32k, 1M.")
+    ] = None,
     fits: Fits = False,
     runnable: Annotated[bool, typer.Option("--runnable", help="Only models that can run now.")] = False,
     collection: Annotated[str | None, typer.Option(help="A collection (see `catalog collections`).")] = None,
@@ -45,6 +47,7 @@ def search(
 ) -> None:
     """Search the catalog by name and facets."""
     from modelatlas.catalog.catalog import load_catalog
+    from modelatlas.catalog.format import parse_tokens
     from modelatlas.catalog.search import Filters
     from modelatlas.catalog.search import search as run_search
     from modelatlas.errors import ConfigError
@@ -61,7 +64,7 @@ def search(
         hosting="local" if local else "hosted" if hosted else None,
         provider=provider,
         max_price=max_price,
-        min_context=min_context,
+        min_context=parse_tokens(min_context) if min_context else None,
         fits=fits,
         runnable=runnable,
         collection=collection,

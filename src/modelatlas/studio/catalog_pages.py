@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 
 from modelatlas.catalog.catalog import load_catalog
-from modelatlas.catalog.format import badges, money, tokens
+from modelatlas.catalog.format import badges, money, parse_tokens, tokens
 from modelatlas.catalog.records import ARCHITECTURES, TASKS
 from modelatlas.catalog.search import SORTS, Filters, modalities, search
 from modelatlas.errors import ConfigError
@@ -70,7 +70,7 @@ def filters_from(params: dict[str, str]) -> Filters:
         hosting=hosting or None,
         provider=params["provider"] or None,
         max_price=_number("max_price", params["max_price"], float),
-        min_context=_number("min_context", params["min_context"], int),
+        min_context=parse_tokens(params["min_context"], "min context") if params["min_context"] else None,
         fits=params["fits"] in ("1", "on", "true"),
         runnable=params["runnable"] in ("1", "on", "true"),
     )
