@@ -252,3 +252,47 @@ def test_studio_refuses_a_public_address_without_allow_remote():
     result = CliRunner().invoke(app, ["studio", "--host", "0.0.0.0"])
     assert result.exit_code == 2
     assert "no login" in result.output and "--allow-remote" in result.output
+
+
+def _decision():
+    """A decision as `choose` saves one (built from its result types; the end-to-end run of
+    choose has its own test in test_choose.py)."""
+    from modelatlas.strategies.choose import Candidate, Constraints, Decision, Point, Shortlist
+
+    points = [
+        Point(model="local/smollm2-135m-instruct", quality=0.31, ci_low=0.22, ci_high=0.40, n=40,
+              cost_per_1k=0.0, p95_ms=2100.0, tokens_per_s=91.0, error_rate=0.0, on_front=True),
+        Point(model="local/qwen2.5-coder-0.5b-instruct", quality=0.35, ci_low=0.25, ci_high=0.45, n=40,
+              cost_per_1k=0.0, p95_ms=5900.0, tokens_per_s=27.0, error_rate=0.0, on_front=True),
+    ]  # fmt: skip
+    short = Shortlist(
+        searched=5287,
+        matched=2,
+        candidates=[
+            Candidate(model=p.model, hosted=False, why=["runs here, free per token"]) for p in points
+        ],
+    )
+    return Decision(
+        id="d0c1510f00aa", created_at="2026-12-03T12:00:00+00:00",
+        dataset="examples/edtech-support/test.jsonl",
+        metric="f1", metric_reason="free text", constraints=Constraints(runnable=True), shortlist=short,
+        run_id="run-x", concurrency=4, points=points, pick=points[0].model, tied_with=[points[1].model],
+        recommendation="Pick local/smollm2-135m-instruct: the data cannot separate it from the other.",
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_saved_decision_is_listed_and_shown(page, studio):
+    from modelatlas.strategies.choose.saved import save
+
+    decision = _decision()
+    save(decision)
+    page.goto("/decisions")
+    page.get_by_role("link", name=decision.id).click()
+    page.wait_for_url(f"**/decisions/{decision.id}")
+    main = page.locator("main").inner_text()
+    assert "cannot separate" in main and "tied with the pick" in main
+    assert page.locator("main svg circle").count() == 2  # both candidates charted, with error bars
+    screenshot(page, "page-decision")
+    with httpx.Client(base_url=studio, timeout=30) as client:
+        assert client.get("/decisions/nope").status_code == 404

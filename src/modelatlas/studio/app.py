@@ -99,6 +99,7 @@ def _pages(app: FastAPI) -> None:
         audio,
         benchmarks,
         catalog_pages,
+        decisions,
         deployments,
         image_arena,
         images,
@@ -114,6 +115,7 @@ def _pages(app: FastAPI) -> None:
     app.include_router(benchmarks.router)
     app.include_router(runs_pages.router)
     app.include_router(improve_pages.router)
+    app.include_router(decisions.router)
     app.include_router(playground.router)
     app.include_router(audio.router)
     app.include_router(images.router)

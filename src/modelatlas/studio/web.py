@@ -21,6 +21,7 @@ NAV = [
     ("Arena", "/arena"),
     ("Runs", "/runs"),
     ("Improve", "/improve"),
+    ("Decisions", "/decisions"),
     ("Deployments", "/deployments"),
 ]
 

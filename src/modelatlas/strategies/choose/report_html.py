@@ -23,6 +23,17 @@ tr{border-bottom:1px solid #ddd}}
 
 
 def decision_html(d: Decision) -> str:
+    """The standalone page: the section below with its own style."""
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>Decision {escape(d.id)}</title>
+<style>{STYLE}</style></head><body>
+<h1>Which model: decision {escape(d.id)}</h1>
+{decision_section(d)}
+</body></html>"""
+
+
+def decision_section(d: Decision) -> str:
+    """The decision's body, also shown inside the studio's page."""
     rows = "".join(_row(p, d) for p in d.points)
     short = "".join(
         f"<li><b>{escape(c.model)}</b>: {escape('; '.join(c.why))}</li>" for c in d.shortlist.candidates
@@ -30,25 +41,24 @@ def decision_html(d: Decision) -> str:
     left = "".join(f"<li>{escape(x.model)}: {escape(x.why)}</li>" for x in d.shortlist.left_out[:30])
     more = len(d.shortlist.left_out) - 30
     left += f"<li>and {more} more</li>" if more > 0 else ""
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1"><title>Decision {escape(d.id)}</title>
-<style>{STYLE}</style></head><body>
-<h1>Which model: decision {escape(d.id)}</h1>
-<p>Dataset <code>{escape(d.dataset)}</code>, metric <b>{escape(d.metric)}</b>, load at {d.concurrency}
-concurrent requests; {d.created_at}; spent {money(d.spent_usd)} on hosted calls.</p>
+    return f"""<p>Dataset <code>{escape(d.dataset)}</code>, metric <b>{escape(d.metric)}</b>,
+load at {d.concurrency} concurrent requests; {d.created_at}; spent {money(d.spent_usd)} on hosted calls.</p>
 <div class="box"><p>{escape(d.recommendation)}</p></div>
 <p>Why {escape(d.metric)}: {escape(d.metric_reason or "given")}.</p>
 <h2>Candidates</h2>
-<table><thead><tr><th>model</th><th>{escape(d.metric)} [95% CI]</th><th>$ per 1,000 requests</th>
-<th>p95 latency</th><th>tokens/s (all streams)</th><th>Pareto front</th><th>note</th></tr></thead>
-<tbody>{rows}</tbody></table>
+<div class="table-wrap"><table class="data">
+<caption class="visually-hidden">Candidates and their figures</caption>
+<thead><tr><th scope="col">model</th><th scope="col">{escape(d.metric)} [95% CI]</th>
+<th scope="col">$ per 1,000 requests</th><th scope="col">p95 latency</th>
+<th scope="col">tokens/s (all streams)</th>
+<th scope="col">Pareto front</th><th scope="col">note</th></tr></thead>
+<tbody>{rows}</tbody></table></div>
 {chart(d)}
 <h2>Shortlist</h2><p>{d.shortlist.matched} of {d.shortlist.searched} catalog models match the constraints.</p>
 <ul>{short}</ul>
 {f"<h3>Matched but not tested</h3><ul>{left}</ul>" if left else ""}
 <p>Evaluation run: <code>{escape(d.run_id or "-")}</code>
-(<code>modelatlas runs show {escape(d.run_id or "")}</code>).</p>
-</body></html>"""
+(<code>modelatlas runs show {escape(d.run_id or "")}</code>).</p>"""
 
 
 def _row(p: Point, d: Decision) -> str:
@@ -110,7 +120,7 @@ def chart(d: Decision) -> str:
         parts.append(f'<text x="{PAD - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.2g}</text>')
     note = f"<p>Not charted (no latency or no score): {escape(', '.join(missing))}.</p>" if missing else ""
     svg = (
-        f'<svg viewBox="0 0 {W} {H}" width="100%" role="img" aria-label="quality against latency">'
+        f'<svg viewBox="0 0 {W} {H}" width="100%" style="max-width:{W}px" role="img" aria-label="quality against latency">'
         f"{''.join(parts)}</svg>"
     )
     legend = "<p>Error bars: 95% intervals. Green: the pick; blue: on the Pareto front.</p>"
