@@ -120,7 +120,8 @@ def chart(d: Decision) -> str:
         parts.append(f'<text x="{PAD - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.2g}</text>')
     note = f"<p>Not charted (no latency or no score): {escape(', '.join(missing))}.</p>" if missing else ""
     svg = (
-        f'<svg viewBox="0 0 {W} {H}" width="100%" style="max-width:{W}px" role="img" aria-label="quality against latency">'
+        f'<svg viewBox="0 0 {W} {H}" width="100%" style="max-width:{W}px" role="img" '
+        'aria-label="quality against latency">'
         f"{''.join(parts)}</svg>"
     )
     legend = "<p>Error bars: 95% intervals. Green: the pick; blue: on the Pareto front.</p>"
