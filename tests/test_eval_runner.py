@@ -159,7 +159,7 @@ def test_runs_cli_and_cards_show_results(qa, echo_models, tmp_path):
     means = [e["mean"] for e in board["entries"]]
     assert {e["run_id"] for e in board["entries"]} == {run_a, run_b} and means == sorted(means, reverse=True)
     table = runner.invoke(app, ["runs", "leaderboard", "--metric", "exact_match"])
-    assert table.exit_code == 0 and "Leaderboard on exact_match" in table.output
+    assert table.exit_code == 0 and "exact_match on qa.jsonl" in table.output
     unknown = runner.invoke(app, ["runs", "leaderboard", "--metric", "bleu"])
     assert unknown.exit_code == 2 and "exact_match" in unknown.output
 

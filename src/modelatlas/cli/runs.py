@@ -103,12 +103,12 @@ def compare(run_a: str, run_b: str, json_out: Annotated[bool, typer.Option("--js
 @handle_errors
 def leaderboard(
     dataset: Annotated[
-        str | None, typer.Option("--dataset", help="Only runs on this dataset file name.")
+        str | None, typer.Option("--dataset", help="The dataset file name (default: your last run's).")
     ] = None,
     metric: Annotated[str | None, typer.Option("--metric", help="Rank by this metric.")] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Every run's arms ranked on one metric, across runs and datasets (the studio's Benchmarks)."""
+    """One dataset's results ranked on one metric, a row per model and strategy (the studio's Benchmarks)."""
     from modelatlas.errors import ConfigError
     from modelatlas.evals.leaderboard import across_runs
 
@@ -133,23 +133,31 @@ def _print_board(board: Leaderboard) -> None:
 
     from modelatlas.evals.report_terminal import fmt_ci, fmt_cost
 
-    table = Table(title=f"Leaderboard on {board.metric} across runs", title_justify="left")
-    for column in ("#", "model", "strategy", "dataset", "run", board.metric, "n", "p50 s", "$/1k"):
+    title = f"{board.metric} on {board.dataset} ({board.items} items), newest run per model and strategy"
+    table = Table(title=title, title_justify="left")
+    for column in ("#", "model", "strategy", "run", board.metric, "n", "p50 s", "$/1k"):
         table.add_column(column, justify="right" if column in ("#", "n", "p50 s", "$/1k") else "left")
     for rank, e in enumerate(board.entries, 1):
         p50 = "-" if e.latency_p50 is None else f"{e.latency_p50:.2f}"
+        mark = " =" if e.label in board.leaders else ""
         table.add_row(
-            str(rank),
+            f"{rank}{mark}",
             e.model_id,
             e.strategy,
-            e.dataset,
             e.run_id,
             fmt_ci(e),
             str(e.n),
             p50,
             fmt_cost(e.cost_per_1k),
         )
-    console().print(table)
+    out = console()
+    out.print(table)
+    if board.best:
+        out.print(f"{board.best} is significantly ahead of every other entry.")
+    elif board.leaders:
+        out.print(f"= not significantly different from the first: {', '.join(board.leaders)}.")
+    for note in board.notes:
+        out.print(note)
 
 
 @app.command("export")

@@ -275,3 +275,8 @@ class Leaderboard(Result):
     datasets: list[str] = Field(default_factory=list)
     metrics: list[str] = Field(default_factory=list)
     metric: str | None = None
+    dataset: str | None = None  # the one dataset ranked (never several at once)
+    items: int | None = None  # its size in the runs ranked (runs of another size are left out)
+    best: str | None = None  # the first entry's label, only when it is significantly ahead of every other
+    leaders: list[str] = Field(default_factory=list)  # labels the data cannot separate from the first
+    notes: list[str] = Field(default_factory=list)  # what was left out, and why

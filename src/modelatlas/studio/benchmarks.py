@@ -15,15 +15,16 @@ router = APIRouter()
 def benchmarks_page(request: Request, dataset: str = "", metric: str = ""):
     board = across_runs(dataset or None, metric or None)
     entries, metric = board.entries, board.metric
-    if len({e.run_id for e in entries}) > 1:
-        entries = [e.model_copy(update={"label": f"{e.label} ({e.run_id})"}) for e in entries]
     return render(
         request,
         "benchmarks.html",
+        board=board,
+        best=board.best,
+        leaders=board.leaders,
         entries=entries,
         datasets=board.datasets,
         metrics=board.metrics,
-        dataset=dataset,
+        dataset=board.dataset or "",
         metric=metric,
         figures=charts.figures(entries, metric),
     )
