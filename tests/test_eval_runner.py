@@ -281,3 +281,16 @@ def test_cli_maps_other_field_names(tmp_path, echo_models):
     assert json.loads(result.output)["models"][0]["metrics"]["exact_match"]["mean"] == 1.0
     bad = runner.invoke(app, ["eval", str(path), "-m", "test/red", "--metric", "exact_match"])
     assert bad.exit_code == 2 and "renamed.jsonl:1" in bad.output and "question" in bad.output
+
+
+def test_runs_list_fits_an_80_column_terminal(qa, echo_models):
+    """Each run on one line with its whole id at 80 columns (low-value columns dropped first);
+    a wide terminal gets them back."""
+    run_id, _ = evaluate(make_plan(str(qa), echo_models, metrics=["exact_match"], name="fits"))
+    narrow = runner.invoke(app, ["runs", "list"], env={"COLUMNS": "80"}).output
+    lines = narrow.splitlines()
+    assert all(len(line) <= 80 for line in lines), narrow
+    row = next(line for line in lines if run_id in line)  # the id whole, on one line
+    assert "qa.jsonl" in row and "done" in row and "test/echo" in row
+    wide = runner.invoke(app, ["runs", "list"], env={"COLUMNS": "200"}).output
+    assert "exact_match" in wide and "fits" in wide and "metrics" in wide and "metrics" not in narrow

@@ -27,24 +27,64 @@ def list_runs(
     if json_out:
         print_json([r.model_dump() for r in runs])
         return
+    _print_runs(runs)
+
+
+# Columns of `runs list`: (name, width); "models" takes what is left. The optional ones are
+# added, in this order, while the models column keeps 16 characters. Every cell stays on one
+# line, cut with an ellipsis (--json has it all).
+_RUN_COLUMNS = [("run", 24), ("dataset", 12), ("n", 3), ("models", 0), ("status", 11)]
+_OPTIONAL = [("started", 11), ("metrics", 12), ("strategies", 12), ("name", 10)]
+_MODELS_AT_LEAST = 20
+
+
+def _print_runs(runs) -> None:
+    from pathlib import Path
+
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="Evaluation runs", title_justify="left")
-    for column in ("run", "name", "dataset", "n", "models", "strategies", "metrics", "status", "started"):
-        table.add_column(column, overflow="fold")
+    out = console()
+
+    def left(columns) -> int:  # what the models column gets: padding and a rule take 3 per column
+        return out.width - sum(w + 3 for _, w in columns) - 1
+
+    columns = list(_RUN_COLUMNS)
+    for column in _OPTIONAL:
+        if left([*columns, column]) >= _MODELS_AT_LEAST:
+            columns.append(column)
+    table = Table(title="Evaluation runs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name, width in columns:
+        table.add_column(
+            name, width=width or max(left(columns), 8), no_wrap=True, overflow="ellipsis",
+            justify="right" if name == "n" else "left",
+        )  # fmt: skip
     for r in runs:
-        table.add_row(
-            r.id,
-            r.name or "",
-            r.dataset_path,
-            str(r.dataset_n),
-            ", ".join(r.models),
-            ", ".join(r.strategies),
-            ", ".join(r.metrics),
-            r.status,
-            r.created_at or "",
-        )
-    console().print(table)
+        cells = {
+            "run": r.id,
+            "dataset": Path(r.dataset_path).name,
+            "n": str(r.dataset_n),
+            "models": ", ".join(m.removeprefix("local/") for m in r.models),  # local/: the usual case
+            "status": r.status,
+            "started": _local_time(r.created_at),
+            "metrics": ", ".join(r.metrics),
+            "strategies": ", ".join(r.strategies),
+            "name": r.name or "",
+        }
+        table.add_row(*(cells[name] for name, _ in columns))
+    out.print(table)
+
+
+def _local_time(stamp: str | None) -> str:
+    """An ISO time as this machine's local "MM-DD HH:MM"."""
+    from datetime import datetime
+
+    if not stamp:
+        return ""
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%m-%d %H:%M")
+    except ValueError:
+        return stamp
 
 
 @app.command("show")
