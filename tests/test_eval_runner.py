@@ -233,7 +233,8 @@ def test_killed_run_resumes_without_redoing_or_losing_work(tmp_path):
 
 
 def test_demo_end_to_end(tmp_path):
-    """The main job on the first 3 questions: leaderboard, HTML report, next steps."""
+    """The main job on the first 3 questions: choose among the three bundled text models (eval
+    and load test), improve the pick (few-shot, RAG over the docs), the two reports, next steps."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     report = tmp_path / "demo.html"
     env = {**os.environ, "MODELATLAS_HOME": str(tmp_path / "home"), "COLUMNS": "160"}
@@ -243,17 +244,20 @@ def test_demo_end_to_end(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    for arm in ("smollm2-135m-instruct", "gemma-3-270m", "few-shot:3"):
-        assert arm in done.stdout
-    assert (
-        "semantic_similarity" in done.stdout
-        and "Serve it:" in done.stdout
-        and "modelatlas studio" in done.stdout
-    )
+    for model in ("smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct"):
+        assert model in done.stdout
+    assert "Pick local/" in done.stdout and "Load test of" in done.stderr
+    for approach in ("few-shot", "RAG", "Recommendation"):
+        assert approach in done.stdout
+    assert "Serve the pick:" in done.stdout and "modelatlas studio" in done.stdout
     assert report.exists() and report.stat().st_size > 1_000_000
+    decision = tmp_path / "demo-decision.html"
+    assert decision.exists() and "<svg" in decision.read_text()
+    saved = list((tmp_path / "home" / "decisions").glob("*.json"))
+    assert len(saved) == 1
 
 
 def test_cli_maps_other_field_names(tmp_path, echo_models):

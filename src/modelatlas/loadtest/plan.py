@@ -103,7 +103,7 @@ async def _sender(
         if not facts(record).hosted:
             from modelatlas.loadtest.serving import local_server
 
-            async with local_server(record.id, min(max(levels), 64)) as url:
+            async with local_server(record.id, min(max(levels), 64), record.mode == "completion") as url:
                 sender = HttpSender(url, record.id)
                 try:
                     yield sender, max_requests

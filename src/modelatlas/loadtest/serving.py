@@ -27,14 +27,17 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def local_server(model_id: str, parallel: int) -> AsyncIterator[str]:
+async def local_server(model_id: str, parallel: int, base_model: bool = False) -> AsyncIterator[str]:
     """``modelatlas serve --model MODEL_ID --parallel N --no-auth`` until the block ends; yields
-    its base URL (``http://127.0.0.1:PORT/v1``). Its log goes to a temporary file, named in
-    the error if it does not come up."""
+    its base URL (``http://127.0.0.1:PORT/v1``). A ``base_model`` (mode completion) gets
+    ``--allow-chat-on-base``, so its chat requests are answered as the eval runner asks it, from
+    the messages as plain text. Its log goes to a temporary file, named in the error if it does
+    not come up."""
     port = free_port()
     log_path = Path(tempfile.mkdtemp(prefix="modelatlas-loadtest-")) / "server.log"
     argv = [sys.executable, "-m", "modelatlas", "serve", "--model", model_id, "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--parallel", str(parallel), "--no-auth"]
+    argv += ["--allow-chat-on-base"] if base_model else []
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     try:

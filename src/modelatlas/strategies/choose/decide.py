@@ -37,17 +37,18 @@ async def choose(
     limit: int | None = None,
     metric: str | None = None,
     judge: str | None = None,
+    system: str | None = None,
     say: Say = lambda _: None,
 ) -> Decision:
     """``metric``: the primary metric (default: picked from the data, see
     :func:`~modelatlas.strategies.choose.metric.primary_metric`); ``judge``: the model that
-    scores for judge metrics."""
+    scores for judge metrics; ``system``: the system prompt of every eval item."""
     short = await asyncio.to_thread(shortlist, constraints)
     if not short.candidates:
         raise _nothing_to_test(short)
     ids = [c.model for c in short.candidates]
     say(f"Shortlist: {', '.join(ids)} ({short.matched} of {short.searched} catalog models match).")
-    plan, why = await asyncio.to_thread(_plan, str(dataset), ids, max_tokens, limit, metric, judge)
+    plan, why = await asyncio.to_thread(_plan, str(dataset), ids, max_tokens, limit, metric, judge, system)
     say(f"Metric: {plan_metric(plan)} ({why}).")
     await _check_budget(plan, short, constraints.budget_usd, dataset, concurrency, max_tokens, load_requests)
 
@@ -70,9 +71,7 @@ async def choose(
     return decision
 
 
-def _plan(
-    dataset: str, ids: list[str], max_tokens: int, limit: int | None, metric: str | None, judge: str | None
-):
+def _plan(dataset: str, ids: list[str], max_tokens: int, limit, metric: str | None, judge, system):
     from modelatlas.evals.datasets import load_dataset
     from modelatlas.evals.plan import make_plan
     from modelatlas.strategies.choose.metric import primary_metric
@@ -81,8 +80,9 @@ def _plan(
     if metric is None:
         metric, why = primary_metric(load_dataset(dataset, limit=limit))
     plan = make_plan(
-        dataset, ids, metrics=[metric], judge=judge, limit=limit, max_tokens=max_tokens, name="choose"
-    )
+        dataset, ids, metrics=[metric], judge=judge, limit=limit, max_tokens=max_tokens, system=system,
+        name="choose",
+    )  # fmt: skip
     return plan, why
 
 

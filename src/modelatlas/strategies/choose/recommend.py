@@ -41,7 +41,8 @@ def recommendation(
         return f"No candidate meets the constraints ({reasons})."
     lines = [
         f"Pick {chosen.model}: {metric} {quality(chosen)}, {money(chosen.cost_per_1k)} per 1,000 requests, "
-        f"p95 latency {latency(chosen)} at {concurrency} concurrent requests."
+        f"p95 latency {latency(chosen)} at {concurrency} concurrent requests"
+        + (", on the Pareto front of quality, cost and latency." if chosen.on_front else ".")
     ]
     if tied:
         names = ", ".join(f"{p.model} ({_p(separable(chosen.model, p.model, metric, tests))})" for p in tied)
@@ -62,8 +63,6 @@ def recommendation(
                 f"{chosen.model} is significantly ahead of {p.model} on {metric} "
                 f"(difference {abs(test.diff):.3f}, {_p(test)}, {test.test})."
             )
-    if chosen.on_front:
-        lines.append("It is on the Pareto front of quality, cost and latency.")
     return " ".join(lines)
 
 

@@ -17,7 +17,9 @@ def shortlist(constraints: Constraints) -> Shortlist:
     if c.models:
         from modelatlas.catalog.resolve import resolve
 
-        matched = [resolve(m) for m in c.models]
+        # The catalog's record says whether it runs here (a bundled model assembles on first use);
+        # an id the catalog lacks (a file path, a model added since) resolved to its record runs.
+        matched = [catalog.by_id.get(m) or resolve(m).model_copy(update={"runnable": True}) for m in c.models]
     else:
         matched = search(
             task=c.task, modality=c.modality, open_weights=c.open_weights, max_price=c.max_price,
