@@ -16,7 +16,6 @@ import contextlib
 import importlib.metadata
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -26,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+from modelatlas.processes import stop_process
 
 NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 
@@ -115,13 +116,7 @@ def serving(
                 time.sleep(0.2)
             yield proc
         finally:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait()
+            stop_process(proc)
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from tests.servers import free_port, python_server
+from tests.servers import free_port, llama_cpp_server_args, python_server
 from tests.studio_browser import page, studio  # noqa: F401  (browser-test fixtures)
 
 
@@ -73,24 +73,7 @@ def llama_url(smollm2_path, tmp_path_factory):
     """llama.cpp's own OpenAI-compatible server on a free 127.0.0.1 port, serving SmolLM2."""
     pytest.importorskip("sse_starlette", reason="needs llama-cpp-python[server]")
     port = free_port()
-    args = [
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        smollm2_path,
-        "--model_alias",
-        "smollm2",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "2048",
-        "--n_threads",
-        "2",
-        "--verbose",
-        "False",
-    ]
+    args = llama_cpp_server_args(smollm2_path, port, "--verbose", "False")
     log = str(tmp_path_factory.mktemp("llama-server") / "server.log")
     with python_server(args, port, ready_path="/v1/models", log_path=log):
         yield f"http://127.0.0.1:{port}/v1"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,11 +13,11 @@ from typing import Any
 
 import httpx
 
+from modelatlas import processes
+
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return processes.free_port()
 
 
 def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -37,13 +35,7 @@ def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> N
 
 def stop(proc: subprocess.Popen) -> None:
     """Stop a server we started, by its process id (never by name)."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+    processes.stop_process(proc, grace_s=10)
 
 
 @contextlib.contextmanager
@@ -66,6 +58,22 @@ def python_server(
         stop(proc)
         if log_path:
             log.close()
+
+
+def llama_cpp_server_args(model_path: str, port: int, *extra: str) -> list[str]:
+    """``python`` arguments for llama-cpp-python's ``llama_cpp.server`` serving ``model_path``
+    as "smollm2" on 127.0.0.1:``port`` (context 2048, 2 threads), plus ``extra``."""
+    args = [
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        model_path,
+        "--model_alias",
+        "smollm2",
+        "--host",
+        "127.0.0.1",
+    ]
+    return [*args, "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", *extra]
 
 
 def home_env(home: str | os.PathLike, **extra: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ import pytest
 from modelatlas.errors import ConfigError
 from modelatlas.loadtest import parse_duration, parse_levels, run_loadtest
 from tests.conftest import run
-from tests.servers import free_port, modelatlas_serve, python_server
+from tests.servers import free_port, llama_cpp_server_args, modelatlas_serve, python_server
 
 pytestmark = pytest.mark.slow
 
@@ -81,17 +81,7 @@ def test_counts_equal_the_counters_of_modelatlas_serve(tmp_path, prompts_file):
 def _llama_cpp_server(smollm2_path: str, log: Path, *extra: str):
     pytest.importorskip("sse_starlette", reason="needs llama-cpp-python[server]")
     port = free_port()
-    args = [
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        smollm2_path,
-        "--model_alias",
-        "smollm2",
-        "--host",
-        "127.0.0.1",
-    ]
-    args += ["--port", str(port), "--n_ctx", "2048", "--n_threads", "2", *extra]
+    args = llama_cpp_server_args(smollm2_path, port, *extra)
     return port, python_server(args, port, ready_path="/v1/models", log_path=str(log))
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,14 +14,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from modelatlas.errors import BackendError
+from modelatlas.processes import free_port, stop_process
 
 START_TIMEOUT_S = 180.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.asynccontextmanager
@@ -44,7 +37,7 @@ async def local_server(model_id: str, parallel: int, base_model: bool = False) -
         await _ready(f"http://127.0.0.1:{port}/health", proc, log_path)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        await asyncio.to_thread(_stop, proc)
+        await asyncio.to_thread(stop_process, proc)
 
 
 async def _ready(url: str, proc: subprocess.Popen, log_path: Path) -> None:
@@ -69,13 +62,3 @@ async def _ready(url: str, proc: subprocess.Popen, log_path: Path) -> None:
         f"`modelatlas serve` did not answer {url} within {START_TIMEOUT_S:.0f} s.",
         hint=f"Its log: {log_path}",
     )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
