@@ -197,3 +197,23 @@ def test_hosted_models_become_runnable_when_their_key_is_set(monkeypatch):
     assert load_catalog(refresh=True).get("openai/gpt-4.1-mini").runnable is False
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
     assert load_catalog(refresh=True).get("openai/gpt-4.1-mini").runnable is True
+
+
+def test_with_no_query_the_catalog_opens_on_what_runs_here_then_makers_then_the_newest():
+    """A model that runs here first; then the makers' own listings before resellers; newest
+    first among those (before, the default order was by name: resellers' ids starting with
+    digits came first)."""
+    catalog = Catalog(
+        [
+            rec("0-reseller/gpt-x", release_date="2026-01-01"),
+            rec("openai/gpt-old", release_date="2024-01-01"),
+            rec("openai/gpt-new", release_date="2026-02-01"),
+            rec("local/tiny", runnable=True),
+        ]
+    )
+    assert ids(search(catalog, Filters())) == [
+        "local/tiny",
+        "openai/gpt-new",
+        "openai/gpt-old",
+        "0-reseller/gpt-x",
+    ]

@@ -57,6 +57,17 @@ def test_create_use_and_revoke_a_key_from_the_studio(server, page):
     row = page.locator('tr[data-key="web-app"]')
     assert row.locator("td").nth(7).inner_text().strip() == "1"  # one request metered
 
+    asked: list[str] = []
+
+    def answer_dialog(dialog, accept: bool) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda d: answer_dialog(d, accept=False))
+    row.get_by_role("button", name="Revoke key web-app").click()
+    assert asked and "cannot be undone" in asked[0]
+    assert "active" in page.locator('tr[data-key="web-app"]').inner_text()  # said no: nothing happened
+    page.once("dialog", lambda d: answer_dialog(d, accept=True))
     row.get_by_role("button", name="Revoke key web-app").click()
     page.wait_for_url("**/deployments?revoked=web-app*")
     assert "revoked" in page.locator('tr[data-key="web-app"]').inner_text()

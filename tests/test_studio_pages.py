@@ -226,7 +226,12 @@ def test_page_status_codes(echo_run, studio):
             assert client.get(missing).status_code == 404, missing
         plotly = client.get("/static/plotly.min.js")
         assert plotly.status_code == 200 and "javascript" in plotly.headers["content-type"]
-        assert len(plotly.content) > 1_000_000
+        assert len(plotly.content) > 1_000_000  # httpx has unzipped it
+        sent = int(plotly.headers["content-length"])
+        assert plotly.headers["content-encoding"] == "gzip" and sent < len(plotly.content) / 2
+        assert "max-age" in plotly.headers["cache-control"]
+        again = client.get("/static/plotly.min.js", headers={"If-None-Match": plotly.headers["etag"]})
+        assert again.status_code == 304 and not again.content
         assert client.get("/favicon.ico").headers["content-type"].startswith("image/svg+xml")
         assert client.get("/static/studio.css").status_code == 200
 

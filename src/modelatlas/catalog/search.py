@@ -76,7 +76,7 @@ def search(
     if filters.query:
         scores = _match(records, filters.query)
         records = [r for r in records if r.id in scores]
-    records = _sorted(records, sort if sort != "relevance" or filters.query else "name", scores)
+    records = _sorted(records, sort if sort != "relevance" or filters.query else "discovery", scores)
     return records if limit is None else records[:limit]
 
 
@@ -150,7 +150,18 @@ def _sorted(records: list[ModelRecord], sort: str, scores: dict[str, float]) -> 
         return sorted(records, key=lambda r: (-(r.context_length or -1), r.id))
     if sort == "release":
         return sorted(records, key=lambda r: (r.release_date or "", r.id), reverse=True)
+    if sort == "discovery":
+        return _discovery(records)
     return sorted(records, key=lambda r: ((r.name or r.id).lower(), r.id))
+
+
+def _discovery(records: list[ModelRecord]) -> list[ModelRecord]:
+    """Relevance with no query: what runs here first, then the makers' own listings before
+    resellers of the same models, then the newest; by name last. (Sorted by name before, the
+    catalog opened on obscure resellers' ids.)"""
+    by_name = sorted(records, key=lambda r: ((r.name or r.id).lower(), r.id))
+    newest = sorted(by_name, key=lambda r: r.release_date or "", reverse=True)  # stable: ties keep names
+    return sorted(newest, key=lambda r: (not r.runnable, r.provider not in MAKERS))
 
 
 # -- fuzzy query ---------------------------------------------------------------------------------

@@ -87,12 +87,37 @@
       if (!data) return;
       var figure = JSON.parse(data.textContent);
       var layout = Object.assign({ autosize: true }, figure.layout || {});
-      window.Plotly.newPlot(el, figure.data, layout, { displaylogo: false, responsive: true });
+      // On a phone the mode bar would cover the chart: none there, on hover elsewhere.
+      var bar = window.matchMedia("(max-width: 700px)").matches ? false : "hover";
+      window.Plotly.newPlot(el, figure.data, layout, { displaylogo: false, responsive: true, displayModeBar: bar });
+    });
+  }
+
+  // A form with data-confirm asks first (revoking a key cannot be undone).
+  function confirmForms() {
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+      });
+    });
+  }
+
+  // Ctrl+Enter (Cmd+Enter on a Mac) in a text box sends its form, as in chat apps.
+  function ctrlEnter() {
+    document.querySelectorAll("form textarea").forEach(function (area) {
+      area.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && area.form) {
+          event.preventDefault();
+          area.form.requestSubmit();
+        }
+      });
     });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     navToggle();
+    confirmForms();
+    ctrlEnter();
     copyButtons();
     compareButtons();
     charts();
