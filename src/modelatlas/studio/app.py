@@ -129,7 +129,7 @@ def _pages(app: FastAPI) -> None:
 def _plumbing(app: FastAPI) -> None:
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js(request: Request) -> Response:
-        """4.8 MB as plotly ships it, about 1.4 MB gzipped (compressed once per process); the
+        """4.8 MB as plotly ships it, 1.5 MB gzipped (compressed once per process); the
         browser keeps it a day and then revalidates with its ETag."""
         body, etag = plotly_gzip()
         headers = {"Cache-Control": "public, max-age=86400", "ETag": etag, "Vary": "Accept-Encoding"}
