@@ -11,9 +11,9 @@ import pytest
 from modelatlas.catalog.format import parse_tokens
 from modelatlas.errors import ConfigError
 from modelatlas.evals.datasets import load_dataset
+from modelatlas.evals.metric_choice import primary_metric
 from modelatlas.evals.results import PairwiseTest
 from modelatlas.strategies.choose import Constraints, Point, choose, mark_front, pick
-from modelatlas.strategies.choose.metric import primary_metric
 from modelatlas.strategies.choose.saved import saved_decisions
 from tests.conftest import run
 

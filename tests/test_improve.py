@@ -108,3 +108,16 @@ def test_improve_unknown_docs_folder_fails_clearly(tmp_path):
         ],
     )
     assert result.exit_code == 2
+
+
+def test_without_metric_improve_picks_one_from_the_data_and_says_why():
+    """The example's references are free text, so token F1 decides (exact match would score
+    every paraphrase 0); the choice and its reason are in the report's notes and on stderr."""
+    args = ["improve", "--model", "local/smollm2-135m-instruct", "--dataset", str(EXAMPLE / "test.jsonl")]
+    args += ["--train", str(EXAMPLE / "train.jsonl"), "--no-finetune", "--limit", "2", "--max-tokens", "8"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["metric"] == "f1" and data["metrics"] == ["f1"]
+    assert any("picked from the data" in note and "free text" in note for note in data["notes"])
+    assert "Deciding metric: f1" in result.stderr

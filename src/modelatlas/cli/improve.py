@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from modelatlas.cli.common import console, handle_errors, print_json
+from modelatlas.cli.common import console, escape, handle_errors, print_json
 
 if TYPE_CHECKING:
     from modelatlas.evals.results import RunSummary
@@ -55,8 +55,12 @@ def improve_command(
 
     args = {"epochs": epochs, "lora_r": lora_r, "lr": lr, "max_steps": max_steps}
     improving.check_few_shot(dataset, train, few_shot, limit)  # before minutes of fine-tuning
+    chosen = _deciding_metric(dataset, limit) if not metric else None
+    metric = [chosen[0]] if chosen else metric
     with console(stderr=True).status("Preparing: indexing documents and fine-tuning where asked…"):
         setup = improving.prepare(model, docs=docs, train=train if finetune else None, finetune_args=args)
+    if chosen:
+        setup.notes.append(f"Deciding metric {chosen[0]}, picked from the data: {chosen[1]}.")
     tuned = setup.finetune.model_id if setup.finetune else None
     setup.approaches = improving.approaches(model, few_shot=few_shot, has_pool=True, kb=setup.kb, tuned=tuned)
     plan = make_plan(
@@ -83,6 +87,16 @@ def improve_command(
         return
     _outputs(run.run_id, run.summary, plan, json_out=False, report=None, samples=None)
     _table(result)
+
+
+def _deciding_metric(dataset: str, limit: int | None) -> tuple[str, str]:
+    """The metric picked from the data when --metric is not given, said on stderr with why."""
+    from modelatlas.evals.datasets import load_dataset
+    from modelatlas.evals.metric_choice import primary_metric
+
+    name, why = primary_metric(load_dataset(dataset, limit=limit))
+    console(stderr=True).print(escape(f"Deciding metric: {name} ({why}). Give --metric to choose another."))
+    return name, why
 
 
 def _write_html(result: ImproveReport, summary: RunSummary, run_id: str, plan, path: str) -> None:

@@ -41,7 +41,7 @@ async def choose(
     say: Say = lambda _: None,
 ) -> Decision:
     """``metric``: the primary metric (default: picked from the data, see
-    :func:`~modelatlas.strategies.choose.metric.primary_metric`); ``judge``: the model that
+    :func:`~modelatlas.evals.metric_choice.primary_metric`); ``judge``: the model that
     scores for judge metrics; ``system``: the system prompt of every eval item."""
     short = await asyncio.to_thread(shortlist, constraints)
     if not short.candidates:
@@ -73,8 +73,8 @@ async def choose(
 
 def _plan(dataset: str, ids: list[str], max_tokens: int, limit, metric: str | None, judge, system):
     from modelatlas.evals.datasets import load_dataset
+    from modelatlas.evals.metric_choice import primary_metric
     from modelatlas.evals.plan import make_plan
-    from modelatlas.strategies.choose.metric import primary_metric
 
     why = "given with --metric"
     if metric is None:
