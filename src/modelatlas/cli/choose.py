@@ -55,7 +55,6 @@ def choose_command(
     from modelatlas.catalog.format import parse_tokens
     from modelatlas.loadtest.runner import parse_duration
     from modelatlas.strategies.choose import Constraints, choose
-    from modelatlas.strategies.choose.saved import save
 
     if report:
         from modelatlas.evals.report_files import check_writable
@@ -74,6 +73,13 @@ def choose_command(
             say=lambda text: err.print(escape(text)),
         )
     )  # fmt: skip
+    _finish(decision, report, json_out)
+
+
+def _finish(decision: Decision, report: str | None, json_out: bool) -> None:
+    """Save the decision, write its HTML report where asked, and print it."""
+    from modelatlas.strategies.choose.saved import save
+
     where = save(decision)
     if report:
         from modelatlas.evals.report_files import atomic_write

@@ -48,7 +48,7 @@ def improve_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Which is worth it for this use case: prompting, RAG or fine-tuning? Measured, side by side."""
-    from modelatlas.cli.eval import _outputs, _run, _text
+    from modelatlas.cli.eval import _run, _text
     from modelatlas.evals.plan import make_plan
     from modelatlas.strategies import improve as improving
     from modelatlas.strategies.improve_report import build_report
@@ -76,7 +76,15 @@ def improve_command(
         name=f"improve: {model}",
     )
     run = _run(plan, None, quiet=json_out)
-    result = build_report(run.summary, setup, price_per_hour)
+    _finish(build_report(run.summary, setup, price_per_hour), run, plan, report, samples, json_out)
+
+
+def _finish(
+    result: ImproveReport, run, plan, report: str | None, samples: str | None, json_out: bool
+) -> None:
+    """Keep the report for the studio, write the files asked for, and print it."""
+    from modelatlas.cli.eval import _outputs
+
     _save(result)
     if report:
         _write_html(result, run.summary, run.run_id, plan, report)

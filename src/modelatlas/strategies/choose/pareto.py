@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from modelatlas.evals.leaderboard import separated
 from modelatlas.evals.results import PairwiseTest
 from modelatlas.strategies.choose.results import Point
 
@@ -33,19 +34,6 @@ def mark_front(points: Sequence[Point]) -> None:
 def separable(a: str, b: str, metric: str, tests: Sequence[PairwiseTest]) -> PairwiseTest | None:
     """The pairwise test of arms ``a`` and ``b`` on ``metric``, if the run made one."""
     return next((t for t in tests if t.metric == metric and {t.a, t.b} == {a, b}), None)
-
-
-ALPHA = 0.05
-
-
-def separated(test: PairwiseTest | None) -> bool:
-    """Both of the run's checks say the two differ: the paired bootstrap interval of the
-    difference leaves out 0, and the exact test (McNemar or permutation) has p < 0.05. On a
-    dozen items the percentile bootstrap alone is too eager (an interval without 0 beside a
-    permutation p of 0.17 was seen on the example dataset)."""
-    if test is None or not test.significant:
-        return False
-    return test.p_value is None or test.p_value < ALPHA
 
 
 def pick(
