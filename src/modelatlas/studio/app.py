@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Iterable
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from modelatlas import __version__
 from modelatlas.errors import ModelAtlasError
 from modelatlas.hosts import host_allowed, host_name
-from modelatlas.studio.web import STATIC_DIR, render
+from modelatlas.studio.static_files import static_response
+from modelatlas.studio.web import render
 
 FAVICON = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
@@ -127,20 +125,9 @@ def _pages(app: FastAPI) -> None:
 
 
 def _plumbing(app: FastAPI) -> None:
-    @app.get("/static/plotly.min.js", include_in_schema=False)
-    def plotly_js(request: Request) -> Response:
-        """4.8 MB as plotly ships it, 1.5 MB gzipped (compressed once per process); the
-        browser keeps it a day and then revalidates with its ETag."""
-        body, etag = plotly_gzip()
-        headers = {"Cache-Control": "public, max-age=86400", "ETag": etag, "Vary": "Accept-Encoding"}
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers=headers)
-        if "gzip" in request.headers.get("accept-encoding", ""):
-            headers["Content-Encoding"] = "gzip"
-            return Response(body, media_type="text/javascript", headers=headers)
-        return FileResponse(plotly_path(), media_type="text/javascript", headers=headers)
-
-    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(request: Request, name: str) -> Response:
+        return static_response(request, name)
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
@@ -149,28 +136,6 @@ def _plumbing(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
         return RedirectResponse("/catalog")
-
-
-@functools.cache
-def plotly_gzip() -> tuple[bytes, str]:
-    """plotly.min.js gzipped, and an ETag naming its content."""
-    import gzip
-    import hashlib
-
-    data = plotly_path().read_bytes()
-    return gzip.compress(data, compresslevel=6, mtime=0), '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
-
-
-def plotly_path() -> Path:
-    """plotly.min.js as the installed plotly package ships it (no CDN)."""
-    try:
-        import plotly
-    except ImportError as exc:
-        raise HTTPException(404, "plotly is not installed: pip install 'modelatlas[eval]'") from exc
-    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    if not path.is_file():
-        raise HTTPException(404, f"plotly.min.js is missing from {path.parent}")
-    return path
 
 
 async def _error_page(request: Request, exc: Exception):
