@@ -15,6 +15,7 @@ import yaml
 from modelatlas.catalog.card_samples import usage_markdown
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import InvalidRequestError
+from modelatlas.formats import usd
 
 UNKNOWN = "unknown"
 FORMATS = ("md", "json", "hf")
@@ -403,7 +404,7 @@ def _and(items: list[str]) -> str:
 
 
 def _usd(value: float) -> str:
-    return f"${value:.2f}" if round(value, 2) == value else f"${value:g}"
+    return usd(value)
 
 
 def _yes_no(value: bool | None) -> str:

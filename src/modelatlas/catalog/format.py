@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modelatlas.catalog.records import ModelRecord
+from modelatlas.formats import usd
 
 
 def tokens(n: int | None) -> str:
@@ -27,10 +28,10 @@ def parameters(n: int | None) -> str:
 
 
 def money(value: float | None, record: ModelRecord | None = None) -> str:
-    """USD per 1M tokens; a local model is free per token; unknown -> '?'."""
+    """USD per 1M tokens (modelatlas.formats.usd); a local model costs "$0" per token; unknown: "?"."""
     if value is None:
-        return "free" if record is not None and record.hosting == "local" else "?"
-    return f"{value:.2f}" if value >= 0.01 or value == 0 else f"{value:.4f}"
+        return "$0" if record is not None and record.hosting == "local" else "?"
+    return usd(value)
 
 
 def badges(record: ModelRecord) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelatlas.cli.common import console, handle_errors, print_json
+from modelatlas.formats import usd
 
 if TYPE_CHECKING:
     from modelatlas.evals.results import RunResult, RunSummary
@@ -355,7 +356,7 @@ def _print_estimate(plan, json_out: bool) -> None:
     for column in ("model", "strategy", "calls", "input", "output tokens (expected / at most)", "USD"):
         table.add_column(column)
     for r in found.arms:
-        cost = f"{r.cost_usd_expected:.4f} – {r.cost_usd_max:.4f}" if r.priced else "unknown price"
+        cost = f"{usd(r.cost_usd_expected)} – {usd(r.cost_usd_max)}" if r.priced else "unknown price"
         if r.audio_seconds is not None:  # a speech arm: billed by the audio's length, no tokens
             sent, made = f"{r.audio_seconds:,.1f} s of audio", "-"
         elif r.images is not None:  # an image arm: billed by the picture

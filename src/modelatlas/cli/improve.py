@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelatlas.cli.common import console, escape, handle_errors, print_json
+from modelatlas.formats import usd
 
 if TYPE_CHECKING:
     from modelatlas.evals.results import RunSummary
@@ -180,7 +181,7 @@ def _table(result: ImproveReport) -> None:
             delta,
             p,
             verdict,
-            f"{r.cost_per_1k:.4f}",
+            usd(r.cost_per_1k),
             _s(r.latency_p50),
             _s(r.latency_p95),
             tokens,

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from modelatlas.cli.common import console, escape, handle_errors, print_json
+from modelatlas.formats import usd
 
 app = typer.Typer(help="API keys for `modelatlas serve`: create, list, revoke.", no_args_is_help=True)
 
@@ -71,7 +72,7 @@ def list_command(json_out: Annotated[bool, typer.Option("--json")] = False) -> N
             k.status,
             _or_dash(k.rpm),
             _or_dash(k.tpm),
-            f"${k.budget_usd:g}" if k.budget_usd is not None else "-",
+            usd(k.budget_usd),
             ", ".join(k.models) if k.models else "all",
             f"{k.expires_at:%Y-%m-%d}" if k.expires_at else "-",
             f"{k.created_at:%Y-%m-%d}",

@@ -15,6 +15,7 @@ from typing import Any
 
 from modelatlas.cli.common import console, print_json
 from modelatlas.errors import InvalidRequestError
+from modelatlas.formats import usd
 
 # What PyAV (faster-whisper's decoder) and OpenAI's transcriptions endpoint take.
 AUDIO_SUFFIXES = {".wav", ".mp3", ".mpga", ".mpeg", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".webm"}
@@ -155,7 +156,7 @@ def _line(transcript) -> None:
     console(stderr=True).print(
         f"[dim]{transcript.model} · {language} · {transcript.duration_s:.1f}s of audio · "
         f"{transcript.timing.latency_s:.2f}s · real-time factor {rtf:.2f} · "
-        f"${transcript.usage.cost_usd:.6f}[/]"
+        f"{usd(transcript.usage.cost_usd)}[/]"
         if rtf is not None
         else f"[dim]{transcript.model} · {language} · {transcript.duration_s:.1f}s of audio[/]"
     )

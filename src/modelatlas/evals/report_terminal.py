@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modelatlas.evals.results import MetricSummary, PairwiseTest, RunSummary
+from modelatlas.formats import usd
 
 
 class WithCI(Protocol):
@@ -37,9 +38,7 @@ def fmt_ci(m: WithCI) -> str:
 
 
 def fmt_cost(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+    return usd(value)
 
 
 def _title(summary: RunSummary) -> str:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from modelatlas.errors import ConfigError, MissingAPIKeyError
+from modelatlas.formats import usd
 from modelatlas.loadtest.results import LoadReport, RequestSample
 from modelatlas.loadtest.runner import Progress, load_test
 from modelatlas.loadtest.senders import HttpSender, ModelSender, Sender
@@ -143,7 +144,7 @@ def _check_budget(
         )
     if bound > budget:
         raise ConfigError(
-            f"{requests} requests to {record.id} may cost up to ${bound:.4f}, over --budget-usd {budget:g}.",
+            f"{requests} requests to {record.id} may cost up to {usd(bound)}, over --budget-usd {budget:g}.",
             hint="Lower --max-requests or --max-tokens, or raise --budget-usd.",
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jinja2
 
 from modelatlas.evals.results import MetricSummary
+from modelatlas.formats import usd
 from modelatlas.strategies.results import ImproveReport
 
 SECTION = """<section><h2>Improve: which approach is worth it?</h2>
@@ -33,7 +34,7 @@ def improve_section(result: ImproveReport) -> str:
                 "gain": "baseline"
                 if vs is None
                 else f"{vs.diff:+.3f} [{vs.ci_low:+.3f}, {vs.ci_high:+.3f}] p={vs.p_value:.3g}: {vs.verdict}",
-                "cost": f"{a.cost_per_1k:.4f}",
+                "cost": usd(a.cost_per_1k),
                 "latency": f"{_n(a.latency_p50)} / {_n(a.latency_p95)}",
                 "tokens": f"{a.context_tokens:.0f}" if a.context_tokens else "?",
                 "training": f"{a.training_seconds / 60:.1f} min" if a.training_seconds else "",

@@ -6,6 +6,7 @@ from typing import Any
 
 from modelatlas.evals.results import ArmSummary, RunSummary
 from modelatlas.evals.types import arm_label
+from modelatlas.formats import usd
 from modelatlas.strategies.improve import BASELINE, Approach, Setup
 from modelatlas.strategies.results import ApproachRow, ImproveReport, Versus
 
@@ -135,4 +136,4 @@ def _close(a: ApproachRow, b: ApproachRow, metric: str) -> bool:
 
 
 def _money(value: float | None) -> str:
-    return "?" if value is None else f"${value:.4f}"
+    return usd(value, unknown="?")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from modelatlas.errors import ConfigError
 from modelatlas.evals.results import RunSummary
+from modelatlas.formats import usd
 from modelatlas.loadtest.results import LevelResult
 from modelatlas.strategies.choose.pareto import mark_front, pick
 from modelatlas.strategies.choose.recommend import recommendation
@@ -120,7 +121,7 @@ async def _check_budget(
         )
     if bound > budget:
         raise ConfigError(
-            f"The decision may cost up to ${bound:.4f} on hosted calls, over --budget-usd {budget:g}.",
+            f"The decision may cost up to {usd(bound)} on hosted calls, over --budget-usd {budget:g}.",
             hint="Use fewer --candidates, --limit the items, lower --max-tokens, or raise the budget.",
         )
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from modelatlas.evals.results import PairwiseTest
+from modelatlas.formats import usd
 from modelatlas.strategies.choose.pareto import separable, separated
 from modelatlas.strategies.choose.results import Point
 
 
-def money(usd: float) -> str:
-    """One money format everywhere in the decision: "$0" for nothing, else 4 significant digits."""
-    return "$0" if usd == 0 else f"${usd:.4g}"
+def money(value: float) -> str:
+    """Money as everywhere else (modelatlas.formats)."""
+    return usd(value)
 
 
 def quality(p: Point) -> str:
