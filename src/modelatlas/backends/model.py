@@ -148,6 +148,12 @@ class Model:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the backend is loaded now: a call would not wait for a load (the studio says
+        how long a request spent loading its model)."""
+        return self._loaded
+
     async def load(self) -> None:
         """Load the model now (in a worker thread), so the first call's timing is not skewed."""
         if not self._loaded:

@@ -1,16 +1,21 @@
 """The playground: one prompt to up to four models side by side, streamed as it is generated.
 
 POST /api/playground/stream answers with newline-delimited JSON events:
-``{"type": "delta", "index": i, "text": ...}`` as model ``i`` writes, one
-``{"type": "stats", "index": i, ...}`` (tokens, time to first token, tokens/s, cost) or
-``{"type": "error", "index": i, "message": ...}`` per model, then ``{"type": "done"}``.
+``{"type": "loading", "index": i}`` and ``{"type": "loaded", "index": i, "load_s": ...}`` when
+this request had to load model ``i``, ``{"type": "delta", "index": i, "text": ...}`` as it writes,
+one ``{"type": "stats", "index": i, ...}`` (tokens, the finish reason, the load, time to first
+token after it, tokens/s, cost) or ``{"type": "error", "index": i, "message": ...}`` per model,
+then ``{"type": "done"}``.
 Models come from the process's model pool: the studio is one user of each model it has opened,
 kept loaded for the life of the studio process (``release_models`` lets them go).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -24,7 +29,7 @@ from modelatlas.errors import ConfigError, ModelAtlasError
 from modelatlas.parts import ImagePart
 from modelatlas.studio import vision
 from modelatlas.studio.web import render
-from modelatlas.types import Chunk
+from modelatlas.types import Chunk, Prompt
 
 MAX_MODELS = 4
 TEXT_MODES = ("chat", "completion")
@@ -165,21 +170,76 @@ async def stream_events(
     on_text: Callable[[int, str], None] | None = None,
     images: list[ImagePart] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """The events of one prompt (with its ``images``, if any) answered by every model, as they happen."""
-    from modelatlas.playground import side_by_side
-
+    """The events of one prompt (with its ``images``, if any) answered by every model, as they
+    happen: each model loads (if it must), then writes, on its own, so one slow load does not hold
+    back the other panes; one model's failure is its own error event and the others go on."""
     params = {"temperature": req.temperature, "max_tokens": req.max_tokens}
-    prompt_of = vision.prompt_maker(images or [], req.prompt, req.system or None)
-    async for index, item in side_by_side(models, req.prompt, req.system or None, prompt_of, **params):
-        if isinstance(item, BaseException):
-            yield {"type": "error", "index": index, "message": error_message(item)}
-        elif item.text:
-            if on_text:
-                on_text(index, item.text)
-            yield {"type": "delta", "index": index, "text": item.text}
-        elif item.finish_reason:
-            yield {"type": "stats", "index": index, **chunk_stats(item)}
+    system = req.system or None
+    prompt_of = vision.prompt_maker(images or [], req.prompt, system) or (
+        lambda model: model.prompt_for(req.prompt, system)
+    )
+    streams = [model_events(i, m, prompt_of, params, on_text) for i, m in enumerate(models)]
+    async for event in interleaved(streams):
+        yield event
     yield {"type": "done"}
+
+
+async def model_events(
+    index: int,
+    model: Model,
+    prompt_of: Callable[[Model], Prompt],
+    params: dict[str, Any],
+    on_text: Callable[[int, str], None] | None,
+) -> AsyncIterator[dict[str, Any]]:
+    """One model's events: ``loading`` and ``loaded`` (with ``load_s``) when this request had to
+    load it, a ``delta`` per piece of text, then ``stats``. What ``prompt_of`` raises (a model
+    that takes no images) comes first, before any load. The load is timed here, in the request
+    that waited for it: the wrapper loads before it starts its clock, so its time to first token
+    leaves the load out, and the page must not."""
+    prompt = prompt_of(model)
+    load_s = None
+    if not model.loaded:
+        yield {"type": "loading", "index": index}
+        start = time.perf_counter()
+        await model.load()
+        load_s = round(time.perf_counter() - start, 3)
+        yield {"type": "loaded", "index": index, "load_s": load_s}
+    async for chunk in model.stream(prompt, **params):
+        if chunk.text:
+            if on_text:
+                on_text(index, chunk.text)
+            yield {"type": "delta", "index": index, "text": chunk.text}
+        elif chunk.finish_reason:
+            yield {"type": "stats", "index": index, "load_s": load_s, **chunk_stats(chunk)}
+
+
+async def interleaved(streams: list[AsyncIterator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
+    """The events of every stream as each one comes; a stream that fails ends with an ``error``
+    event for its index (its position in ``streams``) instead of stopping the others."""
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    async def pump(index: int, events: AsyncIterator[dict[str, Any]]) -> None:
+        try:
+            async with contextlib.aclosing(events):  # type: ignore[type-var]
+                async for event in events:
+                    await queue.put(event)
+        except Exception as exc:
+            await queue.put({"type": "error", "index": index, "message": error_message(exc)})
+        finally:
+            await queue.put(None)
+
+    tasks = [asyncio.create_task(pump(i, s)) for i, s in enumerate(streams)]
+    remaining = len(tasks)
+    try:
+        while remaining:
+            event = await queue.get()
+            if event is None:
+                remaining -= 1
+            else:
+                yield event
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def chunk_stats(chunk: Chunk) -> dict[str, Any]:
@@ -267,6 +327,37 @@ def model_problems(model_ids: list[str]) -> list[str]:
     return problems
 
 
+KIND_OF_MODE = {"completion": "base", "transcription": "speech", "image_generation": "image"}
+
+
+def model_kinds(record: ModelRecord) -> list[str]:
+    """The labels the playground shows for a model, from its catalog record: its kind by mode
+    (base for a completion model, chat, speech, image or embedding), then code where its tasks
+    say it writes code and vision where it takes images."""
+    kinds = [KIND_OF_MODE.get(record.mode, record.mode)]
+    if "code" in record.tasks:
+        kinds.append("code")
+    takes = record.modalities is not None and "image" in record.modalities.input
+    if record.mode == "chat" and (takes or vision.takes_images(record)):
+        kinds.append("vision")
+    return kinds
+
+
+def kinds_of(model_ids: list[str]) -> dict[str, list[str]]:
+    """Each id's labels (see :func:`model_kinds`); an id the studio cannot find has none. The
+    runnable records are read as they are: resolving a bundled id again can mean joining its file."""
+    from modelatlas.catalog.resolve import runnable_records
+
+    known = {r.id: r for r in runnable_records()}
+    kinds = {}
+    for model_id in model_ids:
+        try:
+            kinds[model_id] = model_kinds(known.get(model_id) or studio_record(model_id))
+        except ModelAtlasError:
+            continue
+    return kinds
+
+
 @router.get("/playground")
 def playground_page(request: Request, models: str = "", mode: str = ""):
     from modelatlas.studio import audio, images
@@ -284,5 +375,6 @@ def playground_page(request: Request, models: str = "", mode: str = ""):
         choices=choices,
         picked=picked,
         problems=problems,
+        kinds=kinds_of(choices),
         **vision.page_facts(choices),
     )

@@ -6,6 +6,8 @@
   var form = document.getElementById("playground-form");
   if (!form || !window.maPanes) return;
   var attached = window.maImages ? window.maImages.attach(document.getElementById("pg-image-box")) : null;
+  var kindsData = document.getElementById("pg-kinds");
+  var kinds = kindsData ? JSON.parse(kindsData.textContent) : {};  // model id: its kind labels
 
   window.maPanes.wireRun({
     prefix: "pg",
@@ -23,7 +25,11 @@
         images: attached ? attached.images() : []
       };
     },
-    makePane: window.maPanes.makePane,
+    makePane: function (index, id) {
+      var pane = window.maPanes.makePane(index, id);
+      window.maPanes.labelKinds(pane, kinds[id]);
+      return pane;
+    },
     apply: window.maPanes.apply,
     stopped: window.maPanes.settle
   });
