@@ -1,7 +1,7 @@
 """The playground's live figures on the bundled SmolLM2, in the studio started as a subprocess:
 the stream's load and finish events over HTTP, and in a real browser the time to first token and
 tokens/s while the reply streams, the load shown on the first request only, the truncation flag
-and its "run again", the kind labels, and where focus and the announcements go.
+and its "ask again", the kind labels, and where focus and the announcements go.
 
 Each test starts its own studio, so its first request is the one that loads the model.
 """
@@ -130,8 +130,8 @@ def test_the_pane_shows_live_figures_the_load_once_and_the_truncation(page):
     assert load_row.is_hidden() and re.fullmatch(SECONDS, ttft.inner_text())
     assert flag.inner_text().startswith("Truncated at 8 tokens (max tokens).")
 
-    # "Run again" doubles max tokens and sends; focus goes back to the prompt.
-    flag.get_by_role("button", name="Run again with max tokens 16").click()
+    # "Ask again" doubles max tokens and sends; focus goes back to the prompt.
+    flag.get_by_role("button", name="Ask again with max tokens 16").click()
     page.wait_for_function("document.querySelector('#panes .truncated') === null")
     finished(page)
     assert page.get_by_label("Max tokens").input_value() == "16"

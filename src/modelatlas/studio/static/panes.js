@@ -269,7 +269,7 @@
     return text;
   }
 
-  // After a run: each truncated answer offers to run again with twice the max tokens (up to the
+  // After a run: each truncated answer offers to ask again with twice the max tokens (up to the
   // field's max), where the form has a max tokens field with a number in it.
   function offerMore(panes, form) {
     var field = form.elements.max_tokens;
@@ -281,7 +281,7 @@
       var button = document.createElement("button");
       button.type = "button";
       button.className = "secondary";
-      button.textContent = "Run again with max tokens " + more;
+      button.textContent = "Ask again with max tokens " + more;
       button.addEventListener("click", function () { field.value = String(more); form.requestSubmit(); });
       note.appendChild(document.createTextNode(" "));
       note.appendChild(button);
