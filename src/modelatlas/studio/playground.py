@@ -16,11 +16,11 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelatlas.backends.model import Model
@@ -190,7 +190,7 @@ async def model_events(
     prompt_of: Callable[[Model], Prompt],
     params: dict[str, Any],
     on_text: Callable[[int, str], None] | None,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any]]:
     """One model's events: ``loading`` and ``loaded`` (with ``load_s``) when this request had to
     load it, a ``delta`` per piece of text, then ``stats``. What ``prompt_of`` raises (a model
     that takes no images) comes first, before any load. The load is timed here, in the request
@@ -213,14 +213,14 @@ async def model_events(
             yield {"type": "stats", "index": index, "load_s": load_s, **chunk_stats(chunk)}
 
 
-async def interleaved(streams: list[AsyncIterator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
+async def interleaved(streams: list[AsyncGenerator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
     """The events of every stream as each one comes; a stream that fails ends with an ``error``
     event for its index (its position in ``streams``) instead of stopping the others."""
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
-    async def pump(index: int, events: AsyncIterator[dict[str, Any]]) -> None:
+    async def pump(index: int, events: AsyncGenerator[dict[str, Any]]) -> None:
         try:
-            async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async with contextlib.aclosing(events):
                 async for event in events:
                     await queue.put(event)
         except Exception as exc:
@@ -290,7 +290,11 @@ def problem(exc: BaseException, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": error_message(exc)}, status_code=status)
 
 
-async def read_json(request: Request, schema: type[BaseModel]) -> BaseModel:
+Body = TypeVar("Body", bound=BaseModel)
+
+
+async def read_json(request: Request, schema: type[Body]) -> Body:
+    """A request's JSON body as ``schema`` (a ConfigError says what is wrong with it)."""
     body = await vision.read_body(request)  # refused (413) past the images' limit
     try:
         return schema.model_validate(json.loads(body or b"null"))
@@ -299,7 +303,7 @@ async def read_json(request: Request, schema: type[BaseModel]) -> BaseModel:
 
 
 @router.post("/api/playground/stream")
-async def playground_stream(request: Request):
+async def playground_stream(request: Request) -> Response:
     try:
         req = await read_json(request, PromptRequest)
         images = vision.decode_images(req.images)
