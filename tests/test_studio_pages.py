@@ -108,7 +108,7 @@ def test_model_card_copies_code_and_keeps_a_comparison(page, studio):
     page.goto("/models/local/gemma-3-270m")
     page.get_by_role("button", name="Add to comparison").click()
     compare = page.get_by_role("link", name="Compare 2 models").get_attribute("href")
-    assert compare == "/playground?models=local%2Fsmollm2-135m-instruct,local%2Fgemma-3-270m"
+    assert compare == "/compare?m=local%2Fsmollm2-135m-instruct&m=local%2Fgemma-3-270m"
     assert "Published benchmarks" in page.content() and "Evaluation results" in page.content()
 
 

@@ -98,6 +98,7 @@ def _pages(app: FastAPI) -> None:
         audio,
         benchmarks,
         catalog_pages,
+        compare_models,
         decisions,
         deployments,
         image_arena,
@@ -111,6 +112,7 @@ def _pages(app: FastAPI) -> None:
 
     app.include_router(catalog_pages.router)
     app.include_router(model_page.router)
+    app.include_router(compare_models.router)
     app.include_router(benchmarks.router)
     app.include_router(runs_pages.router)
     app.include_router(improve_pages.router)

@@ -18,6 +18,7 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 NAV = [
     ("Catalog", "/catalog"),
+    ("Compare", "/compare"),
     ("Benchmarks", "/benchmarks"),
     ("Playground", "/playground"),
     ("Arena", "/arena"),

@@ -3,7 +3,7 @@
   "use strict";
 
   var COMPARE_KEY = "modelatlas.compare";
-  var COMPARE_MAX = 4;
+  var COMPARE_MAX = 6; // as /compare holds (compare_models.MAX_MODELS)
 
   function navToggle() {
     var button = document.querySelector(".nav-toggle");
@@ -56,12 +56,27 @@
   function showCompare() {
     var list = compareList();
     document.querySelectorAll("[data-compare-link]").forEach(function (link) {
-      link.href = "/playground?models=" + list.map(encodeURIComponent).join(",");
+      link.href = "/compare?" + list.map(function (id) { return "m=" + encodeURIComponent(id); }).join("&");
       link.hidden = list.length === 0;
     });
     document.querySelectorAll("[data-compare-count]").forEach(function (span) {
       span.textContent = String(list.length);
     });
+    document.querySelectorAll("[data-compare-noun]").forEach(function (span) {
+      span.textContent = list.length === 1 ? "model" : "models";
+    });
+  }
+
+  // The compare page's models become the list, so "Add to comparison" adds to what was last seen.
+  function keepShownComparison() {
+    var shown = document.querySelector("[data-compare-current]");
+    if (!shown) return;
+    try {
+      var ids = JSON.parse(shown.getAttribute("data-compare-current"));
+      if (Array.isArray(ids)) localStorage.setItem(COMPARE_KEY, JSON.stringify(ids.slice(-COMPARE_MAX)));
+    } catch (e) {
+      return;
+    }
   }
 
   function compareButtons() {
@@ -77,6 +92,7 @@
         showCompare();
       });
     });
+    keepShownComparison();
     showCompare();
   }
 
