@@ -8,10 +8,13 @@ this environment, never stored in the snapshot.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from modelatlas.catalog.records import ModelRecord
 from modelatlas.errors import UnknownModelError
@@ -30,6 +33,13 @@ class Catalog:
     def by_id(self) -> dict[str, ModelRecord]:
         return {r.id: r for r in self.records}
 
+    @cached_property
+    def model_keys(self) -> dict[str, str]:
+        """Each record's id -> the model it offers (see catalog.offers), worked out once."""
+        from modelatlas.catalog.offers import model_keys
+
+        return model_keys(self.records)
+
     def __len__(self) -> int:
         return len(self.records)
 
@@ -42,11 +52,12 @@ class Catalog:
     def providers(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for r in self.records:
-            counts[r.provider] = counts.get(r.provider, 0) + 1
+            provider = r.provider or r.id.split("/", 1)[0]  # the record sets it from the id
+            counts[provider] = counts.get(provider, 0) + 1
         return dict(sorted(counts.items()))
 
 
-_cache: dict[tuple, Catalog] = {}
+_cache: dict[tuple[object, ...], Catalog] = {}
 
 
 def load_catalog(*, scan: bool = True, refresh: bool = False) -> Catalog:
@@ -63,14 +74,43 @@ def forget() -> None:
     _cache.clear()
 
 
-def _cache_key(scan: bool) -> tuple:
-    from modelatlas.catalog import snapshot
+def _cache_key(scan: bool) -> tuple[object, ...]:
+    """What the catalog is built from, cheaply: the snapshot file's and the scanned folders'
+    stat, and the registered models' rows. Another process's `catalog add` or `catalog sync`
+    changes the key, so a running studio sees it on its next page without a restart. The
+    registered rows are read (one small query, about a millisecond) rather than the database
+    file stat'ed, because the database changes on every call and vote the studio records."""
+    from modelatlas.catalog import discover, snapshot
     from modelatlas.config import settings
 
     conf = settings()
-    user = snapshot.user_path()
-    stamp = user.stat().st_mtime if user.exists() else None
-    return (str(conf.home), conf.database_url, stamp, scan, os.environ.get("MODELATLAS_MODEL_PATHS"))
+    folders = tuple(_stamp(p) for p in discover.default_paths()) if scan else ()
+    return (
+        str(conf.home),
+        conf.database_url,
+        scan,
+        os.environ.get("MODELATLAS_MODEL_PATHS"),
+        _stamp(snapshot.current_path()),
+        folders,
+        _registered_stamp(),
+    )
+
+
+def _stamp(path: Path) -> tuple[str | int, ...]:
+    """A file's or folder's path, modification time and size; the path alone when it is missing."""
+    try:
+        info = path.stat()
+    except OSError:
+        return (str(path),)
+    return (str(path), info.st_mtime_ns, info.st_size)
+
+
+def _registered_stamp() -> str:
+    """A digest of the registered models' rows: it changes when one is added, replaced or removed."""
+    from modelatlas import store
+
+    rows = json.dumps(store.list_registered(), sort_keys=True, default=str)
+    return hashlib.sha256(rows.encode()).hexdigest()
 
 
 def _assemble(scan: bool) -> Catalog:

@@ -31,13 +31,16 @@ def search(
     runnable: bool = False,
     collection: str | None = None,
     sort: str = "relevance",
+    order: str | None = None,
     limit: int | None = 25,
 ) -> list[ModelRecord]:
     """The catalog's records that pass every filter, best first (``limit=None``: all of them).
 
     ``query`` matches words of the name fuzzily; ``hosting`` is "local" or "hosted";
-    ``max_price`` is USD per 1M input tokens; an unknown task, modality, architecture, provider
-    or sort raises :class:`~modelatlas.errors.ConfigError` listing the valid values."""
+    ``max_price`` is USD per 1M input tokens; ``sort`` is relevance, name, context, price_in,
+    price_out or newest, ``order`` "asc" or "desc" (None: the sort's usual one); an unknown task,
+    modality, architecture, provider, sort or order raises :class:`~modelatlas.errors.ConfigError`
+    listing the valid values."""
     filters = Filters(
         query=query,
         task=task,
@@ -53,4 +56,4 @@ def search(
         runnable=runnable,
         collection=collection,
     )
-    return run_search(load_catalog(), filters, sort=sort, limit=limit)
+    return run_search(load_catalog(), filters, sort=sort, limit=limit, order=order)

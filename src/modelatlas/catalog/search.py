@@ -8,15 +8,28 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from modelatlas.catalog.catalog import Catalog
 from modelatlas.catalog.records import ARCHITECTURES, TASKS, ModelRecord
 from modelatlas.errors import ConfigError, suggest
 
-SORTS = ("relevance", "price", "context", "release", "name")
+SORTS = ("relevance", "name", "context", "price_in", "price_out", "newest")
+# Older names, still accepted (the README and scripts use them).
+SORT_ALIASES = {"price": "price_in", "release": "newest"}
+ORDERS = ("asc", "desc")
+# Each sort's usual direction: the best match, A to Z, the longest context, the cheapest, the newest.
+NATURAL_ORDER = {
+    "relevance": "desc",
+    "name": "asc",
+    "context": "desc",
+    "price_in": "asc",
+    "price_out": "asc",
+    "newest": "desc",
+}
 # Model makers: on equal relevance their own listing comes before resellers of the same model.
 MAKERS = frozenset(
     [
@@ -62,10 +75,16 @@ class Filters:
 
 
 def search(
-    catalog: Catalog, filters: Filters, sort: str = "relevance", limit: int | None = 50
+    catalog: Catalog,
+    filters: Filters,
+    sort: str = "relevance",
+    limit: int | None = 50,
+    order: str | None = None,
 ) -> list[ModelRecord]:
-    """The records that pass every filter, best first."""
-    check(catalog, filters, sort)
+    """The records that pass every filter, sorted by ``sort`` (one of SORTS) in ``order``
+    ("asc" or "desc"; None: the sort's usual direction, NATURAL_ORDER)."""
+    check(catalog, filters, sort, order)
+    sort = sort_name(sort)
     records: Iterable[ModelRecord] = catalog.records
     if filters.collection:
         from modelatlas.catalog.collections import members
@@ -76,15 +95,23 @@ def search(
     if filters.query:
         scores = _match(records, filters.query)
         records = [r for r in records if r.id in scores]
-    records = _sorted(records, sort if sort != "relevance" or filters.query else "discovery", scores)
+    descending = (order or NATURAL_ORDER[sort]) == "desc"
+    how = sort if sort != "relevance" or filters.query else "discovery"
+    records = _sorted(records, how, scores, descending)
     return records if limit is None else records[:limit]
 
 
-def check(catalog: Catalog, filters: Filters, sort: str) -> None:
+def sort_name(sort: str) -> str:
+    """The sort's name in SORTS (an older name, "price" or "release", becomes today's)."""
+    return SORT_ALIASES.get(sort, sort)
+
+
+def check(catalog: Catalog, filters: Filters, sort: str, order: str | None = None) -> None:
     """Reject unknown facet values, listing the valid ones."""
     _one_of("task", filters.task, TASKS)
     _one_of("architecture", filters.arch, ARCHITECTURES)
-    _one_of("sort", sort, SORTS)
+    _one_of("sort", sort_name(sort), SORTS)
+    _one_of("order", order, ORDERS)
     _one_of("hosting", filters.hosting, ("local", "hosted"))
     if filters.modality:
         _one_of("modality", filters.modality, modalities(catalog))
@@ -127,32 +154,54 @@ def _passes(r: ModelRecord, f: Filters) -> bool:
         return False
     if f.provider and r.provider != f.provider:
         return False
-    if f.max_price is not None and (_price(r) is None or _price(r) > f.max_price):
+    price = price_in(r)
+    if f.max_price is not None and (price is None or price > f.max_price):
         return False
     if f.min_context and (r.context_length or 0) < f.min_context:
         return False
     return not ((f.fits and r.fits is not True) or (f.runnable and not r.runnable))
 
 
-def _price(r: ModelRecord) -> float | None:
+def price_in(r: ModelRecord) -> float | None:
     """USD per 1M input tokens; a model that runs here costs nothing per token."""
     if r.price is not None:
         return r.price.input
     return 0.0 if r.hosting == "local" else None
 
 
-def _sorted(records: list[ModelRecord], sort: str, scores: dict[str, float]) -> list[ModelRecord]:
-    if sort == "relevance":
-        return sorted(records, key=lambda r: (-scores[r.id], r.provider not in MAKERS, len(r.id), r.id))
-    if sort == "price":
-        return sorted(records, key=lambda r: (_price(r) is None, _price(r) or 0.0, r.id))
-    if sort == "context":
-        return sorted(records, key=lambda r: (-(r.context_length or -1), r.id))
-    if sort == "release":
-        return sorted(records, key=lambda r: (r.release_date or "", r.id), reverse=True)
-    if sort == "discovery":
-        return _discovery(records)
-    return sorted(records, key=lambda r: ((r.name or r.id).lower(), r.id))
+def price_out(r: ModelRecord) -> float | None:
+    """USD per 1M output tokens; a model that runs here costs nothing per token."""
+    if r.price is not None:
+        return r.price.output
+    return 0.0 if r.hosting == "local" else None
+
+
+# What each column sort compares; a record whose value is unknown (None) goes last either way.
+_VALUES: dict[str, Callable[[ModelRecord], Any]] = {
+    "name": lambda r: (r.name or r.id).lower(),
+    "context": lambda r: r.context_length,
+    "price_in": price_in,
+    "price_out": price_out,
+    "newest": lambda r: r.release_date,
+}
+
+
+def _sorted(
+    records: list[ModelRecord], sort: str, scores: dict[str, float], descending: bool
+) -> list[ModelRecord]:
+    """``records`` in ``sort``'s order; ties keep the ids' order, unknown values come last."""
+    if sort in ("relevance", "discovery"):
+        best_first = _relevance(records, scores) if sort == "relevance" else _discovery(records)
+        return best_first if descending else best_first[::-1]
+    value = _VALUES[sort]
+    by_id = sorted(records, key=lambda r: r.id)
+    known = [r for r in by_id if value(r) is not None]
+    unknown = [r for r in by_id if value(r) is None]
+    return sorted(known, key=value, reverse=descending) + unknown  # stable: ties stay by id
+
+
+def _relevance(records: list[ModelRecord], scores: dict[str, float]) -> list[ModelRecord]:
+    return sorted(records, key=lambda r: (-scores[r.id], r.provider not in MAKERS, len(r.id), r.id))
 
 
 def _discovery(records: list[ModelRecord]) -> list[ModelRecord]:

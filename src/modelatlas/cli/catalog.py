@@ -41,7 +41,12 @@ def search(
     fits: Fits = False,
     runnable: Annotated[bool, typer.Option("--runnable", help="Only models that can run now.")] = False,
     collection: Annotated[str | None, typer.Option(help="A collection (see `catalog collections`).")] = None,
-    sort: Annotated[str, typer.Option(help="relevance, price, context, release or name.")] = "relevance",
+    sort: Annotated[
+        str, typer.Option(help="relevance, name, context, price_in, price_out or newest (as in the studio).")
+    ] = "relevance",
+    order: Annotated[
+        str | None, typer.Option(help="asc or desc (default: the sort's usual one, e.g. cheapest first).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Most results to show.")] = 25,
     json_out: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
 ) -> None:
@@ -70,7 +75,7 @@ def search(
         collection=collection,
     )
     catalog = load_catalog()
-    found = run_search(catalog, filters, sort=sort, limit=limit)
+    found = run_search(catalog, filters, sort=sort, limit=limit, order=order)
     if json_out:
         print_json([r.facets() for r in found])
         return
