@@ -1,12 +1,19 @@
 """One model, many offers: the same underlying model listed by its maker and by resellers, grouped.
 
-models.dev names the model a provider resells in ``base_model`` (groq's ``groq/openai/gpt-oss-120b``
-has ``openai/gpt-oss-120b``), and a maker's own listing (``openai/gpt-4o``) is the model itself.
-About a quarter of the hosted records have neither; such a record joins a model only when its id's
-last segment is exactly that model's name, exactly one maker has a model of that name, and, when
-the id names a maker (``deepinfra/openai/gpt-oss-120b``), it is that maker. Anything else stays a
-model of its own: a wrong group would hide a different model, a missed one only costs a row.
-Models on this machine are never grouped (a fine-tune's ``base_model`` is its parent, not itself).
+The snapshot has no model id shared by every provider, so the key of the model a record offers
+is worked out from what it does say, most trusted first:
+
+1. ``base_model``, where models.dev names the model a provider resells (groq's
+   ``groq/openai/gpt-oss-120b`` has ``openai/gpt-oss-120b``);
+2. a maker named inside the id (``deepinfra/openai/gpt-oss-120b`` is ``openai/gpt-oss-120b``);
+3. a maker's own listing, ``maker/model``, is that model;
+4. otherwise the id's last segment: the one model of 1-3 with exactly that name, else, for a
+   specific name (with a digit, five characters or more: ``deepseek-v3.2``, not ``auto``), every
+   record of that name.
+
+Anything else stays a model of its own: a wrong group would hide a different model, a missed one
+only costs a row. Models on this machine are never grouped (a fine-tune's ``base_model`` is its
+parent, not itself).
 """
 
 from __future__ import annotations
@@ -31,33 +38,39 @@ class Group:
 
 
 def model_keys(records: Iterable[ModelRecord]) -> dict[str, str]:
-    """Each record's id -> the key (a lowercase ``maker/model`` id) of the model it offers."""
+    """Each record's id -> the key (lowercase, ``maker/model`` where known) of the model it offers."""
     records = list(records)
-    hosted = [r for r in records if r.hosting == "hosted"]
-    canonical = {r.base_model.lower() for r in hosted if r.base_model}
-    canonical |= {r.id.lower() for r in hosted if r.provider in MAKERS}
-    by_name: dict[str, set[str]] = {}
-    for model in canonical:
-        by_name.setdefault(model.split("/", 1)[1], set()).add(model)
-    makers = {model.split("/", 1)[0] for model in canonical}
     keys = {r.id: r.id.lower() for r in records}
+    hosted = [r for r in records if r.hosting == "hosted"]
+    makers = set(MAKERS) | {r.base_model.split("/", 1)[0].lower() for r in hosted if r.base_model}
+    named = {r.id: key for r in hosted if (key := _named_key(r, makers))}
+    by_name: dict[str, set[str]] = {}
+    for key in set(named.values()):
+        by_name.setdefault(key.rsplit("/", 1)[-1], set()).add(key)
     for r in hosted:
-        keys[r.id] = _key(r, canonical, by_name, makers)
+        keys[r.id] = named.get(r.id) or _name_key(r.id.lower(), by_name)
     return keys
 
 
-def _key(r: ModelRecord, canonical: set[str], by_name: dict[str, set[str]], makers: set[str]) -> str:
-    own = r.id.lower()
+def _named_key(r: ModelRecord, makers: set[str]) -> str | None:
+    """The model's key when the record names its maker (rules 1-3), else None."""
     if r.base_model:
         return r.base_model.lower()
-    if own in canonical:
-        return own
-    segments = own.split("/")
-    named = [s for s in segments[1:-1] if s in makers]
-    found = by_name.get(segments[-1], set())
-    if named:
-        found = {model for model in found if model.split("/", 1)[0] == named[-1]}
-    return next(iter(found)) if len(found) == 1 else own
+    segments = r.id.lower().split("/")
+    inside = [s for s in segments[1:-1] if s in makers]
+    if inside:
+        return f"{inside[-1]}/{segments[-1]}"
+    return "/".join(segments) if len(segments) == 2 and r.provider in MAKERS else None
+
+
+def _name_key(own: str, by_name: dict[str, set[str]]) -> str:
+    """Rule 4: the key of the one named model with this id's last segment, or the name itself."""
+    name = own.rsplit("/", 1)[-1]
+    found = by_name.get(name, set())
+    if len(found) == 1:
+        return next(iter(found))
+    specific = len(name) >= 5 and any(c.isdigit() for c in name)
+    return f"*/{name}" if specific and not found else own
 
 
 def group(records: list[ModelRecord], keys: dict[str, str]) -> list[Group]:
