@@ -181,6 +181,24 @@ def test_our_own_results_for_models_evaluated_with_the_cli(echo_run, studio):
         assert 'href="/compare?m=test%2Fecho&amp;m=test%2Fred" id="run-compare"' in run_page
 
 
+@pytest.mark.slow
+def test_a_decision_links_to_the_comparison_of_its_candidates(studio):
+    from modelatlas.strategies.choose.saved import save
+    from tests.test_studio_pages import _decision
+
+    decision = _decision()
+    save(decision)
+    with httpx.Client(base_url=studio, timeout=60) as client:
+        html = client.get(f"/decisions/{decision.id}").text
+        href = re.search(r'href="([^"]+)" id="decision-compare"', html).group(1).replace("&amp;", "&")
+        assert parse_qs(urlsplit(href).query)["m"] == [
+            SMOLLM,
+            "local/qwen2.5-coder-0.5b-instruct",
+        ]  # the pick first
+        shown = client.get(href)
+        assert shown.status_code == 200 and columns(shown.text, "facts")["Maker"] == ["HuggingFaceTB", "Qwen"]
+
+
 # --- in the browser -------------------------------------------------------------------------
 
 

@@ -65,6 +65,8 @@ class Adding:
 
 @router.get("/compare")
 def compare_page(request: Request, add: str = "", diff: str = "") -> Response:
+    """The comparison the ``m`` values name (``diff=1``: only the rows that differ); ``add``, from
+    the page's form, goes to the comparison with that model added, or lists the closest matches."""
     asked = list(dict.fromkeys(m.strip() for m in request.query_params.getlist("m") if m.strip()))
     only = diff in ("1", "on", "true")
     if len(asked) > MAX_MODELS:
