@@ -157,7 +157,9 @@ def _group_row(g: Group) -> dict[str, Any]:
     if others:
         prices = [(r.price.input, r) for r in g.others if r.price is not None]
         cheapest = min(prices, key=lambda pair: pair[0], default=None)
-        word = "provider" if len(others) == 1 else "providers"
+        providers = {r.provider for r in g.others} - {g.head.provider}
+        word = "provider" if len(providers) == len(others) else "offer"  # a provider may list it twice
+        word += "" if len(others) == 1 else "s"
         since = f", from {money(*cheapest)}" if cheapest else ""
         row["summary"] = f"+{len(others)} other {word}{since}"
     return row
