@@ -32,10 +32,6 @@ class Group:
     head: ModelRecord
     others: tuple[ModelRecord, ...]
 
-    @property
-    def offers(self) -> int:
-        return 1 + len(self.others)
-
 
 def model_keys(records: Iterable[ModelRecord]) -> dict[str, str]:
     """Each record's id -> the key (lowercase, ``maker/model`` where known) of the model it offers."""
