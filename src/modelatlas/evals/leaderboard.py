@@ -50,6 +50,7 @@ def arm_entries(summary: RunSummary, metric: str) -> list[LeaderboardEntry]:
                 cost_per_1k=arm.cost_usd / max(arm.n, 1) * 1000,
                 latency_p50=arm.latency.p50,
                 tokens_per_s=arm.tokens_per_s,
+                cached=arm.cached,
             )
         )
     return entries

@@ -266,6 +266,8 @@ class LeaderboardEntry(Result):
     cost_per_1k: Number = None
     latency_p50: Number = None
     tokens_per_s: Number = None
+    # Answers from the cache (no latency measured): the studio's charts say so; not in the JSON.
+    cached: int = Field(default=0, exclude=True)
 
 
 class Leaderboard(Result):

@@ -85,15 +85,23 @@ def _with_health(deployment: dict) -> dict:
 def _figures(by_key, by_model, by_day) -> list[tuple[str, dict, str]]:
     figures = []
     if by_key:
-        figures.append(("usage-keys", _bars(by_key), "Tokens and cost per key"))
+        figures.append(("usage-keys", _bars(by_key), _caption(by_key, "key")))
     if by_model:
-        figures.append(("usage-models", _bars(by_model), "Tokens and cost per model"))
+        figures.append(("usage-models", _bars(by_model), _caption(by_model, "model")))
     if len(by_day) > 1:
-        figures.append(("usage-days", _bars(by_day), "Tokens and cost per day"))
+        figures.append(("usage-days", _bars(by_day), _caption(by_day, "day")))
     return figures
 
 
+def _caption(rows, per: str) -> str:
+    """What the chart shows; with every request free (local models), no cost axis, and it says so."""
+    if any(r.cost_usd for r in rows):
+        return f"Tokens and cost per {per}"
+    return f"Tokens per {per} (all free: every request here cost nothing, so no cost is drawn)"
+
+
 def _bars(rows) -> dict:
+    """Tokens as bars and cost (USD, on a second axis from 0) as points; no cost when all free."""
     names = [r.group for r in rows]
     tokens = {
         "type": "bar",
@@ -125,6 +133,9 @@ def _bars(rows) -> dict:
         "legend": {"orientation": "h"},
         "font": {"family": "system-ui, sans-serif"},
     }
+    if not any(r.cost_usd for r in rows):
+        del layout["yaxis2"]
+        return {"data": [tokens], "layout": layout}
     return {"data": [tokens, cost], "layout": layout}
 
 

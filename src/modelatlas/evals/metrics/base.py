@@ -75,6 +75,9 @@ class Metric:
     aggregation: ClassVar[str] = "mean"  # the rule aggregate() applies, for reports and readers
     needs_reference: ClassVar[bool] = True
     binary: ClassVar[bool] = False  # values are 0 or 1 (McNemar applies)
+    # The range the values (and so the aggregate) lie in: (low, high), high None when there is no
+    # upper bound; None when not known. Charts fix their axis to it. A binary metric is 0..1.
+    bounds: ClassVar[tuple[float, float | None] | None] = None
     higher_is_better: ClassVar[bool] = True
     needs_judge: ClassVar[bool] = False
     needs_choices: ClassVar[bool] = False

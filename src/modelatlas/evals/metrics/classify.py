@@ -54,6 +54,7 @@ class MacroF1(Metric):
     """Per item: correctness (0 or 1). Aggregate: macro F1 over the labels of the run."""
 
     name = "macro_f1"
+    bounds = (0.0, 1.0)
     aggregation = "macro_f1"
 
     async def score(self, item: Item, output: Output, ctx: Context) -> Score:

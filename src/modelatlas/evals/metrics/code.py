@@ -160,6 +160,7 @@ class PassAtK(Metric):
     """pass@k: the chance that at least one of k samples passes the item's tests."""
 
     name = "pass_at_k"
+    bounds = (0.0, 1.0)
     Options = PassAtKOptions
     options: PassAtKOptions
     needs_reference = False

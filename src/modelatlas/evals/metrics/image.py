@@ -101,6 +101,7 @@ class ClipScore(Metric):
     """100 x max(cos(image, prompt), 0) under a local CLIP model, the mean over an item's pictures."""
 
     name = "clip_score"
+    bounds = (0.0, 100.0)
     Options = ClipOptions
     options: ClipOptions
     needs_reference = False

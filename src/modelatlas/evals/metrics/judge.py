@@ -183,6 +183,7 @@ class JudgeScore(_SingleJudge):
     """The judge's 1-5 rubric score."""
 
     name = "judge_score"
+    bounds = (1.0, 5.0)
     prompt = SCORE_PROMPT
     reminder = SCORE_REMINDER
 
@@ -219,6 +220,7 @@ class JudgePairwise(PairwiseMetric):
     """
 
     name = "judge_pairwise"
+    bounds = (0.0, 1.0)
     Options = JudgeOptions
     options: JudgeOptions
     aggregation = "mean"  # the share of items where A wins, a tie counting half

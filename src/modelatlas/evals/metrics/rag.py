@@ -91,6 +91,7 @@ class ContextRecall(Metric):
     """Share of the reference's content words found in the retrieved chunks (0 to 1)."""
 
     name = "context_recall"
+    bounds = (0.0, 1.0)
 
     async def score(self, item: Item, output: Output, ctx: Context) -> Score:
         if output.contexts is None:

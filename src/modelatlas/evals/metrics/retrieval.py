@@ -74,6 +74,8 @@ def ndcg_at_k(relevant: set[str], retrieved: list[str], k: int) -> float:
 
 
 class _Retrieval(Metric):
+    bounds = (0.0, 1.0)
+
     def inputs(self, item: Item, output: Output) -> tuple[set[str], list[str]] | Score:
         if not item.reference:
             return Score(error="the item has no relevant ids (reference)")

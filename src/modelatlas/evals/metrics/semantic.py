@@ -21,6 +21,7 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 class SemanticSimilarity(Metric):
     name = "semantic_similarity"
+    bounds = (-1.0, 1.0)
 
     async def score(self, item: Item, output: Output, ctx: Context) -> Score:
         if ctx.embedder is None:

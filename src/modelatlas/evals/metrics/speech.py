@@ -40,6 +40,7 @@ class _ErrorRate(Metric):
     Options = ErrorRateOptions
     options: ErrorRateOptions
     higher_is_better = False
+    bounds = (0.0, None)  # insertions count: WER can pass 1
     rate = "wer"  # the jiwer function for one item
     process = "process_words"  # the jiwer function for the corpus
     aggregation = "corpus_wer"

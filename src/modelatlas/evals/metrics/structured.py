@@ -190,6 +190,7 @@ class ToolCallMatchOptions(MetricOptions):
 
 class ToolCallMatch(Metric):
     name = "tool_call_match"
+    bounds = (0.0, 1.0)
     Options = ToolCallMatchOptions
     options: ToolCallMatchOptions
     needs_reference = False

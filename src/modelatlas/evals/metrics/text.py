@@ -71,6 +71,7 @@ def token_f1(prediction: str, reference: str) -> float:
 
 class TokenF1(Metric):
     name = "f1"
+    bounds = (0.0, 1.0)
 
     async def score(self, item: Item, output: Output, ctx: Context) -> Score:
         if not item.reference:
@@ -162,6 +163,7 @@ def reference_streams(scores: Sequence[Score]) -> tuple[list[str], list[list[str
 class _Sacrebleu(Metric):
     """A sacrebleu sentence score per item and the corpus score as the aggregate, both 0..1."""
 
+    bounds = (0.0, 1.0)
     sentence = ""  # the sacrebleu function names, e.g. "sentence_bleu" and "corpus_bleu"
     corpus = ""
 
@@ -200,6 +202,7 @@ class RougeL(Metric):
     """ROUGE-L F-measure (with stemming), the best over the references; the mean aggregates."""
 
     name = "rouge_l"
+    bounds = (0.0, 1.0)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

@@ -103,6 +103,8 @@
       if (!data) return;
       var figure = JSON.parse(data.textContent);
       var layout = Object.assign({ autosize: true }, figure.layout || {});
+      // Sideways bars for many entries are taller than the stylesheet's box: the box grows to fit.
+      if (layout.height) el.style.height = layout.height + "px";
       // On a phone the mode bar would cover the chart: none there, on hover elsewhere.
       var bar = window.matchMedia("(max-width: 700px)").matches ? false : "hover";
       window.Plotly.newPlot(el, figure.data, layout, { displaylogo: false, responsive: true, displayModeBar: bar });
