@@ -40,9 +40,20 @@ install: $(BIN)/python
 	$(PIP) install -e '.[all]'
 	$(CHECK_LLAMA_BUILD)
 
+# The accessibility tests (tests/test_studio_a11y.py) inject axe-core, from npm, into the pages:
+# installed into tests/js (git ignores it), never fetched from a CDN. npm comes from Debian's
+# nodejs and npm packages where it is missing.
+AXE := tests/js/node_modules/axe-core/axe.min.js
+
+$(AXE):
+	@command -v npm >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm; }
+	npm install --no-save --no-audit --no-fund --prefix tests/js axe-core@4
+
 # The browser tests drive Debian's Chromium (never `playwright install`); the speech tests
 # synthesise their audio with Debian's espeak-ng.
-install-test: $(BIN)/python
+install-test: $(BIN)/python $(AXE)
 	$(PIP) install -e '.[all,dev]'
 	$(CHECK_LLAMA_BUILD)
 	@{ test -x /usr/bin/chromium && command -v espeak-ng >/dev/null; } || { \
@@ -67,4 +78,4 @@ bench: install-test
 	$(BIN)/python bench/overhead.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache tests/js/node_modules

@@ -103,6 +103,7 @@
     var answer = document.createElement("pre");
     answer.className = "answer";
     answer.setAttribute("tabindex", "0");
+    answer.setAttribute("role", "region"); // a name is not allowed on a plain pre
     answer.setAttribute("aria-label", "Answer of " + title);
     var stats = document.createElement("dl");
     stats.className = "stats";
