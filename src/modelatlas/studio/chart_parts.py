@@ -5,7 +5,7 @@ crowded, numbered points and the layout."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 COLOUR = "#2457a6"
 MANY = 5  # more entries than this and the quality bars turn sideways
@@ -50,24 +50,23 @@ def metric_bounds(metric: str) -> tuple[float, float | None] | None:
     return bounds if bounds is not None else ((0.0, 1.0) if getattr(made, "binary", False) else None)
 
 
-def quality_axis(metric: str, entries: Sequence[Entry], title: str) -> dict:
+def quality_axis(metric: str, entries: Sequence[Entry], title: str) -> dict[str, Any]:
     """The quality axis: a bounded metric's whole range (0 to 1 for accuracy), so that noise does
     not look dramatic, widened only if an interval goes past it; from 0 otherwise (WER can pass 1)."""
-    axis: dict = {"title": {"text": title}, "automargin": True}
-    bounds = metric_bounds(metric)
-    if bounds is None or bounds[1] is None:
+    axis: dict[str, Any] = {"title": {"text": title}, "automargin": True}
+    low, high = metric_bounds(metric) or (0.0, None)
+    if high is None:
         return axis | {"rangemode": "tozero"}
-    low, high = bounds
     values = [v for e in entries for v in (e.mean, e.ci_low, e.ci_high) if v is not None]
     return axis | {"range": [min([low, *values]), max([high, *values])]}
 
 
-def zero_axis(title: str) -> dict:
+def zero_axis(title: str) -> dict[str, Any]:
     """An axis of cost or latency: from 0, so that a small difference is seen as small."""
     return {"title": {"text": title}, "automargin": True, "rangemode": "tozero"}
 
 
-def error_bars(entries: Sequence[Entry]) -> dict:
+def error_bars(entries: Sequence[Entry]) -> dict[str, Any]:
     """The 95% CI of each entry's mean as plotly error bars (none drawn where there is no CI)."""
     above = [(e.ci_high - e.mean) if e.ci_high is not None and e.mean is not None else 0 for e in entries]
     below = [(e.mean - e.ci_low) if e.ci_low is not None and e.mean is not None else 0 for e in entries]
@@ -112,7 +111,7 @@ def _spans(numbers: list[int]) -> str:
     return ",".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)
 
 
-def layout(xaxis: dict, yaxis: dict, height: int | None = None) -> dict:
+def layout(xaxis: dict[str, Any], yaxis: dict[str, Any], height: int | None = None) -> dict[str, Any]:
     """Small margins that grow to fit the labels (automargin), so that a phone keeps the plot."""
     out = {
         "xaxis": xaxis,

@@ -9,7 +9,7 @@ The axes and the other pieces live in :mod:`modelatlas.studio.chart_parts`, the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from modelatlas.studio.chart_notes import left_out
 from modelatlas.studio.chart_parts import (
@@ -32,7 +32,7 @@ class Chart(NamedTuple):
     its caption, the notes shown under it and the labels of its numbered points, in order."""
 
     id: str
-    figure: dict | None
+    figure: dict[str, Any] | None
     caption: str
     notes: list[str]
     key: list[str]
@@ -100,7 +100,11 @@ def _scatter(entries: Sequence[Entry], metric: str, key: str, title: str, chart_
     notes = left_out(entries, metric, key)
     if not shown:
         return Chart(chart_id, None, caption, notes, [])
-    labels, xs, ys = [e.label for e in shown], [getattr(e, key) for e in shown], [e.mean for e in shown]
+    labels, xs, ys = (
+        [e.label for e in shown],
+        [getattr(e, key) for e in shown],
+        [e.mean for e in shown if e.mean is not None],
+    )
     texts, hovers = numbered(labels, xs, ys)
     points = {
         "type": "scatter",
