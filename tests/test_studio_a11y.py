@@ -356,3 +356,16 @@ def test_on_a_phone_the_filter_forms_fit_and_stack(site, tab):
                 "fs => fs.map(f => f.getBoundingClientRect().width)"
             )
             assert all(w >= 0.95 * inner for w in widths), (path, inner, widths)  # one field a line
+
+
+def test_on_a_phone_a_sort_link_shows_when_the_keyboard_reaches_it(site, tab):
+    """The catalog's header row is hidden on a phone (each card names its cells), but its sort
+    links stay in the tab order: one that takes the focus is shown, never focused unseen."""
+    page = tab(PHONE)
+    page.goto("/catalog")
+    head = page.locator("#results thead")
+    assert head.bounding_box()["height"] <= 1  # hidden while the focus is elsewhere
+    head.locator("a.sort").first.focus()
+    box = head.bounding_box()
+    assert box["height"] > 10 and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
