@@ -1,10 +1,10 @@
 // modelatlas studio: the page layout every page shares, done once here instead of in each template.
-// - Tables become stacked cards on a phone (studio.css, "Phones"): each cell gets its column's name
-//   as data-label, which the stylesheet shows before the value.
+// - Tables become stacked cards on a phone (studio.css, its "Layout" part): each cell gets its
+//   column's name as data-label, which the stylesheet shows before the value.
 // - A region that scrolls sideways (a wide table on a desktop, a long code line) can be reached and
 //   scrolled with the keyboard: focusable, and named after what it holds.
 // - A page with three sections or more gets an "On this page" list of links to them at the top
-//   (the run page is 25,500 px tall on a phone).
+//   (issue 17 measured a run page 25,500 px tall on a phone).
 (function () {
   "use strict";
 
@@ -71,10 +71,11 @@
   function cardTables() {
     Array.prototype.forEach.call(document.querySelectorAll(TABLES), function (table) {
       var wrap = table.closest(".table-wrap");
-      if (wrap && wrap.hasAttribute("tabindex") && !wrap.hasAttribute("data-scroll-auto")) return;
+      if (wrap && wrap.hasAttribute("tabindex")) return;
       labelCells(table);
       // Rows drawn later (a leaderboard redrawn after a vote, a job's progress) get labels too.
-      new MutationObserver(function () { labelCells(table); }).observe(table, { childList: true, subtree: true });
+      var relabel = new MutationObserver(function () { labelCells(table); });
+      relabel.observe(table, { childList: true, subtree: true });
     });
   }
 
@@ -109,7 +110,9 @@
         el.setAttribute("aria-label", scrollerName(el) + " (scrolls sideways)");
         el.setAttribute("data-scroll-auto", "");
       } else if (ours) {
-        ["tabindex", "role", "aria-label", "data-scroll-auto"].forEach(function (a) { el.removeAttribute(a); });
+        ["tabindex", "role", "aria-label", "data-scroll-auto"].forEach(function (name) {
+          el.removeAttribute(name);
+        });
       }
     });
   }
