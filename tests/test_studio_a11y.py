@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.servers import free_port, home_env, modelatlas_serve, python_server
 from tests.studio_browser import CHROMIUM, Watch, modelatlas, screenshot
@@ -29,7 +30,7 @@ from tests.studio_browser import CHROMIUM, Watch, modelatlas, screenshot
 pytestmark = pytest.mark.slow
 
 AXE = Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
-INSTALL = "make install-test (or just: npm install --no-save --prefix tests/js axe-core@4)"
+INSTALL = "`make install-test` (or only `npm install --no-save --prefix tests/js axe-core@4`)"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SERIOUS = ("serious", "critical")
@@ -176,8 +177,6 @@ def site(tmp_path_factory):
     home = folder / "home"
     run_id, decision_id = fill_home(home, folder)
     picture = folder / "red.png"
-    from PIL import Image
-
     Image.new("RGB", (32, 32), (220, 30, 30)).save(picture)
     port = free_port()
     args = ["-m", "modelatlas", "studio", "--host", "127.0.0.1", "--port", str(port)]
@@ -193,15 +192,14 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(site):
-    """One headless Chromium for the module (each test opens its own context)."""
+def browser():
+    """One headless Chromium for the module (each test opens its own context). Asked for before
+    the site, so a missing axe-core fails at once, not after the data is made."""
     if not AXE.is_file():
-        pytest.fail(f"axe-core is not installed ({AXE} is missing): run `{INSTALL}`.", pytrace=False)
+        pytest.fail(f"axe-core is not installed ({AXE} is missing): run {INSTALL}.", pytrace=False)
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"needs {CHROMIUM}: run `make install-test` (it installs Debian's chromium).", pytrace=False
-        )
+        pytest.skip(f"needs {CHROMIUM} (make install-test installs Debian's chromium)")
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield chromium
@@ -284,7 +282,7 @@ PAGE_NAMES = list(pages(Site("", "run", "decision", "job", Path())))
 
 
 @pytest.mark.parametrize("name", PAGE_NAMES)
-def test_page_has_no_serious_accessibility_violation(name, site, tab):
+def test_page_has_no_serious_accessibility_violation(name, tab, site):
     path = pages(site)[name]
     problems = []
     for viewport in (DESKTOP, PHONE):
@@ -295,7 +293,7 @@ def test_page_has_no_serious_accessibility_violation(name, site, tab):
 # --- the phone layout -----------------------------------------------------------------------
 
 
-def test_on_a_phone_the_keys_table_is_cards_with_every_column_in_view(site, tab):
+def test_on_a_phone_the_keys_table_is_cards_with_every_column_in_view(tab, site):
     page = tab(PHONE)
     page.goto("/deployments")
     row = page.locator('#keys-table tr[data-key="web-app"]')
@@ -318,7 +316,7 @@ def test_on_a_phone_the_keys_table_is_cards_with_every_column_in_view(site, tab)
     assert wraps == 0  # no table scrolls sideways
 
 
-def test_a_long_page_gets_an_on_this_page_nav(site, tab):
+def test_a_long_page_gets_an_on_this_page_nav(tab, site):
     page = tab(PHONE)
     page.goto(f"/runs/{site.run_id}")
     nav = page.get_by_role("navigation", name="On this page")
@@ -341,7 +339,7 @@ CONTENT_WIDTH = """el => { const s = getComputedStyle(el);
   return el.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); }"""
 
 
-def test_on_a_phone_the_filter_forms_fit_and_stack(site, tab):
+def test_on_a_phone_the_filter_forms_fit_and_stack(tab, site):
     page = tab(PHONE)
     for path in ("/jobs", "/benchmarks", f"/runs/{site.run_id}", "/runs", "/deployments"):
         page.goto(path)
@@ -358,7 +356,7 @@ def test_on_a_phone_the_filter_forms_fit_and_stack(site, tab):
             assert all(w >= 0.95 * inner for w in widths), (path, inner, widths)  # one field a line
 
 
-def test_on_a_phone_a_sort_link_shows_when_the_keyboard_reaches_it(site, tab):
+def test_on_a_phone_a_sort_link_shows_when_the_keyboard_reaches_it(tab, site):
     """The catalog's header row is hidden on a phone (each card names its cells), but its sort
     links stay in the tab order: one that takes the focus is shown, never focused unseen."""
     page = tab(PHONE)
