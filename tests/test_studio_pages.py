@@ -236,7 +236,8 @@ def test_page_status_codes(echo_run, studio):
         css = client.get("/static/studio.css")  # the studio's own files: gzipped, cached, revalidated
         assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
         assert css.headers["content-encoding"] == "gzip" and "max-age" in css.headers["cache-control"]
-        assert client.get("/static/studio.css", headers={"If-None-Match": css.headers["etag"]}).status_code == 304
+        revalidated = client.get("/static/studio.css", headers={"If-None-Match": css.headers["etag"]})
+        assert revalidated.status_code == 304
         assert client.get("/static/studio.js").headers["content-encoding"] == "gzip"
         for missing in ("/static/nothing.js", "/static/..%2Fweb.py", "/static/%2E%2E%2F__init__.py"):
             assert client.get(missing).status_code == 404, missing
