@@ -47,6 +47,12 @@ def test_create_use_and_revoke_a_key_from_the_studio(server, page):
     row = page.locator('tr[data-key="web-app"]')
     assert "active" in row.inner_text() and "100" in row.inner_text()
 
+    assert "created=" in page.url  # post/redirect/get: the secret came on a GET after a 303
+    page.reload()  # a reload asks again for that page, and neither re-posts nor shows the secret
+    assert page.locator("#new-secret").count() == 0 and secret not in page.content()
+    assert "was shown once" in page.locator("#keys").inner_text()
+    assert page.locator('tr[data-key="web-app"]').count() == 1
+
     assert ask(server, secret).status_code == 200
     time.sleep(0.6)  # the server stores usage records within a quarter of a second
     page.goto("/deployments")
@@ -96,4 +102,4 @@ def test_a_post_from_another_site_is_refused(studio):
     assert foreign.status_code == 403
     assert list_keys() == []
     own = httpx.post(f"{studio}/deployments/keys", data=form, headers={"Origin": studio})
-    assert own.status_code == 200 and [k.name for k in list_keys()] == ["planted"]
+    assert own.status_code == 303 and [k.name for k in list_keys()] == ["planted"]

@@ -1,11 +1,15 @@
 """Deployments: the servers running on this machine, API keys (create, revoke) and usage charts.
 
-The same functions as `modelatlas keys` and `modelatlas usage`; a new key's secret is shown in
-the answer to the form that created it, once, and stored nowhere but as a salted hash."""
+The same functions as `modelatlas keys` and `modelatlas usage`. A new key's secret is shown once
+and stored nowhere but as a salted hash: the form that creates the key answers with a redirect
+(post/redirect/get, so a reload never re-posts it), and the page it leads to shows the secret,
+held in this process's memory until that one read or for at most SECRET_TTL_S."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+import secrets
+import time
+from urllib.parse import parse_qs, quote
 
 import httpx
 from fastapi import APIRouter, Request
@@ -15,11 +19,28 @@ from modelatlas.errors import ModelAtlasError
 from modelatlas.studio.web import render
 
 router = APIRouter()
+SECRET_TTL_S = 300
+_new_secrets: dict[str, tuple[str, str, float]] = {}  # token -> (key name, secret, monotonic time)
 
 
 @router.get("/deployments")
 def deployments_page(request: Request):
-    return _page(request)
+    token = request.query_params.get("created")
+    if token is None:
+        return _page(request)
+    name, secret = _take_secret(token)
+    if secret is None:
+        return _page(request, shown_before=name or "the key")
+    return _page(request, created_name=name, secret=secret)
+
+
+def _take_secret(token: str) -> tuple[str | None, str | None]:
+    """(key name, secret) kept for ``token``, forgotten as it is read; (None, None) once it was."""
+    now = time.monotonic()
+    for stale in [t for t, (_, _, at) in _new_secrets.items() if now - at > SECRET_TTL_S]:
+        del _new_secrets[stale]
+    name, secret, _ = _new_secrets.pop(token, (None, None, 0.0))
+    return name, secret
 
 
 @router.post("/deployments/keys")
@@ -38,7 +59,9 @@ async def create_key_form(request: Request):
         )
     except (ModelAtlasError, ValueError) as exc:
         return _page(request, error=_message(exc), form=form)  # 200: a 4xx shows as a console error
-    return _page(request, created=key, secret=secret)
+    token = secrets.token_urlsafe(16)
+    _new_secrets[token] = (key.name, secret, time.monotonic())
+    return RedirectResponse(f"/deployments?created={quote(token)}#keys", status_code=303)
 
 
 @router.post("/deployments/keys/{name}/revoke")
