@@ -214,7 +214,7 @@ def test_two_image_generators_draw_side_by_side(page, studio):
     page.get_by_label("Steps").fill("2")
     page.get_by_role("button", name="Generate").click()
     finished(page, "#ig-panes", 2)
-    for pane, model, cost in zip(page.locator("#ig-panes .pane").all(), (DRAW_A, DRAW_B), ("$0.0400", "$0")):
+    for pane, model, cost in zip(page.locator("#ig-panes .pane").all(), (DRAW_A, DRAW_B), ("$0.04", "$0")):
         assert pane.get_by_role("heading").inner_text() == model
         drawn = pane.get_by_role("img")
         assert drawn.count() == 2 and drawn.first.get_attribute("alt") == f"Image 1 of {model} (seed 11)"

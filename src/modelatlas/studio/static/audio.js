@@ -115,9 +115,7 @@
   ];
 
   function usd(value) {
-    if (value == null) return "–";
-    if (value === 0) return "$0";
-    return value < 0.01 ? "$" + value.toPrecision(2) : "$" + value.toFixed(4);
+    return window.maUsd(value); // studio.js: the one money format
   }
 
   function formatStat(name, r) {

@@ -62,9 +62,7 @@
   function seconds(value) { return value == null ? "–" : value.toFixed(2) + " s"; }
 
   function usd(value) {
-    if (value == null) return "–";
-    if (value === 0) return "$0";
-    return value < 0.01 ? "$" + value.toPrecision(2) : "$" + value.toFixed(4);
+    return window.maUsd(value); // studio.js: the one money format
   }
 
   // Time to first token as the user waited for it, with the load it included, if any.

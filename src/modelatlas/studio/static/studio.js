@@ -2,6 +2,20 @@
 (function () {
   "use strict";
 
+  // Money as modelatlas.formats.usd writes it: "$0", "$1,234.56", and below a dollar two
+  // significant digits past the zeros ("$0.042", "$0.0000083"); missing: an en dash.
+  window.maUsd = function (value) {
+    if (value == null || isNaN(value)) return "\u2013";
+    if (value === 0) return "$0";
+    var sign = value < 0 ? "-" : "", size = Math.abs(value);
+    if (size >= 1) {
+      return sign + "$" + size.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    }
+    var decimals = Math.max(2, 1 - Math.floor(Math.log10(size)));
+    var parts = size.toFixed(decimals).replace(/0+$/, "").split(".");
+    return sign + "$" + parts[0] + "." + (parts[1] || "").padEnd(2, "0");
+  };
+
   var COMPARE_KEY = "modelatlas.compare";
   var COMPARE_MAX = 6; // as /compare holds (compare_models.MAX_MODELS)
 
