@@ -114,7 +114,9 @@ def test_loopback_hosts_and_the_allowed_name_still_work(served, studio_home):
         page = as_host(base, "GET", "/deployments", host)
         assert page.status_code == 200 and "Deployments" in page.text, host
     made = as_host(base, "POST", "/deployments/keys", f"localhost:{port}", data={"name": "own"})
-    assert made.status_code == 200 and "ma-" in made.text
+    assert made.status_code == 303  # post/redirect/get: the secret is on the page it leads to
+    shown = as_host(base, "GET", made.headers["location"], f"localhost:{port}")
+    assert shown.status_code == 200 and "ma-" in shown.text
     assert "own" in [k.name for k in list_keys()]
     # The CSRF check still holds for an allowed Host: the Origin must be that same address.
     foreign = httpx.post(

@@ -222,7 +222,7 @@ def test_two_image_generators_draw_side_by_side(page, studio):
         assert pane.locator('[data-stat="seed"]').inner_text() == "11, 12"
         assert pane.locator('[data-stat="cost_usd"]').inner_text() == cost
         assert re.fullmatch(r"\d+\.\d\d s", pane.locator('[data-stat="latency_s"]').inner_text())
-    assert page.locator("#ig-status").inner_text().startswith("Done in")
+    expect(page.locator("#ig-status")).to_have_text(re.compile(r"^Done in"))  # set after the last pane
     page.set_viewport_size({"width": 360, "height": 740})  # a phone: the panes and pictures fit
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
 
