@@ -56,9 +56,10 @@ $(AXE):
 install-test: $(BIN)/python $(AXE)
 	$(PIP) install -e '.[all,dev]'
 	$(CHECK_LLAMA_BUILD)
-	@{ test -x /usr/bin/chromium && command -v espeak-ng >/dev/null; } || { \
+	@{ test -x /usr/bin/chromium && command -v espeak-ng >/dev/null && \
+		test -x /usr/lib/postgresql/15/bin/initdb && command -v redis-server >/dev/null; } || { \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium espeak-ng; }
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium espeak-ng postgresql redis-server; }
 
 demo: install
 	$(BIN)/modelatlas demo
